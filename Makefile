@@ -1,0 +1,35 @@
+# unitcost: every target creates and uses .venv itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: the exporter on the simulated cluster, with a live showback table
+demo: $(STAMP)
+	$(BIN)/unitcost demo $(ARGS)
+
+## test: lint, type-check, then every test
+test: lint unit
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check exporters tests benchmarks
+	$(BIN)/ruff format --check exporters tests benchmarks
+	$(BIN)/mypy
+
+## bench: speed and memory figures against a baseline in the same run
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

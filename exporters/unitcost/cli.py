@@ -1,0 +1,302 @@
+"""One entry point: `unitcost serve | demo | report | validate`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from unitcost import __version__
+from unitcost.collector import Collected, Collector
+from unitcost.config import Config, load_config
+from unitcost.errors import InputError
+from unitcost.pricing import PriceBook
+from unitcost.server import ExporterServer, parse_listen, serve_in_background
+from unitcost.showback import TeamRow, team_rows
+from unitcost.sinks.table import showback_table
+from unitcost.sources.base import Source
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+
+log = logging.getLogger("unitcost")
+
+CONFIG_HELP = "Config file (docs/config.md). Default: the embedded demo config (simulated cluster)."
+PRICEBOOK_HELP = (
+    "Price book file layered over the bundled defaults (repeatable; docs/pricebook.md)."
+)
+
+
+def _build_source(config: Config) -> Source:
+    sim = config.source.simulator
+    cluster = SimulatedCluster(
+        seed=sim.seed,
+        nodes=sim.nodes,
+        pods=sim.pods,
+        start=time.time(),
+        gpu_idle_share=sim.gpu_idle_share,
+    )
+    return SimulatorSource(cluster, speed=sim.speed)
+
+
+def _load(config_path: Path | None, pricebooks: Sequence[Path]) -> tuple[Config, PriceBook]:
+    config = load_config(config_path)
+    book = PriceBook.load([*config.pricebook_paths(), *pricebooks])
+    return config, book
+
+
+def _fail(message: str) -> None:
+    click.echo(f"unitcost: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _listen_address(listen: str) -> tuple[str, int]:
+    try:
+        return parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+
+
+def _run_exporter(
+    collector: Collector, listen: str, duration: float, on_collect: object = None
+) -> None:
+    address = _listen_address(listen)
+    collector.collect_once()  # serve real data from the first scrape
+    try:
+        server = ExporterServer(address, collector)
+    except OSError as exc:
+        _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
+        return
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    serve_in_background(server)
+    host, port = server.server_address[:2]
+    log.info("serving http://%s:%s/metrics (source %s)", host, port, collector.source.name)
+    if duration > 0:
+        threading.Timer(duration, stop.set).start()
+    try:
+        collector.run(stop, on_collect)  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()
+        collector.source.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="unitcost")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Log verbosity (logs go to stderr).",
+)
+def main(log_level: str) -> None:
+    """unitcost: what every workload costs, per team and queue, how much is waste, and whether
+    budgets hold. Exports cost-enriched metrics for Prometheus.
+
+    Start with `unitcost demo` (a simulated multi-cloud cluster, nothing to configure).
+    """
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option(
+    "--pricebook", "pricebooks", multiple=True, type=click.Path(path_type=Path), help=PRICEBOOK_HELP
+)
+@click.option("--listen", default="0.0.0.0:9810", show_default=True, help="HOST:PORT to serve on.")
+@click.option(
+    "--duration",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    show_default=True,
+    help="Stop after this many seconds (0: run until SIGTERM).",
+)
+def serve(
+    config_path: Path | None, pricebooks: tuple[Path, ...], listen: str, duration: float
+) -> None:
+    """Serve /metrics for the configured source until SIGTERM."""
+    try:
+        config, book = _load(config_path, pricebooks)
+    except InputError as exc:
+        _fail(str(exc))
+        return
+    _run_exporter(Collector(_build_source(config), book, config), listen, duration)
+
+
+@main.command()
+@click.option(
+    "--listen", default="127.0.0.1:9810", show_default=True, help="HOST:PORT to serve on."
+)
+@click.option("--seed", type=int, help="Simulator seed (default from the demo config: 42).")
+@click.option("--nodes", type=click.IntRange(1, 20000), help="Simulated nodes (default 60).")
+@click.option("--pods", type=click.IntRange(0, 500000), help="Simulated pods (default 1500).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Simulated seconds per real second (default 60).",
+)
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), help="Seconds between collects (default 5)."
+)
+@click.option(
+    "--table/--no-table",
+    default=True,
+    show_default=True,
+    help="Show the live showback table (only on a terminal; otherwise one line a collect).",
+)
+@click.option(
+    "--duration",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    show_default=True,
+    help="Stop after this many seconds (0: run until Ctrl-C).",
+)
+def demo(
+    listen: str,
+    seed: int | None,
+    nodes: int | None,
+    pods: int | None,
+    speed: float | None,
+    interval: float | None,
+    table: bool,
+    duration: float,
+) -> None:
+    """Run the exporter on the simulated cluster and show a live showback table."""
+    config, book = _load(None, ())
+    sim_overrides = {
+        k: v
+        for k, v in {"seed": seed, "nodes": nodes, "pods": pods, "speed": speed}.items()
+        if v is not None
+    }
+    simulator = config.source.simulator.model_copy(update=sim_overrides)
+    updates: dict[str, object] = {
+        "source": config.source.model_copy(update={"simulator": simulator})
+    }
+    if interval is not None:
+        updates["collect_interval_seconds"] = interval
+    config = config.model_copy(update=updates)
+    collector = Collector(_build_source(config), book, config)
+    console = Console(stderr=False)
+    host, port = _listen_address(listen)
+    title = f"unitcost demo: http://{host}:{port}/metrics  (Ctrl-C to stop)"
+
+    if table and console.is_terminal:
+        with Live(console=console, auto_refresh=False) as live:
+
+            def refresh(collected: Collected) -> None:
+                if collected.frame is not None:
+                    rows = team_rows(collected.frame, config.budgets)
+                    live.update(
+                        showback_table(rows, title, collected.frame.timestamp), refresh=True
+                    )
+
+            _run_exporter(collector, listen, duration, refresh)
+    else:
+
+        def summary(collected: Collected) -> None:
+            if collected.frame is not None:
+                rows = team_rows(collected.frame, config.budgets)
+                total = sum(r.cost_per_hour for r in rows)
+                idle = sum(r.gpu_idle_per_hour for r in rows)
+                log.info(
+                    "collected: %d pods, $%.2f/h, GPU idle $%.2f/h",
+                    len(collected.frame.pods),
+                    total,
+                    idle,
+                )
+
+        click.echo(title)
+        _run_exporter(collector, listen, duration, summary)
+
+
+def _write_rows(rows: list[TeamRow], fmt: str, out: TextIO, timestamp: float) -> None:
+    if fmt == "json":
+        json.dump([r.as_dict() for r in rows], out, indent=2)
+        out.write("\n")
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        fields = list(rows[0].as_dict()) if rows else ["team"]
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.as_dict())
+        out.write(buffer.getvalue())
+    else:
+        Console(file=out, width=120).print(showback_table(rows, "unitcost report", timestamp))
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option(
+    "--pricebook", "pricebooks", multiple=True, type=click.Path(path_type=Path), help=PRICEBOOK_HELP
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def report(config_path: Path | None, pricebooks: tuple[Path, ...], fmt: str) -> None:
+    """Read the source once and print cost per team (showback)."""
+    try:
+        config, book = _load(config_path, pricebooks)
+    except InputError as exc:
+        _fail(str(exc))
+        return
+    source = _build_source(config)
+    collected = Collector(source, book, config).collect_once()
+    source.close()
+    if collected.frame is None:
+        _fail(f"source {source.name} gave no data")
+        return
+    _write_rows(
+        team_rows(collected.frame, config.budgets), fmt, sys.stdout, collected.frame.timestamp
+    )
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option(
+    "--pricebook", "pricebooks", multiple=True, type=click.Path(path_type=Path), help=PRICEBOOK_HELP
+)
+def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
+    """Check a config and price books; print what they hold, exit non-zero on any error."""
+    try:
+        config, book = _load(config_path, pricebooks)
+    except InputError as exc:
+        _fail(str(exc))
+        return
+    providers = {name: len(p.instance_types) for name, p in book.book.providers.items()}
+    click.echo(
+        f"config ok: source {config.source.kind}, "
+        f"{len(config.budgets.teams)} team budgets, shared cost {config.shared_cost.strategy}"
+    )
+    click.echo(
+        f"price book ok ({' + '.join(book.sources)}): instance types {providers}, "
+        f"{len(book.book.onprem.node_classes)} on-prem node classes"
+    )

@@ -1,0 +1,122 @@
+"""The collect loop: read the source, run the cost model, render once, serve the cached result.
+
+A failing source keeps serving its last good data (its age visible in
+unitcost_source_last_success_timestamp_seconds) until `policy.source_stale_seconds`, then its
+cost series go; health and policy series are always served.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from unitcost.allocation import allocate
+from unitcost.config import Config
+from unitcost.frame import CostFrame
+from unitcost.model import Snapshot
+from unitcost.pricing import PriceBook
+from unitcost.sinks.exposition import MetricFamily, render
+from unitcost.sinks.metrics import (
+    CollectStats,
+    SourceHealth,
+    cost_families,
+    health_families,
+    policy_families,
+    teams_in,
+)
+from unitcost.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Collected:
+    """One collect's result, swapped in whole so every scrape sees one consistent state."""
+
+    frame: CostFrame | None
+    stats: CollectStats
+    exposition: bytes
+    _gzipped: bytes | None = None
+
+    def gzipped(self) -> bytes:
+        """The exposition gzip-compressed, computed once per collect on first request."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.exposition, compresslevel=1)
+        return self._gzipped
+
+
+class Collector:
+    def __init__(
+        self,
+        source: Source,
+        pricebook: PriceBook,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.source = source
+        self.pricebook = pricebook
+        self.config = config
+        self._clock = clock
+        self._policy = config.allocation_policy()
+        self._snapshot: Snapshot | None = None
+        self._last_success = 0.0
+        self._up = False
+        self._lock = threading.Lock()
+        self._current: Collected | None = None
+
+    @property
+    def current(self) -> Collected | None:
+        return self._current
+
+    def collect_once(self) -> Collected:
+        started = time.perf_counter()
+        try:
+            self._snapshot = self.source.snapshot()
+            self._last_success = self._clock()
+            if not self._up:
+                log.info("source %s is up", self.source.name)
+            self._up = True
+        except Exception as exc:  # any source failure degrades, never kills the exporter
+            if self._up or self._last_success == 0.0:
+                log.error("source %s failed: %s", self.source.name, exc)
+            self._up = False
+        snapshot = self._snapshot
+        age = self._clock() - self._last_success
+        if snapshot is not None and age > self.config.policy.source_stale_seconds:
+            log.warning("source %s stale for %.0fs: dropping its series", self.source.name, age)
+            snapshot = self._snapshot = None
+        frame = allocate(snapshot, self.pricebook, self._policy) if snapshot else None
+        families: list[MetricFamily] = []
+        if frame is not None:
+            families += cost_families(frame)
+        families += policy_families(self.config, teams_in(frame) if frame else ())
+        # Duration covers reading and allocating; rendering is measured into the next one.
+        duration = time.perf_counter() - started
+        stats = CollectStats(
+            duration, (SourceHealth(self.source.name, self._up, self._last_success),)
+        )
+        families += health_families(stats)
+        collected = Collected(frame, stats, render(families))
+        with self._lock:
+            self._current = collected
+        return collected
+
+    def run(
+        self, stop: threading.Event, on_collect: Callable[[Collected], None] | None = None
+    ) -> None:
+        """Collect every interval until `stop` is set."""
+        interval = self.config.collect_interval_seconds
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                collected = self.collect_once()
+                if on_collect is not None:
+                    on_collect(collected)
+            except Exception:  # a bug in one collect must not stop the loop
+                log.exception("collect failed")
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))

@@ -1,0 +1,184 @@
+"""The domain model: plain, typed data that every source produces and the cost model reads.
+
+Nothing here does I/O. Units are base units: cores, bytes, devices, seconds, dollars.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+ResourceName = Literal["cpu", "memory", "gpu", "storage"]
+#: Order matters only for stable output.
+RESOURCES: tuple[ResourceName, ...] = ("cpu", "memory", "gpu", "storage")
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """An amount of each priced resource: cpu in cores, memory and storage in bytes, gpu in
+    devices (a MIG slice is a fraction of a device)."""
+
+    cpu: float = 0.0
+    memory: float = 0.0
+    gpu: float = 0.0
+    storage: float = 0.0
+
+    def get(self, resource: ResourceName) -> float:
+        value: float = getattr(self, resource)
+        return value
+
+    def is_finite(self) -> bool:
+        return all(math.isfinite(self.get(r)) for r in RESOURCES)
+
+
+ZERO = Resources()
+
+
+class Provider(StrEnum):
+    ONPREM = "onprem"
+    AWS = "aws"
+    GCP = "gcp"
+
+
+class CapacityType(StrEnum):
+    ON_DEMAND = "on-demand"
+    SPOT = "spot"
+    COMMITTED = "committed"
+
+
+class PodPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    provider: Provider
+    instance_type: str
+    region: str
+    zone: str
+    capacity_type: CapacityType
+    node_pool: str
+    capacity: Resources
+    allocatable: Resources
+    gpu_model: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The pod's controlling owner, already resolved to the top of the chain where the source
+    can (a ReplicaSet to its Deployment, a Job to its CronJob)."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    namespace: str
+    name: str
+    uid: str
+    node: str  # "" when not scheduled
+    phase: PodPhase
+    requests: Resources
+    #: Measured usage; None when no usage source reports this pod (costs fall back to requests).
+    usage: Resources | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    owner: Owner | None = None
+    #: Names of the PersistentVolumeClaims the pod mounts (in its namespace).
+    claims: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """A PersistentVolume, with the claim bound to it if any."""
+
+    name: str
+    storage_class: str
+    size_bytes: float
+    provider: Provider
+    claim_namespace: str = ""
+    claim_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """A Kueue ResourceFlavor (or the node set behind a YuniKorn queue): the nodes it selects."""
+
+    name: str
+    node_labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """A quota-holding queue: a Kueue ClusterQueue or a YuniKorn queue (full dotted path)."""
+
+    name: str
+    scheduler: Literal["kueue", "yunikorn"]
+    #: Nominal (Kueue) or guaranteed (YuniKorn) quota per flavor.
+    quota: dict[str, Resources]
+    parent: str = ""
+    cohort: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalQueue:
+    """A Kueue LocalQueue: a namespace's handle on a ClusterQueue."""
+
+    namespace: str
+    name: str
+    cluster_queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gpu:
+    """One GPU, or one MIG slice, on a node."""
+
+    node: str
+    gpu: str  # the device index, or "<index>/<gpu instance id>" for a MIG slice
+    uuid: str
+    model: str
+    #: Fraction of the physical device this entry is (1 for a whole GPU).
+    share: float = 1.0
+    mig_profile: str = ""
+    #: The pod the device is allocated to, if any.
+    pod_namespace: str = ""
+    pod_name: str = ""
+    #: Latest activity (0..1); None when the device gives no utilisation (MIG).
+    utilization: float | None = None
+    #: Since when activity has stayed below the idle threshold; None while active.
+    low_activity_since: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the cost model needs at one instant. `timestamp` is Unix seconds."""
+
+    timestamp: float
+    nodes: tuple[Node, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    flavors: tuple[Flavor, ...] = ()
+    queues: tuple[Queue, ...] = ()
+    local_queues: tuple[LocalQueue, ...] = ()
+    gpus: tuple[Gpu, ...] = ()

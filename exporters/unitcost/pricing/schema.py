@@ -1,0 +1,105 @@
+"""The price book file format, validated on load (pydantic). See docs/pricebook.md."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PositiveDollars = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstancePrice(_Strict):
+    """A cloud instance type's on-demand list price."""
+
+    hourly: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    #: Spot price, when known; otherwise the provider's spot_discount applies.
+    spot_hourly: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    #: When the price was read from its source (YYYY-MM or YYYY-MM-DD).
+    as_of: Annotated[str, Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")]
+
+
+class ProviderPrices(_Strict):
+    #: Where the instance prices come from (a page, an API, a contract).
+    source: str = ""
+    spot_discount: Fraction = 0.0
+    #: Effective discount of reserved instances, savings plans or committed-use contracts.
+    committed_discount: Fraction = 0.0
+    instance_types: dict[str, InstancePrice] = Field(default_factory=dict)
+
+
+class Weights(_Strict):
+    cpu: PositiveDollars = 0.0
+    memory: PositiveDollars = 0.0
+    gpu: PositiveDollars = 0.0
+    storage: PositiveDollars = 0.0
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Weights:
+        if self.cpu + self.memory + self.gpu + self.storage <= 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
+class NodeClass(_Strict):
+    """Total cost of ownership of one on-prem server model."""
+
+    purchase_price: PositiveDollars
+    amortization_months: Annotated[int, Field(gt=0)]
+    watts: PositiveDollars = 0.0
+    kwh_price: PositiveDollars = 0.0
+    pue: Annotated[float, Field(ge=1, le=5)] = 1.0
+    facility_per_month: PositiveDollars = 0.0
+    support_per_month: PositiveDollars = 0.0
+    #: How the node's hourly cost splits across resources (normalised over those it has).
+    weights: Weights
+    as_of: Annotated[str, Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")] | None = None
+
+
+class OnPrem(_Strict):
+    node_classes: dict[str, NodeClass] = Field(default_factory=dict)
+
+
+class FallbackRates(_Strict):
+    """Per-resource rates for nodes whose instance type or class has no price. They also weight
+    how a known instance price splits across cpu, memory and gpu."""
+
+    cpu_core_hour: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.031611
+    memory_gib_hour: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.004237
+    gpu_hour: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 2.5
+    #: Per GPU model (as the node reports it), overriding gpu_hour.
+    gpu_hour_by_model: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+    #: Node-local (ephemeral) disk.
+    storage_gib_hour: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0001096
+
+
+class PriceBookFile(_Strict):
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    #: US dollars per one unit of `currency`; required when currency is not USD.
+    usd_per_currency_unit: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    hours_per_month: Annotated[float, Field(gt=0, le=745)] = 730.0
+    fallback: FallbackRates = Field(default_factory=FallbackRates)
+    #: Persistent volume prices per storage class, in currency per GiB-month; "default" applies
+    #: to classes not listed.
+    storage_classes: dict[str, PositiveDollars] = Field(default_factory=lambda: {"default": 0.10})
+    providers: dict[str, ProviderPrices] = Field(default_factory=dict)
+    onprem: OnPrem = Field(default_factory=OnPrem)
+
+    @model_validator(mode="after")
+    def _currency_rate(self) -> PriceBookFile:
+        if self.currency != "USD" and self.usd_per_currency_unit is None:
+            raise ValueError(
+                f"currency is {self.currency}: set usd_per_currency_unit (US dollars per 1 "
+                f"{self.currency}) so that every price converts to USD at load"
+            )
+        unknown = set(self.providers) - {"aws", "gcp"}
+        if unknown:
+            raise ValueError(f"unknown provider(s) {sorted(unknown)}: use aws, gcp, or onprem")
+        return self

@@ -1,0 +1,1 @@
+"""Sinks: render a CostFrame (Prometheus text, tables; OTLP and FOCUS later)."""

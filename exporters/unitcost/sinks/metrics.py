@@ -1,0 +1,253 @@
+"""The public metric contract: CostFrame + policy + health -> metric families.
+
+Every metric here is documented in docs/metrics.md; tests/sinks/test_metrics.py checks
+that the two agree. Series a thing cannot have (gpu cost for a pod without GPUs, a zero
+unused cost) are left out rather than written as zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from unitcost import __version__
+from unitcost.config import Config
+from unitcost.frame import CostFrame
+from unitcost.model import RESOURCES
+from unitcost.sinks.exposition import MetricFamily
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    source: str
+    up: bool
+    #: Unix time of the last successful read; 0 if never.
+    last_success: float
+
+
+@dataclass(frozen=True, slots=True)
+class CollectStats:
+    duration_seconds: float
+    sources: tuple[SourceHealth, ...]
+
+
+POD_LABELS = ("namespace", "pod", "node", "resource")
+NODE_LABELS = ("node", "resource")
+
+
+def cost_families(frame: CostFrame) -> list[MetricFamily]:
+    node_cost = MetricFamily(
+        "unitcost_node_cost_dollars_per_hour",
+        "Cost of the node per hour, split by resource.",
+        NODE_LABELS,
+    )
+    node_idle = MetricFamily(
+        "unitcost_node_idle_cost_dollars_per_hour",
+        "Node cost not allocated to any pod (idle capacity), per resource.",
+        NODE_LABELS,
+    )
+    node_info = MetricFamily(
+        "unitcost_node_info",
+        "Node metadata for joins; always 1.",
+        ("node", "provider", "region", "zone", "instance_type", "capacity_type", "node_pool"),
+    )
+    for nc in frame.nodes:
+        node = nc.node
+        node_info.add(
+            (
+                node.name,
+                node.provider.value,
+                node.region,
+                node.zone,
+                node.instance_type,
+                node.capacity_type.value,
+                node.node_pool,
+            ),
+            1.0,
+        )
+        for r in RESOURCES:
+            if node.capacity.get(r) > 0 or nc.price.dollars_per_hour[r] > 0:
+                node_cost.add((node.name, r), nc.price.dollars_per_hour[r])
+                node_idle.add((node.name, r), nc.idle[r])
+
+    pod_cost = MetricFamily(
+        "unitcost_pod_cost_dollars_per_hour",
+        "Cost allocated to the pod per hour: price x max(request, usage), scaled so the node "
+        "is never over-allocated.",
+        POD_LABELS,
+    )
+    pod_unused = MetricFamily(
+        "unitcost_pod_unused_cost_dollars_per_hour",
+        "Cost of requested but unused resources (waste); part of the allocated cost.",
+        POD_LABELS,
+    )
+    pod_shared = MetricFamily(
+        "unitcost_pod_shared_cost_dollars_per_hour",
+        "Shared/system cost redistributed onto the pod by the shared-cost policy.",
+        POD_LABELS,
+    )
+    pod_info = MetricFamily(
+        "unitcost_pod_info",
+        "Pod ownership for joins; always 1.",
+        ("namespace", "pod", "team", "org", "cost_center", "queue", "app", "workload_kind"),
+    )
+    for pc in frame.pods:
+        o = pc.owner
+        pod_info.add(
+            (pc.namespace, pc.name, o.team, o.org, o.cost_center, o.queue, o.app, o.workload_kind),
+            1.0,
+        )
+        for r, amount in pc.allocated.items():
+            pod_cost.add((pc.namespace, pc.name, pc.node, r), amount)
+        for r, amount in pc.unused.items():
+            pod_unused.add((pc.namespace, pc.name, pc.node, r), amount)
+        for r, amount in pc.shared.items():
+            pod_shared.add((pc.namespace, pc.name, pc.node, r), amount)
+
+    namespace_info = MetricFamily(
+        "unitcost_namespace_info",
+        "Namespace ownership for joins; always 1.",
+        ("namespace", "team", "org", "cost_center"),
+    )
+    for name, o in frame.namespaces.items():
+        namespace_info.add((name, o.team, o.org, o.cost_center), 1.0)
+
+    volume_cost = MetricFamily(
+        "unitcost_volume_cost_dollars_per_hour",
+        "Cost of a persistent volume per hour; namespace and claim are empty when unbound.",
+        ("persistentvolume", "storage_class", "namespace", "persistentvolumeclaim"),
+    )
+    for v in frame.volumes:
+        volume_cost.add((v.volume, v.storage_class, v.namespace, v.claim), v.hourly)
+
+    gpu_idle = MetricFamily(
+        "unitcost_gpu_idle_cost_dollars_per_hour",
+        "Cost per hour of a GPU allocated to a running pod whose activity stayed below the "
+        "idle threshold for the idle window; 0 while the GPU is active.",
+        ("node", "gpu", "namespace", "pod"),
+    )
+    gpu_info = MetricFamily(
+        "unitcost_gpu_info",
+        "Allocated GPU metadata for joins; always 1.",
+        ("node", "gpu", "model", "mig_profile"),
+    )
+    for g in frame.gpus:
+        gpu_idle.add((g.node, g.gpu, g.namespace, g.pod), g.idle_hourly)
+        gpu_info.add((g.node, g.gpu, g.model, g.mig_profile), 1.0)
+
+    queue_labels = ("queue", "flavor", "resource")
+    quota = MetricFamily(
+        "unitcost_queue_quota_cost_dollars_per_hour",
+        "Cost per hour of the queue's nominal (Kueue) or guaranteed (YuniKorn) quota, priced "
+        "at the flavor's nodes.",
+        queue_labels,
+    )
+    used = MetricFamily(
+        "unitcost_queue_used_cost_dollars_per_hour",
+        "Cost per hour allocated to the queue's running pods on the flavor's nodes.",
+        queue_labels,
+    )
+    queue_info = MetricFamily(
+        "unitcost_queue_info", "Queue metadata for joins; always 1.", ("queue", "scheduler")
+    )
+    seen_queues: set[str] = set()
+    for q in frame.queues:
+        quota.add((q.queue, q.flavor, q.resource), q.quota_hourly)
+        used.add((q.queue, q.flavor, q.resource), q.used_hourly)
+        if q.queue not in seen_queues:
+            seen_queues.add(q.queue)
+            queue_info.add((q.queue, q.scheduler), 1.0)
+
+    unpriced = MetricFamily(
+        "unitcost_unpriced_nodes",
+        "Nodes with no instance price or node class, priced at fallback rates.",
+        (),
+    )
+    unpriced.add((), float(frame.unpriced_nodes))
+    return [
+        node_cost,
+        node_idle,
+        node_info,
+        pod_cost,
+        pod_unused,
+        pod_shared,
+        pod_info,
+        namespace_info,
+        volume_cost,
+        gpu_idle,
+        gpu_info,
+        quota,
+        used,
+        queue_info,
+        unpriced,
+    ]
+
+
+def teams_in(frame: CostFrame) -> set[str]:
+    return {p.owner.team for p in frame.pods} | {o.team for o in frame.namespaces.values()}
+
+
+def policy_families(config: Config, teams: Iterable[str]) -> list[MetricFamily]:
+    """Budgets and thresholds, so rules and alerts stay static YAML and join on(team)."""
+    budgets, policy = config.budgets, config.policy
+    known = (
+        set(teams)
+        | set(budgets.teams)
+        | set(policy.waste_ratio_threshold.teams)
+        | set(policy.gpu_idle_dollars_per_hour_threshold.teams)
+    )
+    budget = MetricFamily(
+        "unitcost_budget_dollars",
+        "The team's budget for the period, in dollars.",
+        ("team", "period"),
+    )
+    waste = MetricFamily(
+        "unitcost_policy_waste_ratio_threshold",
+        "Waste ratio (unused / allocated cost) above which the team is alerted.",
+        ("team",),
+    )
+    gpu_idle = MetricFamily(
+        "unitcost_policy_gpu_idle_dollars_per_hour_threshold",
+        "Idle GPU dollars per hour above which the team is alerted.",
+        ("team",),
+    )
+    for team in sorted(known):
+        amount = budgets.for_team(team)
+        if amount > 0:
+            budget.add((team, budgets.period), amount)
+        waste.add((team,), policy.waste_ratio_threshold.for_team(team))
+        gpu_idle.add((team,), policy.gpu_idle_dollars_per_hour_threshold.for_team(team))
+    unattributed = MetricFamily(
+        "unitcost_policy_unattributed_cost_ratio_threshold",
+        "Share of cost with no known team above which the data-quality alert fires.",
+        (),
+    )
+    unattributed.add((), policy.unattributed_cost_ratio_threshold)
+    stale = MetricFamily(
+        "unitcost_policy_source_stale_seconds",
+        "Age of a source's last success after which it is stale and its series go.",
+        (),
+    )
+    stale.add((), policy.source_stale_seconds)
+    return [budget, waste, gpu_idle, unattributed, stale]
+
+
+def health_families(stats: CollectStats) -> list[MetricFamily]:
+    up = MetricFamily("unitcost_source_up", "1 if the source's last read succeeded.", ("source",))
+    last = MetricFamily(
+        "unitcost_source_last_success_timestamp_seconds",
+        "Unix time of the source's last successful read.",
+        ("source",),
+    )
+    for s in stats.sources:
+        up.add((s.source,), 1.0 if s.up else 0.0)
+        last.add((s.source,), s.last_success)
+    duration = MetricFamily(
+        "unitcost_collect_duration_seconds",
+        "Wall time of the last collect (read sources, allocate, render).",
+        (),
+    )
+    duration.add((), stats.duration_seconds)
+    build = MetricFamily("unitcost_build_info", "unitcost version; always 1.", ("version",))
+    build.add((__version__,), 1.0)
+    return [up, last, duration, build]

@@ -1,0 +1,1 @@
+"""Sources: adapt the world (a cluster, NVML, cloud APIs, the simulator) into a Snapshot."""
