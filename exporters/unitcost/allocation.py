@@ -7,6 +7,7 @@ For each node and resource r (docs/cost-model.md has the derivation):
     allocated       a_i = p * d_i * s
     unused (waste)  w_i = p * max(0, request_i - usage_i) * s   (0 when usage is unknown)
     idle            node_cost[r] - sum(a_i), never negative
+(computed as node_cost * d_i / max(allocatable, sum(d)), the same quantity.)
 so that sum(a_i) + idle == node_cost[r] for every node and resource.
 """
 
@@ -65,20 +66,23 @@ def _allocate_node(
     for resource in RESOURCES:
         node_cost = price.dollars_per_hour[resource]
         allocatable = node.allocatable.get(resource)
-        unit = node_cost / allocatable if allocatable > 0 and math.isfinite(allocatable) else 0.0
         requests = [_request(p, resource) for p in pods]
         usages = [_usage(p, resource) for p in pods]
         demands = [r if u is None else max(r, u) for r, u in zip(requests, usages, strict=True)]
-        total_demand = math.fsum(demands)
-        scale = min(1.0, allocatable / total_demand) if total_demand > 0 else 0.0
+        # a_i = price * d_i * scale = node_cost * d_i / max(allocatable, sum(d)): one division,
+        # each share <= 1, so no overflow however small allocatable or large demand is.
+        denominator = max(allocatable, math.fsum(demands))
         spent = []
-        for cost, request, usage, demand in zip(pod_costs, requests, usages, demands, strict=True):
-            amount = unit * demand * scale
-            spent.append(amount)
-            if amount > 0:
-                cost.allocated[resource] = amount
-            if usage is not None and request > usage:
-                cost.unused[resource] = unit * (request - usage) * scale
+        if allocatable > 0 and math.isfinite(denominator):
+            for cost, request, usage, demand in zip(
+                pod_costs, requests, usages, demands, strict=True
+            ):
+                amount = node_cost * (demand / denominator)
+                spent.append(amount)
+                if amount > 0:
+                    cost.allocated[resource] = amount
+                if usage is not None and request > usage:
+                    cost.unused[resource] = node_cost * ((request - usage) / denominator)
         allocated_total[resource] = math.fsum(spent)
         idle[resource] = max(0.0, node_cost - allocated_total[resource])
     return NodeCost(node, price, allocated_total, idle), pod_costs

@@ -474,7 +474,7 @@ class SimulatedCluster:
             name = f"{team.team}-job-{ident}"
             executors = rng.randint(2, 12)
             if max_pods is not None:
-                executors = max(1, min(executors, max_pods - 1))
+                executors = max(0, min(executors, max_pods - 1))  # a driver alone is valid
             base = {SPARK_APP_SELECTOR: f"spark-{ident}", SPARK_APP_NAME: name, **queue_labels}
             owner = Owner("SparkApplication", name)
             pods.append(
