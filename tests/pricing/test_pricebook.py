@@ -142,5 +142,5 @@ def test_bad_price_books_name_file_field_and_value(
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="nope.yaml: cannot read"):
+    with pytest.raises(InputError, match=r"nope\.yaml: cannot read"):
         PriceBook.load([tmp_path / "nope.yaml"])
