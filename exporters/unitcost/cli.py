@@ -23,6 +23,7 @@ from unitcost import __version__
 from unitcost.collector import Collected, Collector
 from unitcost.config import Config, load_config
 from unitcost.errors import InputError
+from unitcost.gpu.command import gpu_agent
 from unitcost.pricing import PriceBook
 from unitcost.server import ExporterServer, parse_listen, serve_in_background
 from unitcost.showback import TeamRow, team_rows
@@ -300,3 +301,7 @@ def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
         f"price book ok ({' + '.join(book.sources)}): instance types {providers}, "
         f"{len(book.book.onprem.node_classes)} on-prem node classes"
     )
+
+
+# The GPU node agent lives in its own package (unitcost.gpu); registered here.
+main.add_command(gpu_agent)

@@ -6,9 +6,10 @@ import html
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from unitcost import __version__
-from unitcost.collector import Collector
+from unitcost.collector import Collected
 from unitcost.sinks.exposition import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,26 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class Serving(Protocol):
+    """What the server reads: the latest collect and its source's name (the cluster
+    exporter's Collector, the GPU agent)."""
+
+    @property
+    def current(self) -> Collected | None: ...
+
+    @property
+    def source(self) -> _Named: ...
+
+
 class ExporterServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], collector: Collector) -> None:
+    def __init__(self, address: tuple[str, int], collector: Serving) -> None:
         self.collector = collector
         super().__init__(address, _Handler)
 
