@@ -31,5 +31,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
+## chart: copy recording rules, alerts and dashboards into the Helm chart (helm/sync.py)
+.PHONY: chart
+chart: $(STAMP)
+	$(BIN)/python helm/sync.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
