@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support.invariant import assert_scraped_invariant
 
+from support.invariant import assert_scraped_invariant
 from unitcost.server import parse_listen
 
 
