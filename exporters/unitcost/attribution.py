@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from unitcost.model import LocalQueue, Namespace, Pod, Snapshot
+from unitcost.model import LocalQueue, Namespace, Owner, Pod, Snapshot
 
 UNASSIGNED = "unassigned"
 
@@ -30,6 +30,32 @@ SPARK_OPERATOR_APP = "sparkoperator.k8s.io/app-name"
 RAY_CLUSTER = "ray.io/cluster"
 RAY_NODE_TYPE = "ray.io/node-type"
 JOBSET_NAME = "jobset.sigs.k8s.io/jobset-name"
+POD_TEMPLATE_HASH = "pod-template-hash"
+
+#: Pod labels and annotations the built-in rules read: a source keeps these (plus the keys the
+#: configured rules name) and drops the rest, so a watch never holds whole label maps.
+WELL_KNOWN_POD_KEYS = frozenset(
+    {
+        KUEUE_QUEUE_NAME,
+        KUEUE_LOCAL_QUEUE,
+        KUEUE_CLUSTER_QUEUE,
+        YUNIKORN_QUEUE,
+        YUNIKORN_LEGACY_QUEUE,
+        SPARK_APP_SELECTOR,
+        SPARK_APP_NAME,
+        SPARK_ROLE,
+        SPARK_OPERATOR_APP,
+        RAY_CLUSTER,
+        RAY_NODE_TYPE,
+        JOBSET_NAME,
+        POD_TEMPLATE_HASH,
+    }
+)
+#: Owner chains are short (Pod -> Job -> JobSet); the cap guards against a cycle in bad data.
+MAX_OWNER_DEPTH = 8
+
+#: (namespace, kind, name) -> that object's controlling owner.
+OwnerIndex = Mapping[tuple[str, str, str], Owner]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +97,21 @@ class AttributionRules:
     #: Namespaces whose cost is the shared/system bucket (their team is `shared_team`).
     shared_namespaces: tuple[str, ...] = ()
     shared_team: str = "shared"
+    #: Pod labels copied into metrics (as `label_<key>` on unitcost_pod_info); no others ever are.
+    pod_label_allowlist: tuple[str, ...] = ()
+
+    def keys(self, origin: LabelOrigin) -> frozenset[str]:
+        """The label or annotation keys the rules read from `origin`."""
+        return frozenset(
+            s.key for s in (*self.team, *self.org, *self.cost_center) if s.origin == origin
+        )
+
+    def pod_label_keys(self) -> frozenset[str]:
+        """Every pod label key attribution can read: the rest need not be kept."""
+        return WELL_KNOWN_POD_KEYS | self.keys("pod_label") | frozenset(self.pod_label_allowlist)
+
+    def pod_annotation_keys(self) -> frozenset[str]:
+        return frozenset({YUNIKORN_QUEUE}) | self.keys("pod_annotation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +122,8 @@ class Attribution:
     queue: str = ""
     app: str = ""
     workload_kind: str = ""
+    #: The allowlisted pod labels, (key, value) in allowlist order ("" when the pod lacks one).
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 def matches_any(name: str, patterns: Sequence[str]) -> bool:
@@ -140,6 +183,33 @@ def pod_queue(pod: Pod, local_queues: Mapping[tuple[str, str], LocalQueue]) -> s
     )
 
 
+def resolve_owner(
+    owner: Owner | None, namespace: str, parents: OwnerIndex, pod_template_hash: str = ""
+) -> Owner | None:
+    """Walk a controller owner up its chain (ReplicaSet -> Deployment, Job -> CronJob or
+    JobSet, executor Pod -> driver Pod -> SparkApplication) as far as `parents` knows it.
+
+    A ReplicaSet not (yet) in `parents` is still resolved when its name is
+    `<deployment>-<pod-template-hash>`, the name the Deployment controller gives it.
+    """
+    seen = 0
+    while owner is not None and seen < MAX_OWNER_DEPTH:
+        parent = parents.get((namespace, owner.kind, owner.name))
+        if parent is None:
+            suffix = f"-{pod_template_hash}"
+            if (
+                owner.kind == "ReplicaSet"
+                and pod_template_hash
+                and owner.name.endswith(suffix)
+                and len(owner.name) > len(suffix)
+            ):
+                return Owner("Deployment", owner.name[: -len(suffix)])
+            return owner
+        owner = parent
+        seen += 1
+    return owner
+
+
 def pod_workload(pod: Pod) -> tuple[str, str]:
     """(app, workload_kind): the application the pod runs for, most specific source first."""
     labels = pod.labels
@@ -167,7 +237,8 @@ def attribute_pod(
 ) -> Attribution:
     team, org, cost_center = _ownership(rules, pod.namespace, namespace, pod)
     app, kind = pod_workload(pod)
-    return Attribution(team, org, cost_center, pod_queue(pod, local_queues), app, kind)
+    labels = tuple((key, pod.labels.get(key, "")) for key in rules.pod_label_allowlist)
+    return Attribution(team, org, cost_center, pod_queue(pod, local_queues), app, kind, labels)
 
 
 def attribute_namespace(

@@ -40,6 +40,12 @@ PRICEBOOK_HELP = (
 
 
 def _build_source(config: Config) -> Source:
+    if config.source.kind == "kubernetes":
+        # Imported here so the simulator never loads the kubernetes client.
+        from unitcost.sources.kubernetes.source import KubernetesSource
+
+        rules = config.allocation_policy().attribution
+        return KubernetesSource(config.source.kubernetes, rules, config.base_dir)
     sim = config.source.simulator
     cluster = SimulatedCluster(
         seed=sim.seed,
@@ -141,10 +147,11 @@ def serve(
     """Serve /metrics for the configured source until SIGTERM."""
     try:
         config, book = _load(config_path, pricebooks)
+        source = _build_source(config)  # a bad kubeconfig is an InputError too
     except InputError as exc:
         _fail(str(exc))
         return
-    _run_exporter(Collector(_build_source(config), book, config), listen, duration)
+    _run_exporter(Collector(source, book, config), listen, duration)
 
 
 @main.command()
@@ -266,10 +273,10 @@ def report(config_path: Path | None, pricebooks: tuple[Path, ...], fmt: str) -> 
     """Read the source once and print cost per team (showback)."""
     try:
         config, book = _load(config_path, pricebooks)
+        source = _build_source(config)
     except InputError as exc:
         _fail(str(exc))
         return
-    source = _build_source(config)
     collected = Collector(source, book, config).collect_once()
     source.close()
     if collected.frame is None:

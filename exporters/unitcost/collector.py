@@ -28,7 +28,7 @@ from unitcost.sinks.metrics import (
     policy_families,
     teams_in,
 )
-from unitcost.sources.base import Source
+from unitcost.sources.base import Source, extra_health
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,11 @@ class Collector:
         # Duration covers reading and allocating; rendering is measured into the next one.
         duration = time.perf_counter() - started
         stats = CollectStats(
-            duration, (SourceHealth(self.source.name, self._up, self._last_success),)
+            duration,
+            (
+                SourceHealth(self.source.name, self._up, self._last_success),
+                *extra_health(self.source),  # e.g. "metrics" beside "kubernetes"
+            ),
         )
         families += health_families(stats)
         collected = Collected(frame, stats, render(families))

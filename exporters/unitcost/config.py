@@ -6,6 +6,7 @@ Reference: docs/config.md. The embedded default (`unitcost demo`, and `serve` wi
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from unitcost.allocation import AllocationPolicy
 from unitcost.attribution import AttributionRules, LabelOrigin, LabelSource, NamespaceDefault
 from unitcost.errors import InputError, describe_validation_error
+from unitcost.sources.kubernetes.settings import KubernetesSettings
 from unitcost.yamlfile import load_yaml_mapping, parse_yaml_mapping
 
 DEMO_CONFIG = "demo.yaml"
@@ -37,8 +39,10 @@ class SimulatorConfig(_Strict):
 
 
 class SourceConfig(_Strict):
-    kind: Literal["simulator"] = "simulator"
+    #: Which source runs; only its block is read (docs/kubernetes.md for `kubernetes:`).
+    kind: Literal["simulator", "kubernetes"] = "simulator"
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
 
 class LabelSourceConfig(_Strict):
@@ -83,6 +87,21 @@ class AttributionConfig(_Strict):
         default_factory=lambda: _default_sources("cost-center")
     )
     namespace_defaults: list[NamespaceDefaultConfig] = Field(default_factory=list)
+    #: Pod labels copied onto unitcost_pod_info as `label_<key>`; no other pod label ever is.
+    pod_label_allowlist: list[str] = Field(default_factory=list)
+
+    @field_validator("pod_label_allowlist")
+    @classmethod
+    def _distinct_labels(cls, value: list[str]) -> list[str]:
+        seen: dict[str, str] = {}
+        for key in value:
+            if not key or len(key) > 317:
+                raise ValueError(f"not a label key: {key!r}")
+            name = re.sub(r"[^a-zA-Z0-9_]", "_", key)
+            if name in seen:
+                raise ValueError(f"{key!r} and {seen[name]!r} both become label_{name}")
+            seen[name] = key
+        return value
 
     @field_validator("team", "org", "cost_center")
     @classmethod
@@ -169,6 +188,7 @@ class Config(_Strict):
             ),
             shared_namespaces=tuple(self.shared_cost.namespaces),
             shared_team=self.shared_cost.team,
+            pod_label_allowlist=tuple(a.pod_label_allowlist),
         )
         return AllocationPolicy(rules, self.shared_cost.strategy, self.gpu_idle.window_seconds)
 

@@ -7,6 +7,7 @@ unused cost) are left out rather than written as zeros.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,6 +33,13 @@ class CollectStats:
 
 
 POD_LABELS = ("namespace", "pod", "node", "resource")
+
+
+def pod_label_name(key: str) -> str:
+    """The metric label for an allowlisted pod label: `label_` + key, [^a-zA-Z0-9_] -> `_`."""
+    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)
+
+
 NODE_LABELS = ("node", "resource")
 
 
@@ -86,15 +94,27 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         "Shared/system cost redistributed onto the pod by the shared-cost policy.",
         POD_LABELS,
     )
+    # Allowlisted pod labels (attribution.pod_label_allowlist) ride on the info series only.
+    extra = tuple(pod_label_name(k) for k, _ in frame.pods[0].owner.labels) if frame.pods else ()
     pod_info = MetricFamily(
         "unitcost_pod_info",
         "Pod ownership for joins; always 1.",
-        ("namespace", "pod", "team", "org", "cost_center", "queue", "app", "workload_kind"),
+        ("namespace", "pod", "team", "org", "cost_center", "queue", "app", "workload_kind", *extra),
     )
     for pc in frame.pods:
         o = pc.owner
         pod_info.add(
-            (pc.namespace, pc.name, o.team, o.org, o.cost_center, o.queue, o.app, o.workload_kind),
+            (
+                pc.namespace,
+                pc.name,
+                o.team,
+                o.org,
+                o.cost_center,
+                o.queue,
+                o.app,
+                o.workload_kind,
+                *(v for _, v in o.labels),
+            ),
             1.0,
         )
         for r, amount in pc.allocated.items():

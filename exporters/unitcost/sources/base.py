@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from unitcost.model import Snapshot
+from unitcost.sinks.metrics import SourceHealth
 
 
 class SourceError(Exception):
@@ -20,3 +22,16 @@ class Source(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ReportsHealth(Protocol):
+    def health(self) -> Sequence[SourceHealth]:
+        """Status of the parts a source reads on their own (the metrics API beside the
+        Kubernetes API), each reported as its own `source` on unitcost_source_up."""
+        ...
+
+
+def extra_health(source: object) -> tuple[SourceHealth, ...]:
+    """The source's extra statuses, if it reports any (most sources do not)."""
+    health = getattr(source, "health", None)
+    return tuple(health()) if callable(health) else ()

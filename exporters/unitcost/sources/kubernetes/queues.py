@@ -1,0 +1,167 @@
+"""Queues for the cost model: Kueue admission onto pods, YuniKorn queues from pod labels and,
+optionally, YuniKorn's guaranteed quota from its REST API (/ws/v1/partition/{p}/queues)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from unitcost.attribution import (
+    KUEUE_CLUSTER_QUEUE,
+    KUEUE_LOCAL_QUEUE,
+    KUEUE_QUEUE_NAME,
+    MAX_OWNER_DEPTH,
+    OwnerIndex,
+)
+from unitcost.model import Owner, Pod, Queue, Resources
+from unitcost.quantity import QuantityError, parse_quantity
+from unitcost.sources.kubernetes.settings import YunikornSettings
+
+log = logging.getLogger(__name__)
+
+SOURCE_NAME = "yunikorn"
+#: (namespace, owner kind, owner name) -> the ClusterQueue its Workload is admitted to.
+Admissions = Mapping[tuple[str, str, str], str]
+
+
+def admitted_queue(pod: Pod, parents: OwnerIndex, admissions: Admissions) -> str:
+    """The ClusterQueue admitting the pod's Workload: found on the pod itself (Kueue's pod
+    integration) or on any owner up its chain (a Job, a JobSet, a RayCluster)."""
+    owner: Owner | None = Owner("Pod", pod.name)
+    for _ in range(MAX_OWNER_DEPTH):
+        if owner is None:
+            return ""
+        queue = admissions.get((pod.namespace, owner.kind, owner.name))
+        if queue:
+            return queue
+        owner = (
+            pod.owner
+            if owner.kind == "Pod" and owner.name == pod.name
+            else parents.get((pod.namespace, owner.kind, owner.name))
+        )
+    return ""
+
+
+def with_admission(pod: Pod, cluster_queue: str) -> Pod:
+    """The pod labelled with its admitting ClusterQueue, unless a Kueue label already says."""
+    labels = pod.labels
+    if not cluster_queue or KUEUE_CLUSTER_QUEUE in labels:
+        return pod
+    return replace(pod, labels={**labels, KUEUE_CLUSTER_QUEUE: cluster_queue})
+
+
+def is_kueue_pod(pod: Pod) -> bool:
+    labels = pod.labels
+    return any(k in labels for k in (KUEUE_CLUSTER_QUEUE, KUEUE_QUEUE_NAME, KUEUE_LOCAL_QUEUE))
+
+
+def label_queues(names: Iterable[str], flavor: str) -> list[Queue]:
+    """YuniKorn queues known only from pod labels: no quota, but their used cost counts."""
+    return [
+        Queue(name, "yunikorn", {flavor: Resources()}, parent=name.rpartition(".")[0])
+        for name in sorted(set(names))
+    ]
+
+
+_YUNIKORN_RESOURCES = {"vcore": ("cpu", 1e-3), "memory": ("memory", 1.0)}
+
+
+def _yunikorn_resources(amounts: Mapping[str, Any] | None, where: str) -> Resources:
+    values = {"cpu": 0.0, "memory": 0.0, "gpu": 0.0, "storage": 0.0}
+    for name, raw in (amounts or {}).items():
+        try:
+            amount = parse_quantity(raw)
+        except QuantityError as exc:
+            raise ValueError(f"{where}.{name}: {exc}") from exc
+        if name in _YUNIKORN_RESOURCES:
+            field, scale = _YUNIKORN_RESOURCES[name]
+            values[field] += amount * scale  # vcore is in millicores
+        elif name in ("nvidia.com/gpu", "amd.com/gpu"):
+            values["gpu"] += amount
+        elif name == "ephemeral-storage":
+            values["storage"] += amount
+    return Resources(**values)
+
+
+def parse_yunikorn_queues(body: Mapping[str, Any], flavor: str) -> list[Queue]:
+    """The queue tree of /ws/v1/partition/{p}/queues -> one Queue per queue (full path),
+    with its guaranteed resources as quota."""
+    out: list[Queue] = []
+
+    def visit(node: Mapping[str, Any], parent: str) -> None:
+        name = str(node.get("queuename") or "")
+        # Older YuniKorn releases give the leaf name only; build the path from the parent.
+        path = name if not parent or name.startswith(parent + ".") else f"{parent}.{name}"
+        guaranteed = _yunikorn_resources(node.get("guaranteedResource"), f"queue {path}")
+        out.append(Queue(path, "yunikorn", {flavor: guaranteed}, parent=parent))
+        for child in node.get("children") or []:
+            visit(child, path)
+
+    visit(body, "")
+    return out
+
+
+class YunikornPoller:
+    """Polls the YuniKorn REST API for the queue tree; reports as source "yunikorn"."""
+
+    name = SOURCE_NAME
+
+    def __init__(
+        self, settings: YunikornSettings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        assert settings.rest_url
+        self._url = (
+            f"{settings.rest_url.rstrip('/')}/ws/v1/partition/"
+            f"{urllib.parse.quote(settings.partition)}/queues"
+        )
+        self._settings = settings
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.queues: list[Queue] = []
+        self.up = False
+        self.last_success = 0.0
+        self.polled = threading.Event()
+        self._last_problem = ""
+
+    def poll_once(self) -> None:
+        try:
+            with urllib.request.urlopen(self._url, timeout=self._settings.timeout_seconds) as r:
+                body = json.loads(r.read())
+            if not isinstance(body, dict):
+                raise ValueError(f"expected a JSON object, got {type(body).__name__}")
+            self.queues = parse_yunikorn_queues(body, self._settings.flavor)
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            problem = f"YuniKorn REST {self._url}: {type(exc).__name__}: {exc}"
+            if problem != self._last_problem:
+                log.warning("%s", problem)
+            self._last_problem = problem
+            self.up = False
+        else:
+            self.up = True
+            self._last_problem = ""
+            self.last_success = self._clock()
+        finally:
+            self.polled.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.poll_once()
+            self._stop.wait(self._settings.poll_seconds)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="yunikorn-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
