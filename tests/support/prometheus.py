@@ -1,0 +1,332 @@
+"""Run the real thing in tests: the unitcost exporter, Prometheus and Alertmanager.
+
+Plain functions and context managers (no pytest), so any test or script can use them:
+
+    with exporter(config_path) as target, prometheus([target], rule_files) as prom:
+        wait_until(lambda: prom.query("up") or None, timeout=20, what="first scrape")
+
+Every process is started in a fresh temp dir on a loopback port and stopped on exit (SIGTERM,
+then SIGKILL after a grace period), also when the body raises. Startup failures raise
+`ProcessError` with the process's last log lines, so a broken config explains itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
+T = TypeVar("T")
+
+
+class ProcessError(RuntimeError):
+    """A helper process failed to start or answer."""
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus answered a query with an error (bad PromQL, timeout); carries its text."""
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the OS picks it; racy only against other processes)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], T | None],
+    *,
+    timeout: float,
+    interval: float = 0.25,
+    what: str = "condition",
+) -> T:
+    """Poll `condition` until it returns something other than None/False; return that.
+
+    Raises TimeoutError naming `what` and the last exception the condition raised, if any.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = condition()
+        except (OSError, PrometheusError, ValueError) as exc:  # not up yet, or not yet valid
+            last_error, result = exc, None
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def http_get(url: str, timeout: float = 5.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+@dataclass
+class Process:
+    """A started helper: its Popen, its log file, and where it listens."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    address: str  # host:port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text("utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_running(self) -> None:
+        code = self.popen.poll()
+        if code is not None:
+            raise ProcessError(f"{self.name} exited with status {code}:\n{self.log_tail()}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=grace)
+
+
+@contextmanager
+def _process(name: str, argv: Sequence[str], workdir: Path) -> Iterator[tuple[Process, Path]]:
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(
+            list(argv), cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    proc = Process(name, popen, log_path, "")
+    try:
+        yield proc, log_path
+    finally:
+        proc.stop()
+
+
+def _ready(proc: Process, url: str, timeout: float) -> None:
+    def answered() -> bool:
+        proc.check_running()
+        http_get(url, timeout=2.0)
+        return True
+
+    try:
+        wait_until(answered, timeout=timeout, what=f"{proc.name} at {url}")
+    except TimeoutError as exc:
+        raise ProcessError(f"{exc}\n--- {proc.name} log ---\n{proc.log_tail()}") from None
+
+
+# --- the unitcost exporter -------------------------------------------------------------------
+
+_SERVING = re.compile(r"serving http://([^/\s]+)/metrics")
+
+
+def unitcost_command() -> list[str]:
+    """The installed `unitcost` console script next to this interpreter, else `-m`."""
+    script = Path(sys.executable).with_name("unitcost")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from unitcost.cli import main; main()"]
+
+
+@contextmanager
+def exporter(
+    config: Path | None = None,
+    *,
+    demo_args: Sequence[str] = (),
+    timeout: float = 30.0,
+) -> Iterator[Process]:
+    """`unitcost serve --config CONFIG` (or `unitcost demo --no-table DEMO_ARGS` when no config)
+    on 127.0.0.1:0; yields once /metrics answers. `Process.address` is the scrape target."""
+    with tempfile.TemporaryDirectory(prefix="unitcost-exporter-") as tmp:
+        workdir = Path(tmp)
+        if config is not None:
+            sub = ["serve", "--config", str(Path(config).resolve())]
+        else:
+            sub = ["demo", "--no-table", *demo_args]
+        argv = [*unitcost_command(), "--log-level", "info", *sub, "--listen", "127.0.0.1:0"]
+        with _process("unitcost", argv, workdir) as (proc, log_path):
+
+            def bound() -> str | None:
+                proc.check_running()
+                found = _SERVING.search(log_path.read_text("utf-8", errors="replace"))
+                return found.group(1) if found else None
+
+            try:
+                proc.address = wait_until(bound, timeout=timeout, what="unitcost to listen")
+            except TimeoutError as exc:
+                raise ProcessError(f"{exc}\n--- unitcost log ---\n{proc.log_tail()}") from None
+            _ready(proc, f"{proc.url}/metrics", timeout)
+            yield proc
+
+
+# --- Prometheus ------------------------------------------------------------------------------
+
+
+@dataclass
+class Prometheus:
+    process: Process
+    workdir: Path
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query; the `result` list of the JSON answer (vector: [{metric, value}])."""
+        return query(self.url, expr, at)
+
+    def values(self, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
+        """Instant query as {sorted label items: value} (handy for assertions)."""
+        return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in self.query(expr)}
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts as Prometheus sees them (pending and firing)."""
+        body = json.loads(http_get(f"{self.url}/api/v1/alerts"))
+        alerts: list[dict[str, Any]] = body["data"]["alerts"]
+        return alerts
+
+    def rule_health(self) -> list[tuple[str, str, str]]:
+        """(rule name, health, last error) for every loaded rule."""
+        body = json.loads(http_get(f"{self.url}/api/v1/rules"))
+        return [
+            (r["name"], r["health"], r.get("lastError", ""))
+            for g in body["data"]["groups"]
+            for r in g["rules"]
+        ]
+
+
+def query(base_url: str, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+    """Instant query against a Prometheus HTTP API; raises PrometheusError with its error text."""
+    params = {"query": expr}
+    if at is not None:
+        params["time"] = repr(at)
+    url = f"{base_url}/api/v1/query?{urllib.parse.urlencode(params)}"
+    try:
+        body = json.loads(http_get(url, timeout=10.0))
+    except urllib.error.HTTPError as exc:  # 400/422/503 carry a JSON error body
+        try:
+            body = json.loads(exc.read())
+        except ValueError:
+            raise PrometheusError(f"{expr!r}: HTTP {exc.code}") from None
+    if body.get("status") != "success":
+        raise PrometheusError(f"{expr!r}: {body.get('errorType')}: {body.get('error')}")
+    result: list[dict[str, Any]] = body["data"]["result"]
+    if body["data"]["resultType"] == "scalar":
+        return [{"metric": {}, "value": result}]
+    return result
+
+
+def prometheus_config(
+    targets: Sequence[str],
+    rule_files: Sequence[Path] = (),
+    *,
+    scrape_interval: str = "1s",
+    evaluation_interval: str = "1s",
+    alertmanagers: Sequence[str] = (),
+    job: str = "unitcost",
+) -> dict[str, Any]:
+    """The prometheus.yml for a test: one job scraping `targets`, the rules, the alertmanagers."""
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
+        "rule_files": [str(Path(p).resolve()) for p in rule_files],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}],
+    }
+    if alertmanagers:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        }
+    return config
+
+
+@contextmanager
+def prometheus(
+    targets: Sequence[str],
+    rule_files: Sequence[Path] = (),
+    *,
+    scrape_interval: str = "1s",
+    evaluation_interval: str = "1s",
+    alertmanagers: Sequence[str] = (),
+    timeout: float = 30.0,
+) -> Iterator[Prometheus]:
+    """The real Prometheus (Debian package) in a temp dir, on a free loopback port."""
+    if shutil.which(PROMETHEUS_BIN) is None:
+        raise ProcessError(f"{PROMETHEUS_BIN} not found (Debian package 'prometheus')")
+    with tempfile.TemporaryDirectory(prefix="unitcost-prometheus-") as tmp:
+        workdir = Path(tmp)
+        cfg = prometheus_config(
+            targets,
+            rule_files,
+            scrape_interval=scrape_interval,
+            evaluation_interval=evaluation_interval,
+            alertmanagers=alertmanagers,
+        )
+        config_path = workdir / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(cfg, sort_keys=False), "utf-8")
+        address = f"127.0.0.1:{free_port()}"
+        argv = [
+            PROMETHEUS_BIN,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address={address}",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ]
+        with _process("prometheus", argv, workdir) as (proc, _log):
+            proc.address = address
+            _ready(proc, f"{proc.url}/-/ready", timeout)
+            yield Prometheus(proc, workdir)
+
+
+# --- Alertmanager ----------------------------------------------------------------------------
+
+
+@contextmanager
+def alertmanager(config: dict[str, Any] | str, *, timeout: float = 30.0) -> Iterator[Process]:
+    """The real Alertmanager with `config` (a mapping or YAML text), clustering off."""
+    with tempfile.TemporaryDirectory(prefix="unitcost-alertmanager-") as tmp:
+        workdir = Path(tmp)
+        text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
+        config_path = workdir / "alertmanager.yml"
+        config_path.write_text(text, "utf-8")
+        address = f"127.0.0.1:{free_port()}"
+        argv = [
+            ALERTMANAGER_BIN,
+            f"--config.file={config_path}",
+            f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address={address}",
+            "--cluster.listen-address=",  # no gossip port: nothing else to bind
+            "--log.level=warn",
+        ]
+        with _process("alertmanager", argv, workdir) as (proc, _log):
+            proc.address = address
+            _ready(proc, f"{proc.url}/-/ready", timeout)
+            yield proc
