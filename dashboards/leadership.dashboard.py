@@ -1,0 +1,178 @@
+"""Leadership overview: spend, month-to-date, forecast against budget, waste, unit costs."""
+
+from unitcost_dashboards import (
+    CLUSTER,
+    COUNT,
+    DOLLARS,
+    DOLLARS_PER_HOUR,
+    RATIO,
+    Link,
+    Query,
+    build,
+    cluster_variable,
+    dashboard_url,
+    stat,
+    table,
+    timeseries,
+)
+
+C = "{" + CLUSTER + "}"
+TEAM_LINK = Link(
+    "Team showback for ${__value.raw}",
+    dashboard_url("team", "var-cluster=${cluster}", "var-team=${__value.raw}"),
+    column="team",
+)
+
+dashboard = build(
+    area="leadership",
+    title="unitcost / Leadership overview",
+    description="What the platform costs, who spends it, how much is waste, and whether "
+    "budgets hold.",
+    variables=[cluster_variable("unitcost_build_info")],
+    rows=[
+        [
+            stat(
+                "Spend rate",
+                "Total cost per hour of every node in the selected clusters: allocated to pods "
+                "plus idle capacity.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(cluster:unitcost_cost_dollars_per_hour:sum{C})"),
+            ),
+            stat(
+                "Month to date",
+                "Spend since the start of the calendar month (UTC), from the recorded hourly "
+                "averages.",
+                DOLLARS,
+                Query(f"sum(org:unitcost_cost_dollars:month_to_date{C})"),
+            ),
+            stat(
+                "Waste per hour",
+                "Requested but unused resources, priced: what right-sizing requests would save.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_pod_unused_cost_dollars_per_hour:sum{C})"),
+            ),
+            stat(
+                "GPU idle per hour",
+                "Cost of GPUs allocated to pods whose activity stayed below the idle threshold.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_gpu_idle_cost_dollars_per_hour:sum{C})"),
+            ),
+        ],
+        [
+            timeseries(
+                "Spend by org",
+                "Cost per hour attributed to each org (from namespace and pod labels); "
+                "'unassigned' is cost with no known owner.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (org) (org:unitcost_cost_dollars_per_hour:sum{C})",
+                    legend="{{org}}",
+                ),
+                stack=True,
+            ),
+            timeseries(
+                "Spend by provider",
+                "Cost per hour of the nodes of each provider (aws, gcp, onprem), allocated "
+                "plus idle.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (provider) (provider:unitcost_node_cost_dollars_per_hour:sum{C})",
+                    legend="{{provider}}",
+                ),
+                stack=True,
+            ),
+        ],
+        [
+            timeseries(
+                "Month to date by org",
+                "Cumulative spend per org since the start of the month (UTC).",
+                DOLLARS,
+                Query(
+                    f"sum by (org) (org:unitcost_cost_dollars:month_to_date{C})",
+                    legend="{{org}}",
+                ),
+            ),
+            table(
+                "Month-end forecast against budget",
+                "Forecast month-end spend (month to date plus the last day's average rate for "
+                "the hours left) as a share of the team's monthly budget; above 100% the team "
+                "overruns. Click a team for its showback.",
+                RATIO,
+                Query(f"max by (team) (team:unitcost_budget_forecast:ratio{C})"),
+                columns={"team": "Team", "Value": "Forecast / budget"},
+                links=[TEAM_LINK],
+            ),
+        ],
+        [
+            table(
+                "Top teams",
+                "Teams by current spend rate; click a team to open its showback dashboard.",
+                DOLLARS_PER_HOUR,
+                Query(f"topk(10, sum by (team) (team:unitcost_cost_dollars_per_hour:sum{C}))"),
+                columns={"team": "Team", "Value": "$ per hour"},
+                links=[TEAM_LINK],
+            ),
+            table(
+                "Budget burn rate",
+                "Spend rate over the last day divided by the rate the monthly budget allows: "
+                "above 1 the team runs out before the month ends.",
+                COUNT,
+                Query(f"max by (team) (team:unitcost_budget_burn_rate:avg1d{C})"),
+                columns={"team": "Team", "Value": "Burn rate (1d)"},
+                links=[TEAM_LINK],
+            ),
+        ],
+        [
+            timeseries(
+                "Month-end forecast by org",
+                "Forecast spend at the end of the month per org: month to date plus the last "
+                "day's average rate for the hours left.",
+                DOLLARS,
+                Query(
+                    f"sum by (org) (org:unitcost_cost_dollars:forecast_month_end{C})",
+                    legend="{{org}}",
+                ),
+            ),
+            timeseries(
+                "Week-over-week spend change",
+                "Last day's average spend rate per org against the same day a week earlier "
+                "(1 = unchanged). Needs 8 days of history.",
+                COUNT,
+                Query(
+                    f"sum by (org) (org:unitcost_cost_dollars_per_hour:avg1d{C}) / sum by (org) "
+                    f"(org:unitcost_cost_dollars_per_hour:avg1d{C} offset 7d)",
+                    legend="{{org}}",
+                    history=True,
+                ),
+            ),
+        ],
+        [
+            timeseries(
+                "Effective dollars per GPU-hour",
+                "GPU cost of the node pool divided by the GPUs allocated to pods: idle GPUs "
+                "make every used GPU-hour dearer.",
+                DOLLARS_PER_HOUR,
+                # No rule for GPU counts yet: node-level exporter series (not per pod).
+                Query(
+                    "sum by (provider, node_pool) (max by (node) "
+                    f'(unitcost_node_cost_dollars_per_hour{{resource="gpu",{CLUSTER}}}) '
+                    "* on (node) group_left (provider, node_pool) "
+                    f"unitcost_node_info{C}) / sum by (provider, node_pool) (count by (node) "
+                    f"(unitcost_gpu_info{C}) * on (node) group_left (provider, node_pool) "
+                    f"unitcost_node_info{C})",
+                    legend="{{provider}} {{node_pool}}",
+                ),
+            ),
+            timeseries(
+                "Waste ratio",
+                "Unused-request cost divided by allocated cost, fleet-wide (a ratio of sums).",
+                RATIO,
+                Query(
+                    f"sum(team:unitcost_pod_unused_cost_dollars_per_hour:sum{C}) "
+                    f"/ sum(team:unitcost_pod_cost_dollars_per_hour:sum{C})",
+                    legend="waste ratio",
+                ),
+            ),
+        ],
+    ],
+)

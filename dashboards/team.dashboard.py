@@ -1,0 +1,220 @@
+"""Team showback: one team's cost by namespace, app and queue, its waste, GPU idle and budget.
+
+Team-level figures (spend, waste ratio, budget) come from team:* rules and ignore the namespace
+filter; per-namespace, app, queue and workload panels honour it.
+"""
+
+from unitcost_dashboards import (
+    CLUSTER,
+    COUNT,
+    DOLLARS,
+    DOLLARS_PER_HOUR,
+    RATIO,
+    Link,
+    Query,
+    build,
+    cluster_variable,
+    dashboard_url,
+    query_variable,
+    stat,
+    table,
+    timeseries,
+)
+
+T = "{" + CLUSTER + ', team=~"$team"}'
+TN = "{" + CLUSTER + ', team=~"$team", namespace=~"$namespace"}'
+#: Namespaces owned by the team (namespace rules carry no team label: join the info series).
+OWNED = f"and on (cluster, namespace) unitcost_namespace_info{T}"
+NS = "{" + CLUSTER + ', namespace=~"$namespace"}'
+NAMESPACE_LINK = Link(
+    "Drill down to namespace ${__value.raw}",
+    dashboard_url(
+        "team", "var-cluster=${cluster}", "var-team=${team}", "var-namespace=${__value.raw}"
+    ),
+    column="namespace",
+)
+
+dashboard = build(
+    area="team",
+    title="unitcost / Team showback",
+    description="One team's cost by namespace, app and queue, its waste, idle GPUs and budget.",
+    variables=[
+        cluster_variable("unitcost_build_info"),
+        query_variable(
+            "team",
+            "Team",
+            f"label_values(team:unitcost_cost_dollars_per_hour:sum{{{CLUSTER}}}, team)",
+            include_all=False,
+            multi=False,
+        ),
+        query_variable(
+            "namespace",
+            "Namespace",
+            f'label_values(unitcost_namespace_info{{{CLUSTER}, team=~"$team"}}, namespace)',
+        ),
+    ],
+    rows=[
+        [
+            stat(
+                "Spend rate",
+                "The team's cost per hour: its pods' allocated cost, shared cost it received, "
+                "and its bound volumes.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_cost_dollars_per_hour:sum{T})"),
+                width=4,
+            ),
+            stat(
+                "Month to date",
+                "The team's spend since the start of the calendar month (UTC).",
+                DOLLARS,
+                Query(f"sum(team:unitcost_cost_dollars:month_to_date{T})"),
+                width=4,
+            ),
+            stat(
+                "Monthly budget",
+                "The team's budget for the month, from the unitcost config.",
+                DOLLARS,
+                Query(f"sum(team:unitcost_budget_dollars:max{T})"),
+                width=4,
+            ),
+            stat(
+                "Forecast / budget",
+                "Month-end forecast as a share of the budget; above 100% the team overruns.",
+                RATIO,
+                Query(f"max(team:unitcost_budget_forecast:ratio{T})"),
+                width=4,
+            ),
+            stat(
+                "Waste ratio",
+                "Unused-request cost divided by allocated pod cost (a ratio of sums).",
+                RATIO,
+                Query(
+                    f"sum(team:unitcost_pod_unused_cost_dollars_per_hour:sum{T}) "
+                    f"/ sum(team:unitcost_pod_cost_dollars_per_hour:sum{T})"
+                ),
+                width=4,
+            ),
+            stat(
+                "GPU idle per hour",
+                "Cost of GPUs allocated to the team's pods that stayed idle over the window.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_gpu_idle_cost_dollars_per_hour:sum{T})"),
+                width=4,
+            ),
+        ],
+        [
+            timeseries(
+                "Cost by namespace",
+                "Cost per hour of each namespace the team owns.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (namespace) (namespace:unitcost_cost_dollars_per_hour:sum{NS} "
+                    f"{OWNED})",
+                    legend="{{namespace}}",
+                ),
+                stack=True,
+            ),
+            table(
+                "Namespaces",
+                "Cost per hour of each namespace the team owns; click one to drill down.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (namespace) (namespace:unitcost_cost_dollars_per_hour:sum{NS} {OWNED})"
+                ),
+                columns={"namespace": "Namespace", "Value": "$ per hour"},
+                links=[NAMESPACE_LINK],
+            ),
+        ],
+        [
+            timeseries(
+                "Cost by app",
+                "Cost per hour of each app (Spark application, Ray cluster, Job owner) of the "
+                "team in the selected namespaces.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (app) (namespace_pod:unitcost_pod_cost_dollars_per_hour:sum{TN})",
+                    legend="{{app}}",
+                ),
+                stack=True,
+            ),
+            timeseries(
+                "Cost by queue",
+                "Cost per hour of the team's pods per Kueue/YuniKorn queue ('' is work "
+                "outside any queue).",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (queue) (namespace_pod:unitcost_pod_cost_dollars_per_hour:sum{TN})",
+                    legend="{{queue}}",
+                ),
+                stack=True,
+            ),
+        ],
+        [
+            timeseries(
+                "Unused-request dollars by namespace",
+                "Requested but unused resources per namespace, priced: what right-sizing "
+                "requests would save.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (namespace) (namespace:unitcost_pod_unused_cost_dollars_per_hour"
+                    f":sum{NS} {OWNED})",
+                    legend="{{namespace}}",
+                ),
+            ),
+            timeseries(
+                "Waste ratio by namespace",
+                "Unused-request cost divided by allocated pod cost, per namespace.",
+                RATIO,
+                Query(
+                    f"max by (namespace) (namespace:unitcost_waste:ratio{NS} {OWNED})",
+                    legend="{{namespace}}",
+                ),
+            ),
+        ],
+        [
+            timeseries(
+                "GPU idle dollars by model",
+                "Idle cost of GPUs allocated to the team's pods, per GPU model.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (model) (team_model:unitcost_gpu_idle_cost_dollars_per_hour:sum{T})",
+                    legend="{{model}}",
+                ),
+            ),
+            timeseries(
+                "Budget burn rate",
+                "Average spend rate over 1h, 6h, 1d and 3d divided by the budget's pace "
+                "(1 = exactly on budget).",
+                COUNT,
+                [
+                    Query(f"max(team:unitcost_budget_burn_rate:{w}{T})", legend=w)
+                    for w in ("avg1h", "avg6h", "avg1d", "avg3d")
+                ],
+            ),
+        ],
+        [
+            table(
+                "Most expensive workloads",
+                "The team's ten costliest apps right now, with their namespace.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "topk(10, sum by (namespace, app) "
+                    f"(namespace_pod:unitcost_pod_cost_dollars_per_hour:sum{TN}))"
+                ),
+                columns={"namespace": "Namespace", "app": "App", "Value": "$ per hour"},
+                links=[NAMESPACE_LINK],
+            ),
+            table(
+                "Most wasteful workloads",
+                "The team's ten apps with the most unused-request dollars right now.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "topk(10, sum by (namespace, app) "
+                    f"(namespace_pod:unitcost_pod_unused_cost_dollars_per_hour:sum{TN}))"
+                ),
+                columns={"namespace": "Namespace", "app": "App", "Value": "Unused $ per hour"},
+                links=[NAMESPACE_LINK],
+            ),
+        ],
+    ],
+)
