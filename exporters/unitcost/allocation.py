@@ -25,10 +25,9 @@ from unitcost.attribution import (
     attribute_namespace,
     attribute_pod,
     local_queue_index,
-    matches_any,
 )
 from unitcost.frame import CostFrame, GpuCost, NodeCost, PerResource, PodCost, QueueCost, VolumeCost
-from unitcost.model import RESOURCES, Node, Pod, PodPhase, ResourceName, Resources, Snapshot
+from unitcost.model import RESOURCES, Node, Pod, PodPhase, ResourceName, Snapshot
 from unitcost.pricing import NodePrice, PriceBook
 
 SharedStrategy = Literal["keep", "even", "proportional"]
@@ -234,10 +233,3 @@ def allocate(snapshot: Snapshot, pricebook: PriceBook, policy: AllocationPolicy)
         name: attribute_namespace(name, namespaces.get(name), rules) for name in sorted(seen)
     }
     return frame
-
-
-def is_shared_namespace(name: str, rules: AttributionRules) -> bool:
-    return matches_any(name, rules.shared_namespaces)
-
-
-__all__ = ["AllocationPolicy", "Resources", "allocate", "is_shared_namespace"]
