@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: dashboards demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check exporters tests benchmarks
 	$(BIN)/ruff format --check exporters tests benchmarks
 	$(BIN)/mypy
+
+## dashboards: regenerate dashboards/json from dashboards/*.dashboard.py (commit the JSON)
+dashboards: $(STAMP)
+	$(BIN)/python dashboards/generate.py
 
 ## bench: speed and memory figures against a baseline in the same run
 bench: $(STAMP)
