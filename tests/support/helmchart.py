@@ -1,0 +1,91 @@
+"""Render the unitcost chart with the real Helm engine (helm-python-sdk, Helm's Go SDK) and
+hand back the manifests as parsed objects, for tests/chart/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO_ROOT / "helm" / "unitcost"
+CI_VALUES = sorted((CHART_DIR / "ci").glob("*.yaml"))
+RELEASE = "uc"
+NAMESPACE = "finops"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    template: str
+    obj: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj["kind"])
+
+    @property
+    def name(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+
+def ci_values(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text("utf-8")) or {}
+    assert isinstance(data, dict), f"{path}: values must be a mapping"
+    return data
+
+
+def render_raw(
+    values: dict[str, Any] | None = None,
+    chart_dir: Path = CHART_DIR,
+    release: str = RELEASE,
+    namespace: str = NAMESPACE,
+) -> dict[str, str]:
+    """Template path -> rendered text, as `helm template` would produce."""
+    chart = helm_python.Chart.load(str(chart_dir))
+    return chart.render(values or {}, name=release, namespace=namespace)
+
+
+def render(
+    values: dict[str, Any] | None = None,
+    chart_dir: Path = CHART_DIR,
+    release: str = RELEASE,
+    namespace: str = NAMESPACE,
+) -> list[Manifest]:
+    """Every rendered object (NOTES.txt left out)."""
+    out: list[Manifest] = []
+    for template, text in sorted(render_raw(values, chart_dir, release, namespace).items()):
+        if template.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                out.append(Manifest(template, doc))
+    return out
+
+
+def of_kind(manifests: list[Manifest], kind: str) -> list[dict[str, Any]]:
+    return [m.obj for m in manifests if m.kind == kind]
+
+
+def pod_specs(manifests: list[Manifest]) -> list[tuple[str, dict[str, Any]]]:
+    """(workload name, pod spec) for every Deployment and DaemonSet."""
+    return [
+        (m.name, m.obj["spec"]["template"]["spec"])
+        for m in manifests
+        if m.kind in ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob")
+    ]
+
+
+def everything_on() -> dict[str, Any]:
+    """The values that render the most objects (for policy checks over all of them)."""
+    return {
+        "gpuAgent": {"enabled": True},
+        "serviceMonitor": {"enabled": True},
+        "rulesConfigMap": {"enabled": True},
+        "networkPolicy": {"enabled": True},
+        "alertmanagerConfig": {"enabled": True},
+        "pricebook": {"fallback": {"gpu_hour": 3.0}},
+        "cloudCredentials": {"existingSecret": "cloud", "gcpKeyFile": "key.json"},
+    }
