@@ -3,6 +3,8 @@ API server, processes mapped through /proc/<pid>/cgroup files, the idle rule ove
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -371,3 +373,19 @@ def test_pod_list_outage_keeps_the_last_good_list(start: object) -> None:
         )
         == 2**30
     )
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_promtool_accepts_the_exposition(start: object) -> None:
+    run: Running = start(scenario_mig_h100())  # type: ignore[operator]
+    run.scrape()
+    current = run.agent.current
+    assert current is not None
+    result = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=current.exposition,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()[:2000]

@@ -217,6 +217,7 @@ def run_agent(options: AgentOptions, nvml: Any = None) -> None:
     type=click.Choice([c.value for c in CapacityType]),
     default=CapacityType.ON_DEMAND.value,
     show_default=True,
+    help="With --instance-type: how the node is bought (spot and committed are discounted).",
 )
 @click.option(
     "--nvml-timeout",
