@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+
 from support.fake_apiserver import FakeApiServer, FakeCluster, running
 
 
@@ -32,6 +33,7 @@ def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     configuration.retries = False
+    configuration.connection_pool_maxsize = 32
     api_client = client.ApiClient(configuration)
     yield api_client
     api_client.close()

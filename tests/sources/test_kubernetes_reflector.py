@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+
 from support.fake_apiserver import FakeCluster, pod
 from unitcost.model import Pod
 from unitcost.sources.kubernetes import convert

@@ -128,7 +128,10 @@ class FakeCluster:
 
     def apply(self, resource: str, obj: dict[str, Any], *, silent: bool = False) -> None:
         """Create or update; `silent` changes state without a watch event (as if the event
-        was compacted away), so only a relist can see it."""
+        was compacted away), so only a relist can see it. Objects of a CRD that is not
+        installed are refused, as the apiserver would (so fixtures can be shared)."""
+        if resource not in self.objects:
+            return
         with self.cond:
             self.rv += 1
             obj = copy.deepcopy(obj)
@@ -185,23 +188,26 @@ class FakeCluster:
                     self.faults.expire_continue[resource] -= 1
                     return 410, status(410, "Expired", "The provided continue parameter is too old")
                 state = json.loads(base64.b64decode(token))
-                items, rv, start = self._snapshots[state["id"]], state["rv"], state["start"]
+                snapshot_id, rv, start = state["id"], state["rv"], state["start"]
+                items = self._snapshots[snapshot_id]
             else:
                 items = [copy.deepcopy(o) for _, o in sorted(self.objects[resource].items())]
                 if builtin:  # the apiserver leaves kind/apiVersion off built-in list items
                     for item in items:
                         item.pop("kind", None)
                         item.pop("apiVersion", None)
-                rv, start = self.rv, 0
+                rv, start, snapshot_id = self.rv, 0, uuid.uuid4().hex
             end = start + limit if limit else len(items)
             metadata: dict[str, Any] = {"resourceVersion": str(rv)}
+            # One copy per paged list, kept until its last page is served.
             if end < len(items):
-                snapshot_id = uuid.uuid4().hex
                 self._snapshots[snapshot_id] = items
                 metadata["continue"] = base64.b64encode(
                     json.dumps({"id": snapshot_id, "rv": rv, "start": end}).encode()
                 ).decode()
                 metadata["remainingItemCount"] = len(items) - end
+            else:
+                self._snapshots.pop(snapshot_id, None)
             api_version, _ = self._api_version_kind(resource)
             body = {
                 "kind": list_kind,

@@ -36,4 +36,7 @@ def api_client(settings: KubernetesSettings, base_dir: Path) -> client.ApiClient
             raise InputError(f"source.kubernetes.kubeconfig: {where}{context}: {exc}") from exc
     # The reflectors retry with their own backoff; urllib3's silent retries would hide outages.
     configuration.retries = False
+    # One long-lived connection per watch (about a dozen) plus lists and polls: the default
+    # pool (5 x CPUs) would churn connections on small machines.
+    configuration.connection_pool_maxsize = 32
     return client.ApiClient(configuration)

@@ -175,6 +175,8 @@ class Reflector(Generic[T]):
                     except (Gone, Absent):
                         raise
                     except Exception as exc:  # dropped, timed out, 5xx: resume from rv
+                        if self._stop.is_set():
+                            return  # stop() hung up on the stream: not a failure
                         self._fail("watch", exc)
                         self._stop.wait(backoff.next())
             except Gone as exc:
