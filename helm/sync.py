@@ -85,7 +85,9 @@ def check(repo: Path = REPO) -> list[str]:
     """Differences between the chart's copies and the sources; empty when in sync."""
     want, have = expected(repo), _current(repo)
     problems = [f"{p}: missing (run `make chart`)" for p in sorted(want.keys() - have.keys())]
-    problems += [f"{p}: its source is gone (run `make chart`)" for p in sorted(have.keys() - want.keys())]
+    problems += [
+        f"{p}: its source is gone (run `make chart`)" for p in sorted(have.keys() - want.keys())
+    ]
     problems += [
         f"{p}: differs from its source (run `make chart`; never edit the copy)"
         for p in sorted(want.keys() & have.keys())

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from support.helmchart import (
     CHART_DIR,
     CI_VALUES,
@@ -42,7 +43,9 @@ def test_rbac_is_read_only(values: dict[str, Any]) -> None:
 def test_rbac_covers_what_the_exporter_reads_and_follows_the_config() -> None:
     def granted(values: dict[str, Any]) -> set[tuple[str, str]]:
         (role,) = [r for r in of_kind(render(values), "ClusterRole")]
-        return {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+        return {
+            (g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+        }
 
     full = granted({})
     core = {("", r) for r in ("nodes", "pods", "namespaces", "persistentvolumes")}
@@ -95,10 +98,10 @@ def test_values_files_hold_no_credentials() -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 here = f"{path}.{key}"
+                # Only references to Secrets (by name) are allowed, never the data.
+                is_reference = str(key).endswith(("existingSecret", "Secret"))
                 if CREDENTIAL_NAME.search(str(key)) and isinstance(value, str) and value:
-                    # Only references to Secrets (by name) are allowed, never the data.
-                    if not str(key).endswith(("existingSecret", "Secret")):
-                        found.append(here)
+                    found += [] if is_reference else [here]
                 found += walk(value, here)
         elif isinstance(node, list):
             for i, item in enumerate(node):
@@ -111,7 +114,9 @@ def test_values_files_hold_no_credentials() -> None:
 
 def test_credentials_only_by_workload_identity_or_an_existing_secret() -> None:
     manifests = render(ci_values(CHART_DIR / "ci" / "cloud-identity-values.yaml"))
-    (sa,) = [s for s in of_kind(manifests, "ServiceAccount") if s["metadata"]["name"] == "uc-unitcost"]
+    (sa,) = [
+        s for s in of_kind(manifests, "ServiceAccount") if s["metadata"]["name"] == "uc-unitcost"
+    ]
     annotations = sa["metadata"]["annotations"]
     assert annotations["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
     assert annotations["iam.gke.io/gcp-service-account"].endswith(".iam.gserviceaccount.com")
@@ -122,7 +127,9 @@ def test_credentials_only_by_workload_identity_or_an_existing_secret() -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/run/secrets/unitcost/cloud/key.json"
     secret_volumes = [v for v in spec["volumes"] if "secret" in v]
-    assert secret_volumes == [{"name": "cloud-credentials", "secret": {"secretName": "unitcost-cloud"}}]
+    assert secret_volumes == [
+        {"name": "cloud-credentials", "secret": {"secretName": "unitcost-cloud"}}
+    ]
 
 
 @pytest.mark.parametrize("access", ["hostPID", "hostProc"])
@@ -175,10 +182,17 @@ def _source_groups(chart_file: Path) -> tuple[str, list[dict[str, Any]]]:
 
 def test_prometheus_rules_equal_the_rule_files() -> None:
     rule_files = sorted((CHART_DIR / "files" / "rules").glob("*.yaml"))
-    rules = {r["metadata"]["annotations"]["unitcost.io/rule-file"]: r for r in of_kind(render({}), "PrometheusRule")}
+    rules = {
+        r["metadata"]["annotations"]["unitcost.io/rule-file"]: r
+        for r in of_kind(render({}), "PrometheusRule")
+    }
     assert set(rules) == {f.name for f in rule_files}
     configmap_values = {"prometheusRule": {"enabled": False}, "rulesConfigMap": {"enabled": True}}
-    (cm,) = [m for m in of_kind(render(configmap_values), "ConfigMap") if m["metadata"]["name"].endswith("-rules")]
+    (cm,) = [
+        m
+        for m in of_kind(render(configmap_values), "ConfigMap")
+        if m["metadata"]["name"].endswith("-rules")
+    ]
     for chart_file in rule_files:
         source, groups = _source_groups(chart_file)
         assert rules[chart_file.name]["spec"]["groups"] == groups, source
@@ -241,7 +255,9 @@ def test_per_alert_disable_and_extra_labels(chart_with_alerts: Path) -> None:
     # Extra labels added; the alert's own severity wins on a clash; templates kept verbatim.
     assert alert["labels"] == {"severity": "warning", "team": "vision", "env": "prod"}
     assert alert["annotations"]["description"] == "{{ $labels.team }}"
-    everything_off = {"prometheusRule": {"disabledAlerts": ["UnitcostFixtureOne", "UnitcostFixtureTwo"]}}
+    everything_off = {
+        "prometheusRule": {"disabledAlerts": ["UnitcostFixtureOne", "UnitcostFixtureTwo"]}
+    }
     only_records = _fixture_rule(chart_with_alerts, everything_off)
     assert only_records is not None
     assert [r.get("record") for g in only_records["spec"]["groups"] for r in g["rules"]] == [
@@ -266,8 +282,17 @@ def test_dashboards_ship_as_sidecar_configmaps(tmp_path: Path) -> None:
     assert cm["data"] == {"team-costs.json": dashboard}  # byte for byte
     assert "uc-unitcost-gpu-waste" in by_name
 
-    values = {"dashboards": {"label": "my_dash", "labelValue": "yes", "folder": "FinOps", "namespace": "grafana"}}
-    custom = {c["metadata"]["name"]: c for c in of_kind(render(values, chart_dir=chart), "ConfigMap")}
+    values = {
+        "dashboards": {
+            "label": "my_dash",
+            "labelValue": "yes",
+            "folder": "FinOps",
+            "namespace": "grafana",
+        }
+    }
+    custom = {
+        c["metadata"]["name"]: c for c in of_kind(render(values, chart_dir=chart), "ConfigMap")
+    }
     cm = custom["uc-unitcost-team-costs"]
     assert cm["metadata"]["labels"]["my_dash"] == "yes"
     assert "grafana_dashboard" not in cm["metadata"]["labels"]
@@ -279,7 +304,11 @@ def test_dashboards_ship_as_sidecar_configmaps(tmp_path: Path) -> None:
 
 def test_real_dashboards_each_get_a_configmap() -> None:
     files = sorted((CHART_DIR / "files" / "dashboards").glob("*.json"))
-    labelled = [c for c in of_kind(render({}), "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]]
+    labelled = [
+        c
+        for c in of_kind(render({}), "ConfigMap")
+        if "grafana_dashboard" in c["metadata"]["labels"]
+    ]
     assert sorted(k for c in labelled for k in c["data"]) == [f.name for f in files]
     for c in labelled:
         ((key, text),) = c["data"].items()

@@ -12,6 +12,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
 from support.helmchart import (
     CHART_DIR,
     CI_VALUES,
@@ -23,7 +24,6 @@ from support.helmchart import (
     render_raw,
 )
 from support.operator_crds import SCHEMAS
-
 from unitcost.config import parse_config
 from unitcost.pricing import PriceBook
 

@@ -3,7 +3,9 @@ hand back the manifests as parsed objects, for tests/chart/."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +56,28 @@ def render(
     release: str = RELEASE,
     namespace: str = NAMESPACE,
 ) -> list[Manifest]:
-    """Every rendered object (NOTES.txt left out)."""
+    """Every rendered object (NOTES.txt left out). Cached per arguments, as many tests render
+    the same values: treat the result as read-only."""
+    key = json.dumps(values or {}, sort_keys=True)
+    return list(_render_cached(key, chart_dir, release, namespace))
+
+
+@lru_cache(maxsize=64)
+def _render_cached(
+    values_json: str, chart_dir: Path, release: str, namespace: str
+) -> tuple[Manifest, ...]:
     out: list[Manifest] = []
-    for template, text in sorted(render_raw(values, chart_dir, release, namespace).items()):
+    raw = render_raw(json.loads(values_json), chart_dir, release, namespace)
+    for template, text in sorted(raw.items()):
         if template.endswith("NOTES.txt"):
             continue
-        for doc in yaml.safe_load_all(text):
+        for doc in yaml.load_all(text, Loader=_LOADER):
             if doc:
                 out.append(Manifest(template, doc))
-    return out
+    return tuple(out)
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def of_kind(manifests: list[Manifest], kind: str) -> list[dict[str, Any]]:

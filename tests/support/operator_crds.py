@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+DURATION = (
+    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+)
 STRING_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
 METADATA: dict[str, Any] = {
     "type": "object",
