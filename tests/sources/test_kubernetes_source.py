@@ -165,7 +165,11 @@ def _retained_bytes(api: client.ApiClient, cluster: FakeCluster, pods: int) -> i
     try:
         src = KubernetesSource(
             SETTINGS.model_copy(
-                update={"page_size": 500, "metrics_enabled": False, "kueue": KueueSettings(enabled=False)}
+                update={
+                    "page_size": 500,
+                    "metrics_enabled": False,
+                    "kueue": KueueSettings(enabled=False),
+                }
             ),
             config().allocation_policy().attribution,
             api=api,
