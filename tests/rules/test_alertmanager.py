@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from support.prometheus import alertmanager, http_get
 
 ROOT = Path(__file__).resolve().parents[2]
