@@ -1,0 +1,197 @@
+"""End to end: `unitcost serve` on the simulator -> the real Prometheus with every recording
+rule and alert -> the real Alertmanager -> a webhook receiver inside this test.
+
+The simulator is configured into trouble: team llm-training has a $1 monthly budget (budget
+overrun), every GPU workload is idle, and the GPU-idle threshold is a cent an hour except for
+team vision, whose override (and huge budget) keeps it quiet. Alert `for:` durations are cut
+to 1s in a generated copy of the rules; the source files are untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from support.prometheus import Prometheus, alertmanager, exporter, prometheus, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = {
+    "source": {
+        "kind": "simulator",
+        "simulator": {"seed": 7, "nodes": 24, "pods": 300, "speed": 60, "gpu_idle_share": 1.0},
+    },
+    # One collect at start: the data stays still while Prometheus evaluates, so sums recorded
+    # by different rule groups describe the same cost frame.
+    "collect_interval_seconds": 3600,
+    "shared_cost": {"namespaces": ["kube-system", "monitoring"], "strategy": "proportional"},
+    "gpu_idle": {"threshold_ratio": 0.01, "window_seconds": 60},
+    "budgets": {"period": "month", "teams": {"llm-training": 1, "vision": 100_000_000}},
+    "policy": {
+        "waste_ratio_threshold": {"default": 1.0},
+        "gpu_idle_dollars_per_hour_threshold": {"default": 0.01, "teams": {"vision": 1_000_000}},
+        "unattributed_cost_ratio_threshold": 1.0,
+    },
+}
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    """Alertmanager's webhook: POST /<receiver> with a JSON notification."""
+
+    received: list[tuple[str, dict[str, Any]]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.received.append((self.path.strip("/"), json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def webhook_server() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    received: list[tuple[str, dict[str, Any]]] = []
+    handler = type("Handler", (_Webhook,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host!s}:{port}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def fast_rules(dest: Path) -> list[Path]:
+    """Copies of every rule file, with each alert's `for:` cut to 1s."""
+    out = []
+    for src in [
+        *sorted((ROOT / "recording-rules").glob("*.yml")),
+        *sorted(ROOT.glob("alerts/*.yml")),
+    ]:
+        if "alertmanager" in src.name:
+            continue
+        doc = yaml.safe_load(src.read_text("utf-8"))
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    rule["for"] = "1s"
+        path = dest / f"{src.parent.name}-{src.name}"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False), "utf-8")
+        out.append(path)
+    return out
+
+
+def alertmanager_config(webhook: str) -> dict[str, Any]:
+    def receiver(name: str) -> dict[str, Any]:
+        return {"name": name, "webhook_configs": [{"url": f"{webhook}/{name}"}]}
+
+    return {
+        "route": {
+            "receiver": "default",
+            "group_by": ["alertname", "team"],
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+            "routes": [
+                {"matchers": ['team="llm-training"'], "receiver": "llm-training"},
+                {"matchers": ['team="vision"'], "receiver": "vision"},
+            ],
+        },
+        "receivers": [receiver("default"), receiver("llm-training"), receiver("vision")],
+    }
+
+
+def _one(prom: Prometheus, expr: str) -> float:
+    result = prom.query(expr)
+    assert len(result) == 1, f"{expr}: {result}"
+    return float(result[0]["value"][1])
+
+
+@pytest.mark.xdist_group("e2e-alerting")
+def test_budget_overrun_and_idle_gpus_reach_the_team_receivers(tmp_path: Path) -> None:
+    config = tmp_path / "unitcost.yaml"
+    config.write_text(yaml.safe_dump(CONFIG), "utf-8")
+    rules = fast_rules(tmp_path)
+    with (
+        webhook_server() as (webhook, received),
+        alertmanager(alertmanager_config(webhook)) as am,
+        exporter(config) as target,
+        prometheus([target.address], rules, alertmanagers=[am.address]) as prom,
+    ):
+        # Every rule loads and evaluates without error.
+        wait_until(
+            lambda: prom.query("team:unitcost_budget_burn_rate:avg6h") or None,
+            timeout=30,
+            what="the budget rules' first results",
+        )
+        bad = [r for r in prom.rule_health() if r[1] == "err"]
+        assert not bad, bad
+
+        # Recorded series exist with sane values.
+        team_cost = prom.values("team:unitcost_cost_dollars_per_hour:sum")
+        teams = {dict(k)["team"]: v for k, v in team_cost.items()}
+        assert {"llm-training", "vision", "shared"} <= set(teams)
+        assert all(v > 0 for v in teams.values()), teams
+        cluster_cost = _one(prom, "cluster:unitcost_cost_dollars_per_hour:sum")
+        balance = _one(
+            prom,
+            "sum(team:unitcost_cost_dollars_per_hour:sum)"
+            " - cluster:unitcost_shared_cost_dollars_per_hour:sum"
+            " + cluster:unitcost_node_idle_cost_dollars_per_hour:sum"
+            " + cluster:unitcost_volume_unbound_cost_dollars_per_hour:sum",
+        )
+        assert balance == pytest.approx(cluster_cost, rel=1e-9)
+        assert _one(prom, "cluster:unitcost_shared_cost_dollars_per_hour:sum") > 0
+        assert 0.9 < _one(prom, "cluster:unitcost_attribution_coverage:ratio") <= 1
+        assert _one(prom, 'team:unitcost_budget_burn_rate:avg1h{team="llm-training"}') > 14.4
+        assert _one(prom, 'team:unitcost_budget_burn_rate:avg1h{team="vision"}') < 1
+        assert _one(prom, 'team:unitcost_cost_dollars:month_to_date{team="llm-training"}') > 0
+        assert _one(prom, 'team:unitcost_budget_forecast:ratio{team="llm-training"}') > 1
+        gpu_idle = prom.values("team:unitcost_gpu_idle_cost_dollars_per_hour:sum")
+        assert {dict(k)["team"] for k, v in gpu_idle.items() if v > 0} >= {"llm-training"}
+        assert 0 <= _one(prom, 'source:unitcost_source_age_seconds:min{source="simulator"}') < 120
+        assert _one(prom, "job:unitcost_exporter_up:avg") == 1
+
+        # The webhook receives the expected alerts, routed by team.
+        expected = {
+            ("llm-training", "UnitcostBudgetBurnFast", "llm-training"),
+            ("llm-training", "UnitcostBudgetForecastOverrun", "llm-training"),
+            ("llm-training", "UnitcostGpuIdleSpend", "llm-training"),
+        }
+
+        def delivered() -> set[tuple[str, str, str]] | None:
+            got = {
+                (receiver, a["labels"]["alertname"], a["labels"].get("team", ""))
+                for receiver, note in list(received)
+                for a in note["alerts"]
+                if a["status"] == "firing"
+            }
+            return got if expected <= got else None
+
+        got = wait_until(delivered, timeout=40, what=f"webhook notifications {expected}")
+
+    # vision has a huge budget and a high GPU-idle override: nothing about it fires.
+    assert not {g for g in got if g[2] == "vision"}, got
+    # Every notification went to its team's receiver; teams without a route to the default.
+    routed = {"llm-training", "vision"}
+    assert all(r == (team if team in routed else "default") for r, _, team in got), got
+    # Annotations survive the trip, rendered.
+    notes = [a for _, n in received for a in n["alerts"]]
+    fast = next(a for a in notes if a["labels"]["alertname"] == "UnitcostBudgetBurnFast")
+    assert fast["labels"]["severity"] == "critical"
+    assert fast["annotations"]["dashboard_url"] == "/d/unitcost-team?var-team=llm-training"
+    assert fast["annotations"]["runbook_url"].endswith("runbooks.md#unitcostbudgetburnfast")
+    assert fast["annotations"]["description"].startswith("Team llm-training spent ")
