@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 import yaml
 
-from support.prometheus import Prometheus, alertmanager, exporter, prometheus, wait_until
+from support.prometheus import (
+    Prometheus,
+    PrometheusError,
+    alertmanager,
+    exporter,
+    prometheus,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,6 +146,26 @@ def test_budget_overrun_and_idle_gpus_reach_the_team_receivers(tmp_path: Path) -
         )
         bad = [r for r in prom.rule_health() if r[1] == "err"]
         assert not bad, bad
+        # ... and every recording rule yields series on the exporter's real output (a label
+        # the exporter does not have would make a rule valid but silently empty).
+        records = [
+            r["record"]
+            for f in rules
+            for g in yaml.safe_load(f.read_text())["groups"]
+            for r in g["rules"]
+            if "record" in r
+        ]
+
+        def empty() -> list[str]:
+            return [n for n in records if not prom.query(f"count({{__name__={n!r}}})")]
+
+        # Rule groups run on their own timers: give every group a few evaluations.
+        try:
+            wait_until(lambda: not empty(), timeout=10, what="every recorded series")
+        except TimeoutError:
+            pytest.fail(f"recording rules with no series: {empty()}")
+        with pytest.raises(PrometheusError, match="parse error"):
+            prom.query("sum(")
 
         # Recorded series exist with sane values.
         team_cost = prom.values("team:unitcost_cost_dollars_per_hour:sum")
