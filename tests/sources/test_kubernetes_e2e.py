@@ -147,7 +147,7 @@ def test_serve_costs_deletions_and_relists(
     took = wait_until(
         lambda: not any(k[1] == "scratch" for k in pod_costs(scrape(base))), 3 * INTERVAL
     )
-    assert took <= INTERVAL + 0.3
+    assert took <= INTERVAL + 0.5  # the slack covers scrape polling and a loaded CI machine
 
     # Changes the watch never saw, then a 410 mid-stream: the relisted state is served.
     cluster.delete("pods", "data", "api-5c6d-xyz", silent=True)

@@ -170,8 +170,13 @@ class Reflector(Generic[T]):
             try:
                 while not self._stop.is_set() and time.monotonic() < deadline:
                     try:
+                        started, before = time.monotonic(), rv
                         rv = self._watch(rv, deadline)
-                        backoff.reset()
+                        if rv == before and time.monotonic() - started < 1.0:
+                            # A server that ends watches at once must not make us spin.
+                            self._stop.wait(backoff.next())
+                        else:
+                            backoff.reset()
                     except (Gone, Absent):
                         raise
                     except Exception as exc:  # dropped, timed out, 5xx: resume from rv
