@@ -23,8 +23,8 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporters tests benchmarks
-	$(BIN)/ruff format --check exporters tests benchmarks
+	$(BIN)/ruff check exporters tests benchmarks dashboards helm
+	$(BIN)/ruff format --check exporters tests benchmarks dashboards helm
 	$(BIN)/mypy
 
 ## dashboards: regenerate dashboards/json from dashboards/*.dashboard.py (commit the JSON)
