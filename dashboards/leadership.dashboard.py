@@ -23,6 +23,18 @@ TEAM_LINK = Link(
     column="team",
 )
 
+
+def _unit_cost(resource: str, allocatable: str, unit: int) -> str:
+    """Node-pool cost of `resource` over the pool's allocatable amount (node-level series;
+    no recording rule holds capacity)."""
+    by_pool = "* on (node) group_left (provider, node_pool) unitcost_node_info" + C
+    return (
+        f"sum by (provider, node_pool) (max by (node) (unitcost_node_cost_dollars_per_hour"
+        f'{{resource="{resource}",{CLUSTER}}}) {by_pool}) / sum by (provider, node_pool) '
+        f"(max by (node) ({allocatable}{C}) / {unit} {by_pool})"
+    )
+
+
 dashboard = build(
     area="leadership",
     title="unitcost / Leadership overview",
@@ -171,6 +183,27 @@ dashboard = build(
                     f"sum(team:unitcost_pod_unused_cost_dollars_per_hour:sum{C}) "
                     f"/ sum(team:unitcost_pod_cost_dollars_per_hour:sum{C})",
                     legend="waste ratio",
+                ),
+            ),
+        ],
+        [
+            timeseries(
+                "Dollars per core-hour",
+                "CPU cost of the node pool divided by the cores it offers to pods: the price of "
+                "a core-hour, idle capacity included.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    _unit_cost("cpu", "unitcost_node_allocatable_cpu_cores", 1),
+                    legend="{{provider}} {{node_pool}}",
+                ),
+            ),
+            timeseries(
+                "Dollars per GiB-hour",
+                "Memory cost of the node pool divided by the GiB it offers to pods.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    _unit_cost("memory", "unitcost_node_allocatable_memory_bytes", 2**30),
+                    legend="{{provider}} {{node_pool}}",
                 ),
             ),
         ],

@@ -59,8 +59,17 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         "Node metadata for joins; always 1.",
         ("node", "provider", "region", "zone", "instance_type", "capacity_type", "node_pool"),
     )
+    # Allocatable amounts, so unit costs ($ per core-hour, per GiB-hour) are a division away.
+    cores = MetricFamily(
+        "unitcost_node_allocatable_cpu_cores", "CPU cores the node offers to pods.", ("node",)
+    )
+    memory = MetricFamily(
+        "unitcost_node_allocatable_memory_bytes", "Memory the node offers to pods.", ("node",)
+    )
     for nc in frame.nodes:
         node = nc.node
+        cores.add((node.name,), node.allocatable.cpu)
+        memory.add((node.name,), node.allocatable.memory)
         node_info.add(
             (
                 node.name,
@@ -188,6 +197,8 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         node_cost,
         node_idle,
         node_info,
+        cores,
+        memory,
         pod_cost,
         pod_unused,
         pod_shared,
