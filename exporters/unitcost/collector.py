@@ -114,13 +114,23 @@ class Collector:
         self, stop: threading.Event, on_collect: Callable[[Collected], None] | None = None
     ) -> None:
         """Collect every interval until `stop` is set."""
-        interval = self.config.collect_interval_seconds
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                collected = self.collect_once()
-                if on_collect is not None:
-                    on_collect(collected)
-            except Exception:  # a bug in one collect must not stop the loop
-                log.exception("collect failed")
-            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        collect_every(self.config.collect_interval_seconds, self.collect_once, stop, on_collect)
+
+
+def collect_every(
+    interval: float,
+    collect: Callable[[], Collected],
+    stop: threading.Event,
+    on_collect: Callable[[Collected], None] | None = None,
+) -> None:
+    """Call `collect` every `interval` seconds until `stop` is set (the cluster exporter and
+    the GPU agent share this loop)."""
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            collected = collect()
+            if on_collect is not None:
+                on_collect(collected)
+        except Exception:  # a bug in one collect must not stop the loop
+            log.exception("collect failed")
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unitcost.collector import Collected
+from unitcost.collector import Collected, collect_every
 from unitcost.gpu.cgroup import pod_uid_of_pid
 from unitcost.gpu.idle import IdleTracker
 from unitcost.gpu.metrics import agent_families
@@ -196,12 +196,4 @@ class GpuAgent:
     def run(
         self, stop: threading.Event, on_collect: Callable[[Collected], None] | None = None
     ) -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                collected = self.collect_once()
-                if on_collect is not None:
-                    on_collect(collected)
-            except Exception:  # a bug in one collect must not stop the agent
-                log.exception("GPU collect failed")
-            stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        collect_every(self.interval, self.collect_once, stop, on_collect)
