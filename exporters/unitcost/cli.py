@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 
 from unitcost import __version__
+from unitcost.cli_options import CONFIG_HELP, duration_option, pricebook_option
 from unitcost.collector import Collected, Collector
 from unitcost.config import Config, load_config
 from unitcost.errors import InputError
@@ -32,11 +33,6 @@ from unitcost.sources.base import Source
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 log = logging.getLogger("unitcost")
-
-CONFIG_HELP = "Config file (docs/config.md). Default: the embedded demo config (simulated cluster)."
-PRICEBOOK_HELP = (
-    "Price book file layered over the bundled defaults (repeatable; docs/pricebook.md)."
-)
 
 
 def _build_source(config: Config) -> Source:
@@ -130,17 +126,9 @@ def main(log_level: str) -> None:
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-@click.option(
-    "--pricebook", "pricebooks", multiple=True, type=click.Path(path_type=Path), help=PRICEBOOK_HELP
-)
+@pricebook_option
 @click.option("--listen", default="0.0.0.0:9810", show_default=True, help="HOST:PORT to serve on.")
-@click.option(
-    "--duration",
-    default=0.0,
-    type=click.FloatRange(min=0),
-    show_default=True,
-    help="Stop after this many seconds (0: run until SIGTERM).",
-)
+@duration_option
 def serve(
     config_path: Path | None, pricebooks: tuple[Path, ...], listen: str, duration: float
 ) -> None:
@@ -175,13 +163,7 @@ def serve(
     show_default=True,
     help="Show the live showback table (only on a terminal; otherwise one line a collect).",
 )
-@click.option(
-    "--duration",
-    default=0.0,
-    type=click.FloatRange(min=0),
-    show_default=True,
-    help="Stop after this many seconds (0: run until Ctrl-C).",
-)
+@duration_option
 def demo(
     listen: str,
     seed: int | None,
@@ -258,9 +240,7 @@ def _write_rows(rows: list[TeamRow], fmt: str, out: TextIO, timestamp: float) ->
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-@click.option(
-    "--pricebook", "pricebooks", multiple=True, type=click.Path(path_type=Path), help=PRICEBOOK_HELP
-)
+@pricebook_option
 @click.option(
     "--format",
     "fmt",
@@ -289,9 +269,7 @@ def report(config_path: Path | None, pricebooks: tuple[Path, ...], fmt: str) -> 
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-@click.option(
-    "--pricebook", "pricebooks", multiple=True, type=click.Path(path_type=Path), help=PRICEBOOK_HELP
-)
+@pricebook_option
 def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
     """Check a config and price books; print what they hold, exit non-zero on any error."""
     try:

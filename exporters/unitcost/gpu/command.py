@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from unitcost.cli_options import duration_option, pricebook_option
 from unitcost.config import load_config
 from unitcost.errors import InputError
 from unitcost.gpu.agent import GpuAgent
@@ -158,13 +159,7 @@ def run_agent(options: AgentOptions, nvml: Any = None) -> None:
     type=click.Path(path_type=Path),
     help="Config file: gpu_idle threshold/window and price books (docs/config.md).",
 )
-@click.option(
-    "--pricebook",
-    "pricebooks",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Price book layered over the bundled defaults (repeatable).",
-)
+@pricebook_option
 @click.option(
     "--idle-threshold",
     type=click.FloatRange(0, 1),
@@ -226,13 +221,7 @@ def run_agent(options: AgentOptions, nvml: Any = None) -> None:
     type=click.FloatRange(min=0.01),
     help="Seconds an NVML read may take before the GPU is reported down.",
 )
-@click.option(
-    "--duration",
-    default=0.0,
-    type=click.FloatRange(min=0),
-    show_default=True,
-    help="Stop after this many seconds (0: run until SIGTERM).",
-)
+@duration_option
 def gpu_agent(
     node_name: str,
     listen: str,
