@@ -276,8 +276,14 @@ def prometheus(
     evaluation_interval: str = "1s",
     alertmanagers: Sequence[str] = (),
     timeout: float = 30.0,
+    history: str | None = None,
 ) -> Iterator[Prometheus]:
-    """The real Prometheus (Debian package) in a temp dir, on a free loopback port."""
+    """The real Prometheus (Debian package) in a temp dir, on a free loopback port.
+
+    `history` is OpenMetrics text (ending in `# EOF`) backfilled into the TSDB with
+    `promtool tsdb create-blocks-from openmetrics` before start, so tests can query days or
+    months of past samples; retention is set long enough that the blocks are kept.
+    """
     if shutil.which(PROMETHEUS_BIN) is None:
         raise ProcessError(f"{PROMETHEUS_BIN} not found (Debian package 'prometheus')")
     with tempfile.TemporaryDirectory(prefix="unitcost-prometheus-") as tmp:
@@ -291,6 +297,8 @@ def prometheus(
         )
         config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(cfg, sort_keys=False), "utf-8")
+        if history is not None:
+            backfill(history, workdir / "data")
         address = f"127.0.0.1:{free_port()}"
         argv = [
             PROMETHEUS_BIN,
@@ -299,11 +307,28 @@ def prometheus(
             f"--web.listen-address={address}",
             "--web.enable-lifecycle",
             "--log.level=warn",
+            "--storage.tsdb.retention.time=100y",
         ]
         with _process("prometheus", argv, workdir) as (proc, _log):
             proc.address = address
             _ready(proc, f"{proc.url}/-/ready", timeout)
             yield Prometheus(proc, workdir)
+
+
+def backfill(openmetrics: str, data_dir: Path) -> None:
+    """Write OpenMetrics samples as TSDB blocks under `data_dir` (promtool, Debian package)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    source = data_dir.parent / "history.om"
+    source.write_text(openmetrics if openmetrics.endswith("# EOF\n") else openmetrics + "# EOF\n")
+    result = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ProcessError(f"promtool backfill failed: {result.stderr.strip()[-2000:]}")
 
 
 # --- Alertmanager ----------------------------------------------------------------------------
