@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from unitcost.labelvalues import bound_label_value
 from unitcost.model import LocalQueue, Namespace, Owner, Pod, Snapshot
 
 UNASSIGNED = "unassigned"
@@ -237,15 +238,20 @@ def attribute_pod(
 ) -> Attribution:
     team, org, cost_center = _ownership(rules, pod.namespace, namespace, pod)
     app, kind = pod_workload(pod)
-    labels = tuple((key, pod.labels.get(key, "")) for key in rules.pod_label_allowlist)
-    return Attribution(team, org, cost_center, pod_queue(pod, local_queues), app, kind, labels)
+    b = bound_label_value  # values from annotations are unbounded: cut them as they enter
+    labels = tuple((key, b(pod.labels.get(key, ""))) for key in rules.pod_label_allowlist)
+    return Attribution(
+        b(team), b(org), b(cost_center), b(pod_queue(pod, local_queues)), b(app), b(kind), labels
+    )
 
 
 def attribute_namespace(
     name: str, namespace: Namespace | None, rules: AttributionRules
 ) -> Attribution:
     team, org, cost_center = _ownership(rules, name, namespace, None)
-    return Attribution(team, org, cost_center)
+    return Attribution(
+        bound_label_value(team), bound_label_value(org), bound_label_value(cost_center)
+    )
 
 
 def local_queue_index(snapshot: Snapshot) -> dict[tuple[str, str], LocalQueue]:

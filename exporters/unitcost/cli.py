@@ -26,11 +26,14 @@ from unitcost.config import Config, load_config
 from unitcost.errors import InputError
 from unitcost.gpu.command import gpu_agent
 from unitcost.pricing import PriceBook
+from unitcost.reload import Reloader
 from unitcost.server import ExporterServer, parse_listen, serve_in_background
 from unitcost.showback import TeamRow, team_rows
+from unitcost.sinks.metrics import reload_families
 from unitcost.sinks.table import showback_table
 from unitcost.sources.base import Source
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+from unitcost.webconfig import WebConfig, load_web_config
 
 log = logging.getLogger("unitcost")
 
@@ -72,12 +75,20 @@ def _listen_address(listen: str) -> tuple[str, int]:
 
 
 def _run_exporter(
-    collector: Collector, listen: str, duration: float, on_collect: object = None
+    collector: Collector,
+    listen: str,
+    duration: float,
+    on_collect: object = None,
+    *,
+    web: WebConfig | None = None,
+    reloader: Reloader | None = None,
 ) -> None:
     address = _listen_address(listen)
+    if reloader is not None:
+        collector.extra_families.append(lambda: reload_families(reloader.statuses()))
     collector.collect_once()  # serve real data from the first scrape
     try:
-        server = ExporterServer(address, collector)
+        server = ExporterServer(address, collector, web)
     except OSError as exc:
         _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
         return
@@ -89,17 +100,27 @@ def _run_exporter(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if reloader is not None:
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
+        reloader.start()
     serve_in_background(server)
     host, port = server.server_address[:2]
-    log.info("serving http://%s:%s/metrics (source %s)", host, port, collector.source.name)
+    scheme = "https" if web is not None and web.tls is not None else "http"
+    log.info("serving %s://%s:%s/metrics (source %s)", scheme, host, port, collector.source.name)
     if duration > 0:
-        threading.Timer(duration, stop.set).start()
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
     try:
         collector.run(stop, on_collect)  # type: ignore[arg-type]
     finally:
-        server.shutdown()
+        server.shutdown()  # no new connections; scrapes being written get to finish
+        server.drain()
         server.server_close()
+        if reloader is not None:
+            reloader.stop()
         collector.source.close()
+        log.info("stopped")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -128,18 +149,44 @@ def main(log_level: str) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @pricebook_option
 @click.option("--listen", default="0.0.0.0:9810", show_default=True, help="HOST:PORT to serve on.")
+@click.option(
+    "--web.config.file",
+    "web_config_file",
+    type=click.Path(path_type=Path),
+    help="TLS and basic auth for /metrics: a Prometheus exporter-toolkit web config file "
+    "(docs/operations.md).",
+)
+@click.option(
+    "--reload-check-seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="How often the config file and price books are checked for changes (0: only on "
+    "SIGHUP). Needs --config.",
+)
 @duration_option
 def serve(
-    config_path: Path | None, pricebooks: tuple[Path, ...], listen: str, duration: float
+    config_path: Path | None,
+    pricebooks: tuple[Path, ...],
+    listen: str,
+    web_config_file: Path | None,
+    reload_check_seconds: float,
+    duration: float,
 ) -> None:
-    """Serve /metrics for the configured source until SIGTERM."""
+    """Serve /metrics for the configured source until SIGTERM; SIGHUP reloads the config."""
     try:
         config, book = _load(config_path, pricebooks)
+        web = load_web_config(web_config_file) if web_config_file else None
         source = _build_source(config)  # a bad kubeconfig is an InputError too
     except InputError as exc:
         _fail(str(exc))
         return
-    _run_exporter(Collector(source, book, config), listen, duration)
+    collector = Collector(source, book, config)
+    reloader = None
+    if config_path is not None:
+        poll = reload_check_seconds if reload_check_seconds > 0 else 365 * 86400.0
+        reloader = Reloader(collector, config_path, pricebooks, poll_seconds=poll)
+    _run_exporter(collector, listen, duration, web=web, reloader=reloader)
 
 
 @main.command()

@@ -68,10 +68,18 @@ class Collector:
         self._up = False
         self._lock = threading.Lock()
         self._current: Collected | None = None
+        #: More families each collect adds (e.g. the reloader's unitcost_config_reload_*).
+        self.extra_families: list[Callable[[], list[MetricFamily]]] = []
 
     @property
     def current(self) -> Collected | None:
         return self._current
+
+    def reconfigure(self, config: Config, pricebook: PriceBook) -> None:
+        """New settings from a hot reload, used from the next collect on (unitcost.reload)."""
+        with self._lock:
+            self.config, self.pricebook = config, pricebook
+            self._policy = config.allocation_policy()
 
     def collect_once(self) -> Collected:
         started = time.perf_counter()
@@ -105,6 +113,8 @@ class Collector:
             ),
         )
         families += health_families(stats)
+        for extra in self.extra_families:
+            families += extra()
         collected = Collected(frame, stats, render(families))
         with self._lock:
             self._current = collected

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
+import socket
+import ssl
 import threading
+import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 
 from unitcost import __version__
 from unitcost.collector import Collected
 from unitcost.sinks.exposition import CONTENT_TYPE
+from unitcost.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +54,65 @@ class Serving(Protocol):
     def source(self) -> _Named: ...
 
 
+#: A TLS handshake must finish within this, so a silent client cannot hold a thread.
+HANDSHAKE_TIMEOUT_SECONDS = 10.0
+#: On SIGTERM, scrapes in flight get this long to finish (Kubernetes waits 30 s by default).
+DRAIN_SECONDS = 10.0
+
+
 class ExporterServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], collector: Serving) -> None:
+    def __init__(
+        self, address: tuple[str, int], collector: Serving, web: WebConfig | None = None
+    ) -> None:
         self.collector = collector
+        self.web = web
+        self.draining = False
+        self._in_flight = 0
+        self._idle = threading.Condition()
         super().__init__(address, _Handler)
+
+    def finish_request(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
+        # The handshake runs here, in the connection's own thread, not in the accept loop.
+        if self.web is not None and self.web.tls is not None and isinstance(request, socket.socket):
+            request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
+            try:
+                request = self.web.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.debug("TLS handshake with %s failed: %s", client_address, exc)
+                with contextlib.suppress(OSError):
+                    request.close()
+                return
+            request.settimeout(None)
+        super().finish_request(request, client_address)
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float = DRAIN_SECONDS) -> bool:
+        """Let responses being written finish (new ones are told to close the connection);
+        True if all did within `timeout`. Call after shutdown() stopped accepting."""
+        self.draining = True
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("%d scrapes still in flight after %.0fs", self._in_flight, timeout)
+                    return False
+                self._idle.wait(left)
+        return True
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -68,6 +127,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         if encoding:
             self.send_header("Content-Encoding", encoding)
+        web = self.server.web
+        for name, value in web.headers.items() if web is not None else ():
+            self.send_header(name, value)
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="unitcost"')
+        if self.server.draining:  # stopping: no keep-alive past this response
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -77,7 +144,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
+        with self.server.in_flight():
+            self._get()
+
+    def _get(self) -> None:
         path = self.path.split("?", 1)[0]
+        web = self.server.web
+        # /healthz stays open for kubelet probes; it tells nothing but "the process answers".
+        if (
+            path != "/healthz"
+            and web is not None
+            and not web.authorized(self.headers.get("Authorization"))
+        ):
+            self._send(401, b"unauthorized\n", "text/plain")
+            return
         if path == "/metrics":
             current = self.server.collector.current
             if current is None:

@@ -282,3 +282,31 @@ def health_families(stats: CollectStats) -> list[MetricFamily]:
     build = MetricFamily("unitcost_build_info", "unitcost version; always 1.", ("version",))
     build.add((__version__,), 1.0)
     return [up, last, duration, build]
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadStatus:
+    """The last load of one config or price book file (unitcost.reload)."""
+
+    file: str
+    #: Whether the last attempt to load it succeeded (a failed one left the last good in force).
+    ok: bool
+    #: Unix time of the last successful load; 0 if never.
+    last_success: float
+
+
+def reload_families(statuses: Iterable[ReloadStatus]) -> list[MetricFamily]:
+    success = MetricFamily(
+        "unitcost_config_reload_success",
+        "1 if the last (re)load of the file succeeded; 0: the last good version stays in force.",
+        ("file",),
+    )
+    last = MetricFamily(
+        "unitcost_config_last_reload_timestamp_seconds",
+        "Unix time of the file's last successful (re)load.",
+        ("file",),
+    )
+    for s in statuses:
+        success.add((s.file,), 1.0 if s.ok else 0.0)
+        last.add((s.file,), s.last_success)
+    return [success, last]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from unitcost.labelvalues import bound_label_value
 from unitcost.model import (
     CapacityType,
     Flavor,
@@ -50,7 +51,8 @@ class ConversionError(ValueError):
 
 
 def _intern(value: str) -> str:
-    return sys.intern(value)
+    # Every string kept from an object passes here: over-long values are cut as they enter.
+    return sys.intern(bound_label_value(value))
 
 
 def _meta(obj: Obj) -> Obj:
@@ -154,7 +156,7 @@ def to_pod(obj: Obj, label_keys: Collection[str], annotation_keys: Collection[st
     )
     return Pod(
         namespace=_intern(meta.get("namespace") or ""),
-        name=meta.get("name") or "",
+        name=bound_label_value(meta.get("name") or ""),
         uid=meta.get("uid") or "",
         node=_intern(spec.get("nodeName") or ""),
         phase=_phase((obj.get("status") or {}).get("phase")),
@@ -167,7 +169,7 @@ def to_pod(obj: Obj, label_keys: Collection[str], annotation_keys: Collection[st
 
 
 def _first(labels: Obj, keys: tuple[str, ...]) -> str:
-    return next((str(labels[k]) for k in keys if labels.get(k)), "")
+    return bound_label_value(next((str(labels[k]) for k in keys if labels.get(k)), ""))
 
 
 def node_provider(obj: Obj) -> Provider:
@@ -241,12 +243,12 @@ def to_volume(obj: Obj) -> Volume:
     bound = (obj.get("status") or {}).get("phase") == "Bound"
     size = (spec.get("capacity") or {}).get("storage", 0)
     return Volume(
-        name=meta.get("name") or "",
+        name=bound_label_value(meta.get("name") or ""),
         storage_class=_intern(spec.get("storageClassName") or ""),
         size_bytes=_quantity(obj, "spec.capacity.storage", size),
         provider=volume_provider(spec),
         claim_namespace=_intern(claim.get("namespace") or "") if bound else "",
-        claim_name=(claim.get("name") or "") if bound else "",
+        claim_name=bound_label_value(claim.get("name") or "") if bound else "",
     )
 
 
