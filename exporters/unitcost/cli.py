@@ -120,6 +120,8 @@ def _run_exporter(
         if reloader is not None:
             reloader.stop()
         collector.source.close()
+        if collector.cloud is not None:
+            collector.cloud.close()
         log.info("stopped")
 
 
@@ -183,6 +185,10 @@ def serve(
         return
     collector = Collector(source, book, config)
     reloader = None
+    if config.clouds.any_enabled:  # boto3 and google-cloud load only when configured
+        from unitcost.cloud.services import attach_clouds
+
+        attach_clouds(collector)
     if config_path is not None:
         poll = reload_check_seconds if reload_check_seconds > 0 else 365 * 86400.0
         reloader = Reloader(collector, config_path, pricebooks, poll_seconds=poll)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from unitcost.allocation import allocate
 from unitcost.config import Config
@@ -29,6 +30,9 @@ from unitcost.sinks.metrics import (
     teams_in,
 )
 from unitcost.sources.base import Source, extra_health
+
+if TYPE_CHECKING:  # imported by the CLI only when a cloud part is configured
+    from unitcost.cloud.services import CloudServices
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,8 @@ class Collector:
         self._current: Collected | None = None
         #: More families each collect adds (e.g. the reloader's unitcost_config_reload_*).
         self.extra_families: list[Callable[[], list[MetricFamily]]] = []
+        #: Live cloud prices, the bill and reconciliation (unitcost.cloud), when configured.
+        self.cloud: CloudServices | None = None
 
     @property
     def current(self) -> Collected | None:
@@ -98,7 +104,10 @@ class Collector:
         if snapshot is not None and age > self.config.policy.source_stale_seconds:
             log.warning("source %s stale for %.0fs: dropping its series", self.source.name, age)
             snapshot = self._snapshot = None
-        frame = allocate(snapshot, self.pricebook, self._policy) if snapshot else None
+        book = self.pricebook if self.cloud is None else self.cloud.pricebook(self.pricebook)
+        frame = allocate(snapshot, book, self._policy) if snapshot else None
+        if self.cloud is not None:
+            self.cloud.observe(frame, book)  # estimates for reconciliation, types to price
         families: list[MetricFamily] = []
         if frame is not None:
             families += cost_families(frame)
@@ -110,6 +119,7 @@ class Collector:
             (
                 SourceHealth(self.source.name, self._up, self._last_success),
                 *extra_health(self.source),  # e.g. "metrics" beside "kubernetes"
+                *(self.cloud.health() if self.cloud is not None else ()),
             ),
         )
         families += health_families(stats)

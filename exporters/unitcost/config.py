@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from unitcost.allocation import AllocationPolicy
 from unitcost.attribution import AttributionRules, LabelOrigin, LabelSource, NamespaceDefault
+from unitcost.cloud.settings import CloudsSettings
 from unitcost.errors import InputError, describe_validation_error
 from unitcost.sources.kubernetes.settings import KubernetesSettings
 from unitcost.yamlfile import load_yaml_mapping, parse_yaml_mapping
@@ -169,6 +170,8 @@ class Config(_Strict):
     gpu_idle: GpuIdleConfig = Field(default_factory=GpuIdleConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    #: Live AWS prices, the AWS bill, GKE usage from Cloud Monitoring (docs/clouds.md).
+    clouds: CloudsSettings = Field(default_factory=CloudsSettings)
 
     #: Directory that relative paths are resolved against (not part of the file).
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")

@@ -32,6 +32,28 @@ class CollectStats:
     sources: tuple[SourceHealth, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class BilledCost:
+    """One line of a cloud bill for one day (unitcost.cloud)."""
+
+    provider: str
+    account: str
+    service: str
+    team: str
+    dollars: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """The exporter's estimate of a provider's node cost over one UTC day, beside the bill."""
+
+    provider: str
+    #: Unix time of the day's start (00:00 UTC).
+    day_start: float
+    estimated: float
+    billed: float
+
+
 POD_LABELS = ("namespace", "pod", "node", "resource")
 
 
@@ -261,6 +283,58 @@ def policy_families(config: Config, teams: Iterable[str]) -> list[MetricFamily]:
     )
     stale.add((), policy.source_stale_seconds)
     return [budget, waste, gpu_idle, unattributed, stale]
+
+
+def cloud_families(
+    billed: Iterable[BilledCost],
+    billed_day: dict[str, float],
+    reconciliations: Iterable[Reconciliation],
+    corrections: dict[str, float],
+) -> list[MetricFamily]:
+    """The bill, and how the estimates compare with it (docs/clouds.md)."""
+    cost = MetricFamily(
+        "unitcost_cloud_billed_cost_dollars",
+        "Billed cost of the latest complete day the provider reports, per account, service "
+        "and team (cost allocation tag).",
+        ("provider", "account", "service", "team"),
+    )
+    for b in billed:
+        cost.add((b.provider, b.account, b.service, b.team), b.dollars)
+    day = MetricFamily(
+        "unitcost_cloud_billed_day_timestamp_seconds",
+        "Start (00:00 UTC) of the day unitcost_cloud_billed_cost_dollars covers.",
+        ("provider",),
+    )
+    for provider, start in sorted(billed_day.items()):
+        day.add((provider,), start)
+    estimated = MetricFamily(
+        "unitcost_cloud_estimated_cost_dollars",
+        "The exporter's estimate of the provider's node cost over the reconciled day.",
+        ("provider",),
+    )
+    ratio = MetricFamily(
+        "unitcost_reconciliation_ratio",
+        "Estimated / billed cost of the provider's nodes for the same scope and UTC day.",
+        ("provider",),
+    )
+    reconciled_day = MetricFamily(
+        "unitcost_reconciliation_day_timestamp_seconds",
+        "Start (00:00 UTC) of the day unitcost_reconciliation_ratio compares.",
+        ("provider",),
+    )
+    for r in reconciliations:
+        estimated.add((r.provider,), r.estimated)
+        reconciled_day.add((r.provider,), r.day_start)
+        if r.billed > 0:
+            ratio.add((r.provider,), r.estimated / r.billed)
+    factor = MetricFamily(
+        "unitcost_cost_correction_factor",
+        "Factor applied to the provider's node prices so estimates converge on the bill.",
+        ("provider",),
+    )
+    for provider, value in sorted(corrections.items()):
+        factor.add((provider,), value)
+    return [cost, day, estimated, ratio, reconciled_day, factor]
 
 
 def health_families(stats: CollectStats) -> list[MetricFamily]:
