@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 
 from unitcost import __version__
+from unitcost.chargeback.command import chargeback
 from unitcost.cli_options import CONFIG_HELP, duration_option, pricebook_option
 from unitcost.collector import Collected, Collector
 from unitcost.config import Config, load_config
@@ -343,3 +344,4 @@ def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
 
 # The GPU node agent lives in its own package (unitcost.gpu); registered here.
 main.add_command(gpu_agent)
+main.add_command(chargeback)

@@ -45,6 +45,8 @@ class Collected:
     stats: CollectStats
     exposition: bytes
     _gzipped: bytes | None = None
+    #: The families behind `exposition`, for sinks other than /metrics (OTLP).
+    families: tuple[MetricFamily, ...] = ()
 
     def gzipped(self) -> bytes:
         """The exposition gzip-compressed, computed once per collect on first request."""
@@ -125,7 +127,7 @@ class Collector:
         families += health_families(stats)
         for extra in self.extra_families:
             families += extra()
-        collected = Collected(frame, stats, render(families))
+        collected = Collected(frame, stats, render(families), families=tuple(families))
         with self._lock:
             self._current = collected
         return collected

@@ -1,0 +1,174 @@
+"""Days of recorded cost series, as the recording rules would have written them, for
+backfilling the real Prometheus (`prometheus(history=...)`).
+
+A small platform around a month boundary (February -> March 2025, so the short month is
+covered): two teams, pods that start and stop inside hours (so per-namespace weights differ
+from the team's), shared cost, volumes, waste and idle GPUs. Samples every 120 s at an offset
+of 17 s from the hour, like a rule group whose evaluations are not aligned to the clock.
+
+The team series are derived here from the per-pod ones exactly as recording-rules/ derive
+them (team sum = pod cost + shared received + bound volumes; avg1h = average over the hour),
+so the chargeback command reads consistent books.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+START = int(datetime(2025, 2, 26, tzinfo=UTC).timestamp())
+END = int(datetime(2025, 3, 2, 12, tzinfo=UTC).timestamp())
+STEP = 120
+OFFSET = 17
+
+Rate = Callable[[int], float | None]  # $/h at a time, None while the series is absent
+
+
+@dataclass(frozen=True)
+class Line:
+    metric: str
+    labels: dict[str, str]
+    rate: Rate
+
+
+def _between(start_s: int, end_s: int, period: int, value: float) -> Rate:
+    """`value` while (t mod period) is in [start_s, end_s), else absent."""
+    return lambda t: value if start_s <= t % period < end_s else None
+
+
+def _constant(value: float) -> Rate:
+    return lambda t: value
+
+
+def _wave(base: float, amplitude: float) -> Rate:
+    return lambda t: base + amplitude * math.sin(t / 5000.0)
+
+
+POD = "namespace_pod:unitcost_pod_cost_dollars_per_hour:sum"
+UNUSED = "namespace_pod:unitcost_pod_unused_cost_dollars_per_hour:sum"
+SHARED = "namespace_pod:unitcost_pod_shared_cost_dollars_per_hour:sum"
+VOLUME = "namespace:unitcost_volume_cost_dollars_per_hour:sum"
+
+
+def _pod(ns: str, pod: str, team: str, queue: str, app: str) -> dict[str, str]:
+    return {
+        "namespace": ns,
+        "pod": pod,
+        "team": team,
+        "org": "research" if team == "ml" else "analytics",
+        "cost_center": "cc-1" if team == "ml" else "cc-2",
+        "queue": queue,
+        "app": app,
+    }
+
+
+ML_TRAIN_A = _pod("ml-train", "train-a", "ml", "gpu-q", "trainer")
+ML_TRAIN_B = _pod("ml-train", "train-b", "ml", "gpu-q", "trainer")
+ML_SERVE = _pod("ml-serve", "serve-0", "ml", "", "server")
+ETL_DRIVER = _pod("etl", "spark-driver", "data", "batch", "etl-daily")
+ETL_EXEC = _pod("etl", "spark-exec-1", "data", "batch", "etl-daily")
+
+LINES = [
+    Line(POD, ML_TRAIN_A, _constant(12.5)),
+    # Runs 03:20-09:50 every day: starts and ends inside hours.
+    Line(POD, ML_TRAIN_B, _between(3 * 3600 + 1200, 9 * 3600 + 3000, 86400, 30.0)),
+    Line(POD, ML_SERVE, _wave(4.0, 1.5)),
+    Line(POD, ETL_DRIVER, _constant(2.0)),
+    # Runs minutes 10-40 of every hour.
+    Line(POD, ETL_EXEC, _between(600, 2400, 3600, 6.0)),
+    Line(SHARED, ETL_DRIVER, _constant(0.5)),
+    Line(UNUSED, ML_TRAIN_A, _constant(5.0)),
+    Line(UNUSED, ETL_EXEC, _between(600, 2400, 3600, 1.5)),
+    Line(
+        VOLUME,
+        {"namespace": "ml-train", "team": "ml", "org": "research", "cost_center": "cc-1"},
+        _constant(0.8),
+    ),
+    Line(
+        VOLUME,
+        {"namespace": "etl", "team": "data", "org": "analytics", "cost_center": "cc-2"},
+        _constant(0.3),
+    ),
+]
+GPU_IDLE = {"ml": _constant(12.5)}  # train-a's GPU sits idle
+
+
+def times() -> list[int]:
+    return list(range(START + OFFSET, END, STEP))
+
+
+def team_series() -> dict[str, dict[str, dict[int, float]]]:
+    """{metric: {team: {t: value}}} for the team-level records."""
+    cost: dict[str, dict[int, float]] = defaultdict(dict)
+    unused: dict[str, dict[int, float]] = defaultdict(dict)
+    for t in times():
+        for line in LINES:
+            value = line.rate(t)
+            if value is None:
+                continue
+            team = line.labels["team"]
+            target = unused if line.metric == UNUSED else cost
+            target[team][t] = target[team].get(t, 0.0) + value
+    avg1h: dict[str, dict[int, float]] = {}
+    for team, points in cost.items():
+        ordered = sorted(points.items())
+        avg1h[team] = {}
+        first, running = 0, 0.0
+        for t, value in ordered:  # a sliding one-hour window (t - 1h, t]
+            running += value
+            while ordered[first][0] <= t - 3600:
+                running -= ordered[first][1]
+                first += 1
+            avg1h[team][t] = running / (len(avg1h[team]) + 1 - first)
+    gpu = {team: {t: rate(t) or 0.0 for t in times()} for team, rate in GPU_IDLE.items()}
+    return {
+        "team:unitcost_cost_dollars_per_hour:sum": dict(cost),
+        "team:unitcost_cost_dollars_per_hour:avg1h": avg1h,
+        "team:unitcost_pod_unused_cost_dollars_per_hour:sum": dict(unused),
+        "team:unitcost_gpu_idle_cost_dollars_per_hour:sum": gpu,
+    }
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def openmetrics() -> str:
+    """The whole history as OpenMetrics text (families grouped, each series in time order)."""
+    out: list[str] = []
+    by_metric: dict[str, list[Line]] = defaultdict(list)
+    for line in LINES:
+        by_metric[line.metric].append(line)
+    ts = times()
+    for metric, lines in by_metric.items():
+        out.append(f"# TYPE {metric} gauge")
+        for line in lines:
+            labels = _labels(line.labels)
+            for t in ts:
+                value = line.rate(t)
+                if value is not None:
+                    out.append(f"{metric}{labels} {value!r} {t}")
+    for metric, per_team in team_series().items():
+        out.append(f"# TYPE {metric} gauge")
+        for team, points in per_team.items():
+            labels = _labels({"team": team})
+            out.extend(f"{metric}{labels} {v!r} {t}" for t, v in sorted(points.items()))
+    # What the budget group's first rule records: the month start, read `@ end()`.
+    metric = ":unitcost_month_start_timestamp_seconds:utc"
+    out.append(f"# TYPE {metric} gauge")
+    for t in ts:
+        moment = datetime.fromtimestamp(t, UTC)
+        first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+        out.append(f"{metric} {int(first.timestamp())} {t}")
+    out.append("# EOF")
+    return "\n".join(out) + "\n"
+
+
+def integral(team: str, start: int, end: int) -> float:
+    """Dollars of a team's cost rate from `start` to `end`, sample by sample (each sample
+    stands for the STEP seconds after it): an independent check on the hourly method."""
+    points = team_series()["team:unitcost_cost_dollars_per_hour:sum"][team]
+    return sum(v * STEP / 3600 for t, v in points.items() if start <= t < end)
