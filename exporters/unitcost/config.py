@@ -13,10 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from unitcost.actions.settings import ActionsSettings
 from unitcost.allocation import AllocationPolicy
 from unitcost.attribution import AttributionRules, LabelOrigin, LabelSource, NamespaceDefault
 from unitcost.cloud.settings import CloudsSettings
 from unitcost.errors import InputError, describe_validation_error
+from unitcost.recommend.settings import RecommendSettings
 from unitcost.sources.kubernetes.settings import KubernetesSettings
 from unitcost.yamlfile import load_yaml_mapping, parse_yaml_mapping
 
@@ -170,6 +172,9 @@ class Config(_Strict):
     gpu_idle: GpuIdleConfig = Field(default_factory=GpuIdleConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    #: `unitcost recommend` / `controller` (docs/recommendations.md); `serve` ignores both.
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    actions: ActionsSettings = Field(default_factory=ActionsSettings)
     #: Live AWS prices, the AWS bill, GKE usage from Cloud Monitoring (docs/clouds.md).
     clouds: CloudsSettings = Field(default_factory=CloudsSettings)
 

@@ -1,0 +1,1 @@
+"""Opt-in actions on recommendations (`unitcost controller`): docs/recommendations.md."""

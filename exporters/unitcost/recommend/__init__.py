@@ -1,0 +1,1 @@
+"""Recommendations with dollar savings (`unitcost recommend`): docs/recommendations.md."""
