@@ -17,6 +17,7 @@ import copy
 import itertools
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -88,6 +89,8 @@ class Faults:
     http_500: dict[str, int] = field(default_factory=dict)
     drop_watch: dict[str, int] = field(default_factory=dict)
     expire_continue: dict[str, int] = field(default_factory=dict)
+    #: Every request waits this long before answering (a slow or overloaded apiserver).
+    delay_seconds: float = 0.0
 
 
 class FakeCluster:
@@ -252,11 +255,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
+        if self.server.stopping:  # stopped: nothing answers, not even a kept-alive connection
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         cluster = self.server.cluster
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         with cluster.cond:
             cluster.requests.append((url.path, query))
+        if cluster.faults.delay_seconds > 0:
+            time.sleep(cluster.faults.delay_seconds)
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self._json(401, status(401, "Unauthorized", "Unauthorized"))
             return
@@ -371,10 +380,15 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, cluster: FakeCluster) -> None:
+    def __init__(self, cluster: FakeCluster, port: int = 0) -> None:
         self.cluster = cluster
         self.stopping = False
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (a timed-out read, a stopped source) is routine here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
@@ -396,9 +410,11 @@ class FakeApiServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def running(cluster: FakeCluster) -> Iterator[FakeApiServer]:
-    """Serve `cluster` on a free loopback port until the block ends; watches are closed."""
-    server = FakeApiServer(cluster)
+def running(cluster: FakeCluster, port: int = 0) -> Iterator[FakeApiServer]:
+    """Serve `cluster` on a loopback port (free, or `port` to come back where a stopped one
+    was) until the block ends; watches are closed."""
+    cluster.closed = False
+    server = FakeApiServer(cluster, port)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
