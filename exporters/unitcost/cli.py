@@ -31,6 +31,7 @@ from unitcost.reload import Reloader
 from unitcost.server import ExporterServer, parse_listen, serve_in_background
 from unitcost.showback import TeamRow, team_rows
 from unitcost.sinks.metrics import reload_families
+from unitcost.sinks.otlp_settings import otlp_options, start_otlp_for
 from unitcost.sinks.table import showback_table
 from unitcost.sources.base import Source
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
@@ -168,6 +169,7 @@ def main(log_level: str) -> None:
     "SIGHUP). Needs --config.",
 )
 @duration_option
+@otlp_options
 def serve(
     config_path: Path | None,
     pricebooks: tuple[Path, ...],
@@ -175,6 +177,8 @@ def serve(
     web_config_file: Path | None,
     reload_check_seconds: float,
     duration: float,
+    otlp_endpoint: str | None,
+    otlp_protocol: str | None,
 ) -> None:
     """Serve /metrics for the configured source until SIGTERM; SIGHUP reloads the config."""
     try:
@@ -193,6 +197,7 @@ def serve(
     if config_path is not None:
         poll = reload_check_seconds if reload_check_seconds > 0 else 365 * 86400.0
         reloader = Reloader(collector, config_path, pricebooks, poll_seconds=poll)
+    start_otlp_for(config.otlp, otlp_endpoint, otlp_protocol, lambda: collector.current)
     _run_exporter(collector, listen, duration, web=web, reloader=reloader)
 
 
@@ -218,6 +223,7 @@ def serve(
     help="Show the live showback table (only on a terminal; otherwise one line a collect).",
 )
 @duration_option
+@otlp_options
 def demo(
     listen: str,
     seed: int | None,
@@ -227,6 +233,8 @@ def demo(
     interval: float | None,
     table: bool,
     duration: float,
+    otlp_endpoint: str | None,
+    otlp_protocol: str | None,
 ) -> None:
     """Run the exporter on the simulated cluster and show a live showback table."""
     config, book = _load(None, ())
@@ -243,6 +251,7 @@ def demo(
         updates["collect_interval_seconds"] = interval
     config = config.model_copy(update=updates)
     collector = Collector(_build_source(config), book, config)
+    start_otlp_for(config.otlp, otlp_endpoint, otlp_protocol, lambda: collector.current)
     console = Console(stderr=False)
     host, port = _listen_address(listen)
     title = f"unitcost demo: http://{host}:{port}/metrics  (Ctrl-C to stop)"

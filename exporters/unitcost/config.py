@@ -19,6 +19,7 @@ from unitcost.attribution import AttributionRules, LabelOrigin, LabelSource, Nam
 from unitcost.cloud.settings import CloudsSettings
 from unitcost.errors import InputError, describe_validation_error
 from unitcost.recommend.settings import RecommendSettings
+from unitcost.sinks.otlp_settings import OtlpSettings
 from unitcost.sources.kubernetes.settings import KubernetesSettings
 from unitcost.yamlfile import load_yaml_mapping, parse_yaml_mapping
 
@@ -172,6 +173,8 @@ class Config(_Strict):
     gpu_idle: GpuIdleConfig = Field(default_factory=GpuIdleConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    #: Push the metrics over OTLP too (docs/otlp.md); off while `endpoint` is empty.
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
     #: `unitcost recommend` / `controller` (docs/recommendations.md); `serve` ignores both.
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
