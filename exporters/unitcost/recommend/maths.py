@@ -71,7 +71,8 @@ class PodUsage:
 
 def ceil_to(value: float, quantum: float) -> float:
     """Round up to a multiple of `quantum` (millicores, MiB), tolerant of float noise."""
-    return math.ceil(value / quantum - 1e-9) * quantum
+    # A millionth of a quantum of slack: Prometheus' rate() of an exact 0.5 may be 0.5 + 1e-12.
+    return math.ceil(value / quantum - 1e-6) * quantum
 
 
 def rightsize(

@@ -82,7 +82,8 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
             mem_peak.get(key),
             cpu_req.get(key),
             mem_req.get(key),
-            seen.get(key, 0.0) * step,
+            # A subquery may hold one step more than the window: clamp.
+            min(seen.get(key, 0.0) * step, settings.window_seconds),
             price("cpu", key),
             price("memory", key),
         )
@@ -101,7 +102,7 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
             workload(key),
             cpu_max.get(key),
             net_max.get(key),
-            cpu_seen.get(key, 0.0) * step,
+            min(cpu_seen.get(key, 0.0) * step, settings.abandoned.window_seconds),
             cost_now.get(key),
         )
         for key in sorted(set(cpu_max) | set(cost_now))
@@ -198,7 +199,7 @@ def _queues(at_end: Query, w: str, s: str, step: float) -> tuple[QueueQuota, ...
                 scheduler=scheduler.get(key[0], ""),
                 quota_dollars_per_hour=x.value,
                 peak_used_dollars_per_hour=peak.get(key, 0.0),  # never used in the window
-                observed_seconds=seen.get(key, 0.0) * step,
+                observed_seconds=seen.get(key, 0.0) * step,  # only compared to the window
             )
         )
     return tuple(out)
