@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +119,18 @@ class Process:
 
 
 @contextmanager
-def _process(name: str, argv: Sequence[str], workdir: Path) -> Iterator[tuple[Process, Path]]:
+def _process(
+    name: str, argv: Sequence[str], workdir: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[Process, Path]]:
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
-            list(argv), cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            list(argv),
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
         )
     proc = Process(name, popen, log_path, "")
     try:
