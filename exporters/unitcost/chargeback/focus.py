@@ -198,7 +198,7 @@ def write_parquet(table: list[dict[str, Any]], path: Path) -> None:
         if name in DECIMAL_COLUMNS:
             fields.append(pa.field(name, pa.decimal128(24, SCALE), nullable=False))
         elif name in DATETIME_COLUMNS:
-            fields.append(pa.field(name, pa.timestamp("s", tz="UTC"), nullable=False))
+            fields.append(pa.field(name, pa.timestamp("ms", tz="UTC"), nullable=False))
         else:
             fields.append(pa.field(name, pa.string()))
     schema = pa.schema(fields, metadata={"focus_version": "1.2"})
