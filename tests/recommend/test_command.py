@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.fake_apiserver import namespace
 from support.fake_apiserver_writes import WritableCluster, deployment, serving
-from support.prometheus import Prometheus, prometheus
+from support.prometheus import Prometheus, free_port, prometheus
 from unitcost.cli import main
 from unitcost.promapi import PrometheusAPI
 from unitcost.recommend.service import RecommendService
@@ -292,3 +292,21 @@ def test_controller_once_dry_run_end_to_end(prom: Prometheus, tmp_path: Path) ->
     assert line["target"] == "/apis/apps/v1/namespaces/shop/deployments/old-api"
     assert line["savings_dollars_per_month"] == 109.50
     assert fake.writes == []
+
+
+def test_a_failed_read_keeps_the_last_recommendations_and_reports_down(prom: Prometheus) -> None:
+    settings = RecommendSettings.model_validate({**CONFIG["recommend"], "window_seconds": 2 * DAY})
+    acted: list[tuple[int, bool]] = []
+
+    def after(recs: list[Any], fresh: bool) -> list[Any]:
+        acted.append((len(recs), fresh))
+        return []
+
+    with PrometheusAPI(prom.url) as api:
+        service = RecommendService(api, settings, after=after)
+        service.run_once()
+    service.api = PrometheusAPI(f"http://127.0.0.1:{free_port()}", retries=0, timeout_s=2)
+    text = service.run_once().exposition.decode()
+    assert 'unitcost_source_up{source="prometheus"} 0' in text
+    assert "unitcost_recommendation_savings_dollars_per_month{" in text  # still served
+    assert acted == [(len(EXPECTED), True), (len(EXPECTED), False)]  # never acted on stale
