@@ -20,6 +20,7 @@ from unitcost.config import Config
 from unitcost.frame import CostFrame
 from unitcost.model import Snapshot
 from unitcost.pricing import PriceBook
+from unitcost.sinks.capacity import capacity_families
 from unitcost.sinks.exposition import MetricFamily, render
 from unitcost.sinks.metrics import (
     CollectStats,
@@ -29,7 +30,7 @@ from unitcost.sinks.metrics import (
     policy_families,
     teams_in,
 )
-from unitcost.sources.base import Source, extra_health
+from unitcost.sources.base import Source, extra_health, source_families
 
 if TYPE_CHECKING:  # imported by the CLI only when a cloud part is configured
     from unitcost.cloud.services import CloudServices
@@ -111,8 +112,10 @@ class Collector:
         if self.cloud is not None:
             self.cloud.observe(frame, book)  # estimates for reconciliation, types to price
         families: list[MetricFamily] = []
-        if frame is not None:
+        if frame is not None and snapshot is not None:
             families += cost_families(frame)
+            families += capacity_families(snapshot, frame)  # the capacity forecast's history
+            families += source_families(self.source)
         families += policy_families(self.config, teams_in(frame) if frame else ())
         # Duration covers reading and allocating; rendering is measured into the next one.
         duration = time.perf_counter() - started

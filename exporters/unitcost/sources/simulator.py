@@ -42,6 +42,8 @@ from unitcost.model import (
     Snapshot,
     Volume,
 )
+from unitcost.sinks.exposition import MetricFamily
+from unitcost.sources.llm import Serving, SimulatedVllm
 
 GIB = 2.0**30
 NODE_POOL_LABEL = "node-pool"
@@ -739,6 +741,26 @@ class SimulatedCluster:
             gpus=tuple(gpus),
         )
 
+    def serving(self) -> list[Serving]:
+        """The running LLM inference pods, as vLLM servers (sources/llm.py counts their
+        tokens)."""
+        out = []
+        for workload, sim in self.iter_pods():
+            if workload.kind != "inference" or not sim.node or workload.started > self.now:
+                continue
+            busy = [self._gpu_utilization(sim, i) for i in sim.gpus]
+            out.append(
+                Serving(
+                    sim.namespace,
+                    sim.name,
+                    workload.name,
+                    self._nodes[sim.node].node.gpu_model,
+                    len(sim.gpus),
+                    sum(busy) / len(busy) if busy else 0.0,
+                )
+            )
+        return out
+
     def _gpu_utilization(self, pod: SimPod, index: int) -> float:
         if not pod.gpu_busy:
             return 0.0
@@ -798,7 +820,8 @@ class SimulatedCluster:
 
 class SimulatorSource:
     """The simulated cluster as a live source: each read advances its clock by the wall time
-    since the previous read, times `speed`."""
+    since the previous read, times `speed`. Its LLM inference pods' token counters advance
+    by the wall time itself (see sources/llm.py)."""
 
     name = "simulator"
 
@@ -813,12 +836,18 @@ class SimulatorSource:
         self.speed = speed
         self._clock = clock
         self._last = clock()
+        self.vllm = SimulatedVllm()
 
     def snapshot(self) -> Snapshot:
         now = self._clock()
         self.cluster.advance((now - self._last) * self.speed)
+        self.vllm.advance(self.cluster.serving(), now - self._last)
         self._last = now
         return self.cluster.snapshot()
+
+    def families(self) -> list[MetricFamily]:
+        """Series the simulated workloads serve themselves (vLLM token counters)."""
+        return self.vllm.families()
 
     def close(self) -> None:
         self.cluster.close()
