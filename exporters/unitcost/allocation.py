@@ -266,8 +266,8 @@ def _queue_costs(
     }
     for pod in pods:
         queue_name = pod.owner.queue
-        for flavor, members in candidates.get(queue_name, ()):
-            if pod.node in members:
+        for flavor, holders in candidates.get(queue_name, ()):
+            if pod.node in holders:
                 for r, amount in pod.allocated.items():
                     used[(queue_name, flavor, r)] += amount
                 break
