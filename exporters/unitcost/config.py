@@ -163,6 +163,14 @@ class PolicyConfig(_Strict):
     source_stale_seconds: Annotated[float, Field(gt=0)] = 900.0
 
 
+class LimitsConfig(_Strict):
+    """Bounds on what one exporter serves (docs/performance.md)."""
+
+    #: Most series one scrape returns; over it, the cheapest pods' series are dropped first
+    #: and counted in unitcost_series_dropped_total. None: no cap.
+    max_series: Annotated[int, Field(ge=1)] | None = None
+
+
 class Config(_Strict):
     source: SourceConfig = Field(default_factory=SourceConfig)
     #: Price book files layered over the bundled defaults (paths relative to this file).
@@ -173,6 +181,7 @@ class Config(_Strict):
     gpu_idle: GpuIdleConfig = Field(default_factory=GpuIdleConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     #: Push the metrics over OTLP too (docs/otlp.md); off while `endpoint` is empty.
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
     #: `unitcost recommend` / `controller` (docs/recommendations.md); `serve` ignores both.

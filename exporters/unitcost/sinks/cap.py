@@ -1,0 +1,72 @@
+"""The series cap (`limits.max_series`): cardinality is a budget (DESIGN.md, principle 5).
+
+When a collect's families hold more series than the cap, whole pods are dropped, cheapest
+first (allocated + shared $/h, ties by namespace and name so the choice is stable), with every
+per-pod series of theirs (cost, unused, shared, info): a pod is never half exported. Node,
+namespace, queue, policy and health series are never dropped; if they alone exceed the cap,
+every pod goes. What was dropped is counted in `unitcost_series_dropped_total`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from operator import itemgetter
+
+from unitcost.frame import CostFrame
+from unitcost.sinks.exposition import MetricFamily
+
+#: The families keyed by pod: their first two labels are (namespace, pod).
+POD_FAMILIES = frozenset(
+    {
+        "unitcost_pod_cost_dollars_per_hour",
+        "unitcost_pod_unused_cost_dollars_per_hour",
+        "unitcost_pod_shared_cost_dollars_per_hour",
+        "unitcost_pod_info",
+    }
+)
+DROPPED = "unitcost_series_dropped_total"
+
+_POD_KEY = itemgetter(0, 1)
+
+
+def cap_series(families: list[MetricFamily], frame: CostFrame | None, max_series: int) -> int:
+    """Drop the cheapest pods' series from `families` (in place) until at most `max_series`
+    remain or no pod is left; returns how many series were dropped."""
+    excess = sum(len(f.samples) for f in families) - max_series
+    if excess <= 0 or frame is None:
+        return 0
+    pod_families = [f for f in families if f.name in POD_FAMILIES and f.samples]
+    per_pod: Counter[tuple[str, str]] = Counter()
+    for family in pod_families:
+        per_pod.update(map(_POD_KEY, map(itemgetter(0), family.samples)))
+    cost: dict[tuple[str, str], float] = {}
+    for pod in frame.pods:  # a key seen twice (bad source data) sums both
+        key = (pod.namespace, pod.name)
+        cost[key] = cost.get(key, 0.0) + sum(pod.allocated.values()) + sum(pod.shared.values())
+    # NaN costs sort as the cheapest: they are the least trustworthy series to keep.
+    ranked = sorted(per_pod, key=lambda k: (_sortable(cost.get(k, 0.0)), k))
+    drop: set[tuple[str, str]] = set()
+    dropped = 0
+    for key in ranked:
+        if dropped >= excess:
+            break
+        drop.add(key)
+        dropped += per_pod[key]
+    for family in pod_families:
+        family.samples = [s for s in family.samples if _POD_KEY(s[0]) not in drop]
+    return dropped
+
+
+def _sortable(value: float) -> float:
+    return value if value == value else float("-inf")
+
+
+def dropped_family(total: int) -> MetricFamily:
+    family = MetricFamily(
+        DROPPED,
+        "Series left out by the series cap (limits.max_series) since start, cheapest pods first.",
+        (),
+        kind="counter",
+    )
+    family.add((), float(total))
+    return family

@@ -1,0 +1,114 @@
+"""The series cap: cheapest pods go first, whole, counted; everything else stays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from support.builders import node, res
+from unitcost.allocation import allocate
+from unitcost.attribution import Attribution
+from unitcost.collector import Collector
+from unitcost.config import demo_config, parse_config
+from unitcost.errors import InputError
+from unitcost.frame import CostFrame, NodeCost, PodCost
+from unitcost.model import RESOURCES
+from unitcost.pricing import PriceBook
+from unitcost.sinks.cap import POD_FAMILIES, cap_series
+from unitcost.sinks.metrics import cost_families
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+
+
+def pods_of(families: list) -> dict[str, set[tuple[str, str]]]:  # type: ignore[type-arg]
+    return {f.name: {s[0][:2] for s in f.samples} for f in families if f.name in POD_FAMILIES}
+
+
+def test_cheapest_pods_are_dropped_whole_and_the_rest_stays() -> None:
+    cluster = SimulatedCluster(seed=5, nodes=20, pods=600)
+    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    families = cost_families(frame)
+    total = sum(len(f.samples) for f in families)
+    others = {f.name: list(f.samples) for f in families if f.name not in POD_FAMILIES}
+    before = pods_of(families)["unitcost_pod_info"]
+
+    dropped = cap_series(families, frame, total - 500)
+
+    assert dropped >= 500
+    assert sum(len(f.samples) for f in families) == total - dropped <= total - 500
+    kept = pods_of(families)
+    gone = before - kept["unitcost_pod_info"]
+    assert gone and all(pods <= kept["unitcost_pod_info"] for pods in kept.values())
+    cost = {(p.namespace, p.name): sum(p.allocated.values()) for p in frame.pods}
+    assert max(cost[k] for k in gone) <= min(cost[k] for k in kept["unitcost_pod_info"])
+    assert {f.name: f.samples for f in families if f.name not in POD_FAMILIES} == others
+
+
+def test_no_cap_needed_drops_nothing() -> None:
+    cluster = SimulatedCluster(seed=5, nodes=5, pods=100)
+    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    families = cost_families(frame)
+    total = sum(len(f.samples) for f in families)
+    assert cap_series(families, frame, total) == 0
+    assert sum(len(f.samples) for f in families) == total
+
+
+def test_a_cap_below_the_fixed_series_drops_every_pod() -> None:
+    cluster = SimulatedCluster(seed=5, nodes=5, pods=100)
+    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    families = cost_families(frame)
+    pod_series = sum(len(f.samples) for f in families if f.name in POD_FAMILIES)
+    assert cap_series(families, frame, 1) == pod_series
+    assert all(not f.samples for f in families if f.name in POD_FAMILIES)
+
+
+def test_100k_distinct_label_values_are_capped_in_one_pass() -> None:
+    # Each pod carries a distinct allowlisted label value (the cardinality attack of issue 9).
+    owner = Attribution("t", "o", "c")
+    pods = [
+        PodCost(
+            "ns",
+            f"p{i}",
+            "n0",
+            Attribution("t", "o", "c", labels=(("run", f"v-{i:06d}"),)),
+            {"cpu": (i % 977) * 1e-6},
+            {},
+        )
+        for i in range(100_000)
+    ]
+    n0 = node("n0", res(4, 16))
+    zero = {r: 0.0 for r in RESOURCES}
+    nc = NodeCost(n0, PriceBook.load().node_price(n0), dict(zero), dict(zero))
+    frame = CostFrame(0.0, [nc], pods, namespaces={"ns": owner})
+    families = cost_families(frame)
+    before = sum(len(f.samples) for f in families)
+    dropped = cap_series(families, frame, 50_000)
+    after = sum(len(f.samples) for f in families)
+    assert after <= 50_000 and dropped == before - after
+    info = next(f for f in families if f.name == "unitcost_pod_info")
+    kept = {s[0][1] for s in info.samples}
+    assert min((int(p[1:]) % 977) for p in kept) >= max(
+        (i % 977) for i in range(100_000) if f"p{i}" not in kept
+    )
+
+
+def series(exposition: bytes, name: str) -> list[float]:
+    families = text_string_to_metric_families(exposition.decode())
+    return [s.value for f in families for s in f.samples if s.name == name]
+
+
+def test_collector_counts_drops_across_collects() -> None:
+    config = parse_config({"limits": {"max_series": 400}}, "test.yaml", Path("."))
+    source = SimulatorSource(SimulatedCluster(seed=2, nodes=10, pods=300))
+    collector = Collector(source, PriceBook.load(), config)
+    first = series(collector.collect_once().exposition, "unitcost_series_dropped_total")
+    second = collector.collect_once().exposition
+    assert first[0] > 0
+    assert series(second, "unitcost_series_dropped_total")[0] > first[0]
+    assert len([line for line in second.splitlines() if not line.startswith(b"#")]) <= 401
+
+
+def test_bad_cap_names_the_field() -> None:
+    with pytest.raises(InputError, match=r"limits\.max_series"):
+        parse_config({"limits": {"max_series": 0}}, "bad.yaml", Path("."))
