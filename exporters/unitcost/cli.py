@@ -116,9 +116,9 @@ def _run_exporter(
     try:
         collector.run(stop, on_collect)  # type: ignore[arg-type]
     finally:
-        server.shutdown()  # no new connections; scrapes being written get to finish
+        server.shutdown()
+        server.server_close()  # no new connections; scrapes being written get to finish
         server.drain()
-        server.server_close()
         if reloader is not None:
             reloader.stop()
         collector.source.close()

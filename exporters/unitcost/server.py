@@ -106,6 +106,8 @@ class ExporterServer(ThreadingHTTPServer):
         self.draining = True
         deadline = time.monotonic() + timeout
         with self._idle:
+            if self._in_flight:
+                log.info("draining %d scrapes in flight", self._in_flight)
             while self._in_flight:
                 left = deadline - time.monotonic()
                 if left <= 0:
