@@ -35,6 +35,11 @@ dashboards: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
+## bench-rules: real Prometheus scrapes a 150k-pod exporter; each recording-rule group's time
+.PHONY: bench-rules
+bench-rules: $(STAMP)
+	$(BIN)/python benchmarks/rules.py $(ARGS)
+
 ## chart: copy recording rules, alerts and dashboards into the Helm chart (helm/sync.py)
 .PHONY: chart
 chart: $(STAMP)

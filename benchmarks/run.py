@@ -1,118 +1,164 @@
-"""`make bench`: cost-model and exposition speed on the simulator, against a baseline measured
-in the same run (the same series rendered by prometheus-client's GaugeMetricFamily +
-generate_latest). Prints a table and writes benchmarks/results.json.
+"""`make bench`: speed and memory at 1k, 10k and 150k pods (5,000 nodes at the top), against
+a baseline measured in the same run: the same series rendered and served by prometheus-client
+(GaugeMetricFamily + generate_latest). Prints a table and writes benchmarks/results.json.
 
-Sizes: `--sizes 1000,10000` pods (nodes = pods / 30, as at Kubernetes' documented limits).
+Per size: simulator build and snapshot; allocate(); render(); one watch event (pod added,
+modified, deleted) and one pod's usage update in the Kubernetes source; /metrics scraped over
+HTTP from `unitcost serve` in its own process (median and p95, plain and gzip), payload bytes
+and series, the exporter's peak RSS; the baseline's scrape over HTTP. `make bench-rules`
+(benchmarks/rules.py) adds the Prometheus side. Method: docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import platform
 import statistics
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 from rich.console import Console
 from rich.table import Table
 
-from unitcost.allocation import allocate
-from unitcost.config import demo_config
-from unitcost.pricing import PriceBook
-from unitcost.sinks.exposition import MetricFamily, render
-from unitcost.sinks.metrics import cost_families
-from unitcost.sources.simulator import SimulatedCluster
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from events import bench_events  # noqa: E402
+from serve import bench_baseline, bench_serve  # noqa: E402
+
+from unitcost.allocation import allocate  # noqa: E402
+from unitcost.config import demo_config  # noqa: E402
+from unitcost.pricing import PriceBook  # noqa: E402
+from unitcost.sinks.exposition import MetricFamily, render  # noqa: E402
+from unitcost.sinks.metrics import cost_families  # noqa: E402
+from unitcost.sources.simulator import SimulatedCluster  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(median, p95) seconds over `repeat` runs."""
+    """(median, p95) seconds over `repeat` runs, the cyclic GC paused as in a collect."""
     runs = []
     for _ in range(repeat):
+        gc.disable()
         started = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - started)
+        gc.enable()
     runs.sort()
     return statistics.median(runs), runs[min(len(runs) - 1, int(0.95 * len(runs)))]
 
 
-class _Families(Collector):
-    def __init__(self, families: Iterable[MetricFamily]) -> None:
-        self.families = list(families)
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        for family in self.families:
-            gauge = GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
-            for values, value in family.samples:
-                gauge.add_metric(list(values), value)
-            yield gauge
-
-
-def bench(pods: int, repeat: int) -> dict[str, float]:
-    nodes = max(10, pods // 30)
+def in_process(pods: int, nodes: int, repeat: int) -> tuple[dict[str, Any], list[MetricFamily]]:
+    started = time.perf_counter()
     cluster = SimulatedCluster(seed=1, nodes=nodes, pods=pods)
+    build_s = time.perf_counter() - started
     prices, policy = PriceBook.load(), demo_config().allocation_policy()
-    snapshot_s, _ = timed(cluster.snapshot, max(3, repeat // 3))
+    snapshot_s, _ = timed(cluster.snapshot, 3)
     snapshot = cluster.snapshot()
-    allocate_s, _ = timed(lambda: allocate(snapshot, prices, policy), max(3, repeat // 3))
+    allocate_s, allocate_p95 = timed(lambda: allocate(snapshot, prices, policy), 3)
     families = cost_families(allocate(snapshot, prices, policy))
-    render_med, render_p95 = timed(lambda: render(families), repeat)
-    registry = CollectorRegistry()
-    registry.register(_Families(families))
-    base_med, base_p95 = timed(lambda: generate_latest(registry), repeat)
-    payload = render(families)
-    return {
+    families_s, _ = timed(lambda: cost_families(allocate(snapshot, prices, policy)), 1)
+    render_s, render_p95 = timed(lambda: render(families), repeat)
+    row: dict[str, Any] = {
         "pods": pods,
         "nodes": nodes,
         "series": sum(len(f.samples) for f in families),
-        "payload_bytes": len(payload),
-        "bytes_per_pod": len(payload) / pods,
+        "build_s": build_s,
         "snapshot_s": snapshot_s,
         "allocate_s": allocate_s,
-        "render_median_s": render_med,
+        "allocate_p95_s": allocate_p95,
+        "allocate_and_families_s": families_s,
+        "render_median_s": render_s,
         "render_p95_s": render_p95,
-        "baseline_render_median_s": base_med,
-        "baseline_render_p95_s": base_p95,
-        "baseline_over_unitcost": base_med / render_med,
+    }
+    return row, families
+
+
+def bench(pods: int, repeat: int, scrapes: int) -> dict[str, Any]:
+    nodes = max(10, pods // 30)
+    row, families = in_process(pods, nodes, repeat)
+    row |= bench_events(pods)
+    row |= bench_baseline(families, max(3, scrapes // 3) if pods > 20_000 else scrapes)
+    del families
+    gc.collect()
+    row |= bench_serve(pods, nodes, scrapes)
+    row["bytes_per_pod"] = row["payload_bytes"] / pods
+    row["baseline_over_unitcost_scrape"] = row["baseline_scrape_median_s"] / row["scrape_median_s"]
+    row["baseline_over_unitcost_render"] = row["baseline_scrape_median_s"] / row["render_median_s"]
+    return row
+
+
+COLUMNS = (
+    ("pods", "pods"),
+    ("series", "series"),
+    ("allocate_s", "allocate s"),
+    ("render_median_s", "render s"),
+    ("scrape_median_s", "scrape med s"),
+    ("scrape_p95_s", "scrape p95 s"),
+    ("scrape_gzip_median_s", "gzip scrape s"),
+    ("baseline_scrape_median_s", "baseline scrape s"),
+    ("baseline_over_unitcost_scrape", "baseline / unitcost"),
+    ("event_added_median_s", "event add ms"),
+    ("event_modified_median_s", "event mod ms"),
+    ("event_deleted_median_s", "event del ms"),
+    ("peak_rss_bytes", "peak RSS MB"),
+    ("bytes_per_pod", "B/pod"),
+)
+
+
+def _cell(key: str, value: Any) -> str:
+    if key.startswith("event_"):
+        return f"{value * 1000:.3f}"
+    if key == "peak_rss_bytes":
+        return f"{value / 2**20:.0f}"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="1000,10000", help="pod counts, comma-separated")
-    parser.add_argument("--repeat", type=int, default=10, help="timed runs per figure")
+    parser.add_argument("--sizes", default="1000,10000,150000", help="pod counts, comma-separated")
+    parser.add_argument("--repeat", type=int, default=5, help="timed in-process runs per figure")
+    parser.add_argument("--scrapes", type=int, default=10, help="HTTP scrapes per figure")
     args = parser.parse_args()
-    results = [bench(int(s), args.repeat) for s in args.sizes.split(",")]
-    table = Table(
-        title=f"unitcost bench ({platform.processor() or platform.machine()}, "
-        f"python {platform.python_version()})"
-    )
-    columns = (
-        "pods",
-        "nodes",
-        "series",
-        "payload_bytes",
-        "bytes_per_pod",
-        "snapshot_s",
-        "allocate_s",
-        "render_median_s",
-        "baseline_render_median_s",
-        "baseline_over_unitcost",
-    )
-    for column in columns:
-        table.add_column(column, justify="right")
+    about = machine()
+    results = []
+    for size in args.sizes.split(","):
+        results.append(bench(int(size), args.repeat, args.scrapes))
+        print(f"{size} pods done", flush=True)
+    table = Table(title=f"unitcost bench: {about['cpu']}, {about['cores']} cores")
+    for _, title in COLUMNS:
+        table.add_column(title, justify="right")
     for row in results:
-        table.add_row(
-            *(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns)
-        )
-    Console(width=200).print(table)
-    RESULTS.write_text(json.dumps({"machine": platform.node(), "results": results}, indent=2))
+        table.add_row(*(_cell(key, row[key]) for key, _ in COLUMNS))
+    Console(width=240).print(table)
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data |= {"machine": about, "results": results}
+    RESULTS.write_text(json.dumps(data, indent=2))
     print(f"wrote {RESULTS}")
 
 
