@@ -27,7 +27,8 @@ _SUFFIXES: dict[str, float] = {
 # The grammar of resource.Quantity: a signed decimal, then a binary or decimal suffix or an
 # exponent (e.g. "1e3", "1E3").
 _QUANTITY = re.compile(
-    r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE](?P<exp>[+-]?\d+))?$"
+    r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE](?P<exp>[+-]?\d+))?$",
+    re.ASCII,  # \d would also take "１" or "٣", which float() reads but the apiserver refuses
 )
 
 
@@ -46,7 +47,7 @@ def parse_quantity(text: str | int | float) -> float:
     if isinstance(text, int | float):
         value = float(text)
     else:
-        match = _QUANTITY.match(text.strip())
+        match = _QUANTITY.fullmatch(text.strip())
         if match is None:
             raise QuantityError(f"not a Kubernetes quantity: {text!r}")
         number = float(match.group("number"))
