@@ -25,6 +25,7 @@ from unitcost.cli_options import CONFIG_HELP, duration_option, pricebook_option
 from unitcost.collector import Collected, Collector
 from unitcost.config import Config, load_config
 from unitcost.errors import InputError
+from unitcost.forecast.command import forecast
 from unitcost.gpu.command import gpu_agent
 from unitcost.pricing import PriceBook
 from unitcost.reload import Reloader
@@ -354,3 +355,4 @@ def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
 # The GPU node agent lives in its own package (unitcost.gpu); registered here.
 main.add_command(gpu_agent)
 main.add_command(chargeback)
+main.add_command(forecast)

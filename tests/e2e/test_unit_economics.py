@@ -21,8 +21,9 @@ def test_unit_costs_on_the_demo_cluster() -> None:
         prometheus([target.address], RULES) as prom,
     ):
         per_million = wait_until(
-            lambda: prom.values("team_app:unitcost_llm_cost_dollars_per_million_tokens:ratio")
-            or None,
+            lambda: (
+                prom.values("team_app:unitcost_llm_cost_dollars_per_million_tokens:ratio") or None
+            ),
             timeout=60,
             what="cost per million tokens",
         )
@@ -44,11 +45,13 @@ def test_unit_costs_on_the_demo_cluster() -> None:
         assert all(v > 0 for v in runs.values())
         # Every run's lifetime cost so far (5s steps: the runs are seconds old) is positive.
         lifetime = wait_until(
-            lambda: prom.values(
-                "sum_over_time(namespace_app:unitcost_run_cost_dollars_per_hour:sum[10m:5s])"
-                " * 5 / 3600"
-            )
-            or None,
+            lambda: (
+                prom.values(
+                    "sum_over_time(namespace_app:unitcost_run_cost_dollars_per_hour:sum[10m:5s])"
+                    " * 5 / 3600"
+                )
+                or None
+            ),
             timeout=20,
             what="lifetime cost of the runs",
         )

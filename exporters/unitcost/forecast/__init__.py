@@ -1,0 +1,1 @@
+"""Capacity forecasting: demand per node pool from Prometheus history (docs/forecast.md)."""

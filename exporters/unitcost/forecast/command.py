@@ -1,0 +1,157 @@
+"""`unitcost forecast`: capacity demand per node pool over 30 or 90 days, as a table, a PNG,
+or served as metrics (docs/forecast.md)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+from rich.console import Console
+
+from unitcost.cli_options import duration_option
+from unitcost.collector import collect_every
+from unitcost.forecast.render import forecast_table, plot
+from unitcost.forecast.service import HORIZONS, ForecastService
+from unitcost.promapi import PrometheusAPI, PrometheusError
+from unitcost.server import ExporterServer, parse_listen, serve_in_background
+
+log = logging.getLogger("unitcost")
+DEFAULT_LISTEN = "0.0.0.0:9813"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"unitcost: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _horizon(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    return int(value.removesuffix("d"))
+
+
+@click.command()
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    required=True,
+    help="Prometheus / Thanos Query / Mimir base URL holding unitcost_capacity_* history.",
+)
+@click.option(
+    "--horizon",
+    type=click.Choice([f"{h}d" for h in HORIZONS]),
+    default="30d",
+    show_default=True,
+    callback=_horizon,
+    help="How far ahead the table and plot look.",
+)
+@click.option(
+    "--lookback-days",
+    type=click.IntRange(4, 730),
+    default=56,
+    show_default=True,
+    help="Days of history to fit (two weeks or more to learn the weekly season).",
+)
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    type=click.Choice(["cpu", "memory", "gpu"]),
+    help="Resources to forecast (repeatable; default cpu and gpu).",
+)
+@click.option(
+    "--plot", "plot_path", type=click.Path(path_type=Path), help="Also write a PNG chart here."
+)
+@click.option(
+    "--serve", "listen", help="Forecast every --interval and serve /metrics on HOST:PORT."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Seconds between forecasts with --serve.",
+)
+@duration_option
+def forecast(
+    prometheus_url: str,
+    horizon: int,
+    lookback_days: int,
+    resources: tuple[str, ...],
+    plot_path: Path | None,
+    listen: str | None,
+    interval: float,
+    duration: float,
+) -> None:
+    """Forecast requested, used and queued demand per provider, node pool and GPU model, and
+    the date each pool's capacity runs out (Holt-Winters on daily peaks)."""
+    try:
+        api = PrometheusAPI(prometheus_url)
+    except PrometheusError as exc:
+        _fail(str(exc))
+        return
+    service = ForecastService(
+        api, lookback_days=lookback_days, resources=resources or ("cpu", "gpu")
+    )
+    if listen is not None:
+        _serve(service, listen, interval, duration)
+        return
+    try:
+        pools = service.forecast()
+    except PrometheusError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        api.close()
+    if not pools:
+        _fail(
+            f"{prometheus_url} has no unitcost_capacity_allocatable series (is unitcost scraped?)"
+        )
+        return
+    title = f"unitcost capacity forecast: {horizon} days, from {lookback_days} days of history"
+    Console(width=160).print(forecast_table(pools, horizon, title))
+    if plot_path is not None:
+        try:
+            panels = plot(pools, horizon, plot_path)
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot write plot {plot_path}: {exc}")
+            return
+        click.echo(f"wrote {plot_path} ({panels} pools)")
+
+
+def _serve(service: ForecastService, listen: str, interval: float, duration: float) -> None:
+    try:
+        address = parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--serve") from exc
+    service.run_once()
+    try:
+        server = ExporterServer(address, service)
+    except OSError as exc:
+        _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
+        return
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    serve_in_background(server)
+    host, port = server.server_address[:2]
+    log.info("serving http://%s:%s/metrics (source prometheus)", host, port)
+    timer = threading.Timer(duration, stop.set) if duration > 0 else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        stop.wait(interval)  # the first forecast ran before listening
+        collect_every(interval, service.run_once, stop)
+    finally:
+        server.shutdown()
+        server.server_close()
+        service.api.close()
