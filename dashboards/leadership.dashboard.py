@@ -6,6 +6,7 @@ from unitcost_dashboards import (
     DOLLARS,
     DOLLARS_PER_HOUR,
     RATIO,
+    TIMESTAMP,
     Link,
     Query,
     build,
@@ -205,6 +206,75 @@ dashboard = build(
                     _unit_cost("memory", "unitcost_node_allocatable_memory_bytes", 2**30),
                     legend="{{provider}} {{node_pool}}",
                 ),
+            ),
+        ],
+        [
+            timeseries(
+                "Cost per million LLM tokens",
+                "Cost per hour of every pod serving LLM tokens (vLLM counters joined on "
+                "namespace and pod) over the millions of prompt + generated tokens served per "
+                "hour (a ratio of sums).",
+                DOLLARS,
+                Query(
+                    f"sum(team_app:unitcost_llm_cost_dollars_per_hour:sum{C}) / "
+                    f"(sum(team_app:unitcost_llm_tokens:rate5m{C}) * 3600 / 1e6 > 0)",
+                    legend="LLM inference",
+                ),
+            ),
+            timeseries(
+                "Dollars per GPU-hour: allocated vs used",
+                "GPU cost of pods holding GPUs per GPU-hour allocated, and per GPU-hour used "
+                "(not idle by the GPU rule), by GPU model.",
+                DOLLARS,
+                [
+                    Query(
+                        f"max by (model) (model:unitcost_dollars_per_allocated_gpu_hour:ratio{C})",
+                        legend="{{model}} allocated",
+                    ),
+                    Query(
+                        f"max by (model) (model:unitcost_dollars_per_used_gpu_hour:ratio{C})",
+                        legend="{{model}} used",
+                    ),
+                ],
+            ),
+        ],
+        [
+            table(
+                "Capacity runs out",
+                "When forecast demand (requested + queued, daily peak; Holt-Winters with a "
+                "weekly season) reaches each node pool's capacity, within 90 days. From "
+                "`unitcost forecast --serve` (docs/forecast.md).",
+                TIMESTAMP,
+                Query(
+                    "min by (provider, node_pool, gpu_model, resource) "
+                    f"(unitcost_capacity_exhaustion_timestamp_seconds{C})",
+                    history=True,  # needs the forecaster, fed by weeks of history
+                ),
+                columns={
+                    "provider": "Provider",
+                    "node_pool": "Node pool",
+                    "gpu_model": "GPU model",
+                    "resource": "Resource",
+                    "Value": "Runs out",
+                },
+            ),
+            table(
+                "GPU demand forecast",
+                "Requested GPUs per node pool: capacity now, and the forecast daily peak in 30 "
+                "and 90 days (unitcost forecast --serve).",
+                COUNT,
+                Query(
+                    "max by (provider, node_pool, gpu_model, horizon) "
+                    f'(unitcost_capacity_forecast_requested{{resource="gpu",{CLUSTER}}})',
+                    history=True,
+                ),
+                columns={
+                    "provider": "Provider",
+                    "node_pool": "Node pool",
+                    "gpu_model": "GPU model",
+                    "horizon": "In",
+                    "Value": "GPUs requested",
+                },
             ),
         ],
     ],

@@ -216,5 +216,58 @@ dashboard = build(
                 links=[NAMESPACE_LINK],
             ),
         ],
+        [
+            table(
+                "Cost per run",
+                "What each Spark application, Job, JobSet or Ray cluster run cost over the "
+                "time range: its pods' cost rate (allocated + shared) integrated minute by "
+                "minute. Runs still going show their cost so far; a run that began before the "
+                "range shows only the part inside it.",
+                DOLLARS,
+                Query(
+                    "topk(20, sum_over_time(namespace_app:unitcost_run_cost_dollars_per_hour:sum"
+                    f"{TN}[$__range:1m]) / 60)",
+                    history=True,  # 1m steps: a freshly started Prometheus has none yet
+                ),
+                columns={
+                    "namespace": "Namespace",
+                    "workload_kind": "Kind",
+                    "app": "Run",
+                    "Value": "Cost",
+                },
+                links=[NAMESPACE_LINK],
+            ),
+            timeseries(
+                "Cost per million LLM tokens",
+                "Cost per hour of the pods serving tokens (vLLM counters joined on namespace "
+                "and pod) over the millions of prompt + generated tokens they serve per hour, "
+                "per app. Pods younger than 5 minutes read dearer (diluted rate).",
+                DOLLARS,
+                Query(
+                    "max by (app) "
+                    f"(team_app:unitcost_llm_cost_dollars_per_million_tokens:ratio{T})",
+                    legend="{{app}}",
+                ),
+            ),
+        ],
+        [
+            timeseries(
+                "Dollars per GPU-hour: allocated vs used",
+                "The team's GPU cost per GPU-hour it holds (allocated) and per GPU-hour it "
+                "actually uses (GPUs not idle by the GPU rule): the gap is what idle GPUs add.",
+                DOLLARS,
+                [
+                    Query(
+                        "max by (model) "
+                        f"(team_model:unitcost_dollars_per_allocated_gpu_hour:ratio{T})",
+                        legend="{{model}} allocated",
+                    ),
+                    Query(
+                        f"max by (model) (team_model:unitcost_dollars_per_used_gpu_hour:ratio{T})",
+                        legend="{{model}} used",
+                    ),
+                ],
+            ),
+        ],
     ],
 )

@@ -18,6 +18,7 @@ import yaml
 from support.promql import metric_names
 from unitcost.cli import _build_source, _load
 from unitcost.collector import Collector
+from unitcost.forecast.render import forecast_families
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "recording-rules"
 #: Series Prometheus itself writes for every scrape target.
@@ -32,7 +33,9 @@ def exporter_metrics() -> set[str]:
         body = Collector(source, book, config).collect_once().exposition.decode()
     finally:
         source.close()
-    return set(re.findall(r"^# TYPE (\S+) ", body, re.MULTILINE))
+    # ... and those of the capacity forecaster (`unitcost forecast --serve`).
+    forecaster = {f.name for f in forecast_families([], (30, 90), 0.0)}
+    return set(re.findall(r"^# TYPE (\S+) ", body, re.MULTILINE)) | forecaster
 
 
 @pytest.fixture(scope="module")
