@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from unitcost.allocation import allocate
 from unitcost.config import Config
+from unitcost.distinct import without_duplicates
 from unitcost.frame import CostFrame
 from unitcost.model import Snapshot
 from unitcost.pricing import PriceBook
@@ -106,7 +107,9 @@ class Collector:
     def _collect(self) -> Collected:
         started = time.perf_counter()
         try:
-            self._snapshot = self.source.snapshot()
+            self._snapshot, duplicates = without_duplicates(self.source.snapshot())
+            if duplicates:  # bad source data: logged each collect, the last one kept
+                log.warning("source %s: %d duplicate objects dropped", self.source.name, duplicates)
             self._last_success = self._clock()
             if not self._up:
                 log.info("source %s is up", self.source.name)

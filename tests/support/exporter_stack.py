@@ -100,29 +100,34 @@ class Stack:
 
 @contextmanager
 def kubernetes_stack(
-    tmp_path: Path, cluster: FakeCluster | None = None, **settings: Any
+    tmp_path: Path,
+    cluster: FakeCluster | None = None,
+    config: dict[str, Any] | None = None,
+    **settings: Any,
 ) -> Iterator[Stack]:
     """`cluster` (default: the small platform of support.kube_cluster) served by the fake
-    apiserver, read by the real source with `settings` over the short-timeout defaults."""
+    apiserver, read by the real source with `settings` over the short-timeout defaults;
+    `config` adds top-level config blocks (attribution, limits)."""
     if cluster is None:
         cluster = FakeCluster(kueue_version="v1beta1")
         populate(cluster)
     apiserver_stack = ExitStack()
     apiserver: FakeApiServer = apiserver_stack.enter_context(running(cluster))
     apiserver.write_kubeconfig(tmp_path / "kubeconfig")
-    config = parse_config(
+    parsed = parse_config(
         {
             "source": {"kind": "kubernetes", "kubernetes": {**KUBERNETES, **settings}},
             "collect_interval_seconds": INTERVAL,
             "policy": {"source_stale_seconds": 600},
+            **(config or {}),
         },
         "faults.yaml",
         tmp_path,
     )
     source = KubernetesSource(
-        config.source.kubernetes, config.allocation_policy().attribution, tmp_path
+        parsed.source.kubernetes, parsed.allocation_policy().attribution, tmp_path
     )
-    collector = Collector(source, PriceBook.load(), config)
+    collector = Collector(source, PriceBook.load(), parsed)
     collector.collect_once()
     server = ExporterServer(("127.0.0.1", 0), collector)
     serve_in_background(server)

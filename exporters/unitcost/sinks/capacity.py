@@ -9,6 +9,7 @@ gpus), as kube-state-metrics does for `kube_node_status_allocatable`.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -58,6 +59,8 @@ def capacity_amounts(
                 # prices it). GPUs come from the GPU rule below.
                 if r != "gpu":
                     used = pod.usage.get(r) if pod.usage is not None else pod.requests.get(r)
+                    if not math.isfinite(used) or used < 0:  # NaN/inf usage: as unknown
+                        used = pod.requests.get(r)
                     out["used"][(pool, r)] += used
         elif pod.phase is PodPhase.PENDING and not pod.node:
             # Queued but not admitted/placed: the queue's flavors say which pools it waits for.
