@@ -41,6 +41,11 @@ bench-rules: $(STAMP)
 	$(BIN)/python benchmarks/rules.py $(ARGS)
 
 ## chart: copy recording rules, alerts and dashboards into the Helm chart (helm/sync.py)
+## soak: churn soak (10 min at 1,000 pod events/s; ARGS='--minutes 1' for a short run)
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py $(ARGS)
+
 .PHONY: chart
 chart: $(STAMP)
 	$(BIN)/python helm/sync.py
