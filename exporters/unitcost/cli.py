@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 
 from unitcost import __version__
+from unitcost.actions.command import controller
 from unitcost.chargeback.command import chargeback
 from unitcost.cli_options import CONFIG_HELP, duration_option, pricebook_option
 from unitcost.collector import Collected, Collector
@@ -28,6 +29,7 @@ from unitcost.errors import InputError
 from unitcost.forecast.command import forecast
 from unitcost.gpu.command import gpu_agent
 from unitcost.pricing import PriceBook
+from unitcost.recommend.command import recommend
 from unitcost.reload import Reloader
 from unitcost.server import ExporterServer, parse_listen, serve_in_background
 from unitcost.showback import TeamRow, team_rows
@@ -122,9 +124,9 @@ def _run_exporter(
         server.drain()
         if reloader is not None:
             reloader.stop()
-        collector.source.close()
         if collector.cloud is not None:
             collector.cloud.close()
+        collector.source.close()
         log.info("stopped")
 
 
@@ -190,11 +192,11 @@ def serve(
         _fail(str(exc))
         return
     collector = Collector(source, book, config)
-    reloader = None
     if config.clouds.any_enabled:  # boto3 and google-cloud load only when configured
         from unitcost.cloud.services import attach_clouds
 
         attach_clouds(collector)
+    reloader = None
     if config_path is not None:
         poll = reload_check_seconds if reload_check_seconds > 0 else 365 * 86400.0
         reloader = Reloader(collector, config_path, pricebooks, poll_seconds=poll)
@@ -354,5 +356,7 @@ def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
 
 # The GPU node agent lives in its own package (unitcost.gpu); registered here.
 main.add_command(gpu_agent)
+main.add_command(recommend)
+main.add_command(controller)
 main.add_command(chargeback)
 main.add_command(forecast)
