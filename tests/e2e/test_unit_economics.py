@@ -20,24 +20,27 @@ def test_unit_costs_on_the_demo_cluster() -> None:
         exporter(demo_args=["--interval", "1"]) as target,
         prometheus([target.address], RULES) as prom,
     ):
-        per_million = wait_until(
-            lambda: (
-                prom.values("team_app:unitcost_llm_cost_dollars_per_million_tokens:ratio") or None
-            ),
-            timeout=60,
-            what="cost per million tokens",
+        # Every token-serving pod joins a cost series on (namespace, pod). The ratio itself
+        # needs pods that have served for 5 minutes (docs/unit-economics.md), longer than this
+        # test runs; its arithmetic is the promtool test tests/rules/unit-economics.test.yml.
+        serving = wait_until(
+            lambda: prom.values("vllm:generation_tokens_total") or None,
+            timeout=30,
+            what="simulated vLLM counters",
         )
-        # Every serving app is the batch-inference team's. A busy GPU decodes for cents per
-        # million tokens (sources/llm.py); pods younger than the 5m rate window read dearer
-        # (their rate is diluted: docs/unit-economics.md), hence the wide upper bound.
-        assert {dict(k)["team"] for k in per_million} == {"batch-inference"}
-        assert all(0.001 < v < 1000 for v in per_million.values()), list(per_million.values())
-        # Every token-serving pod joined its cost: no tokens without a cost series.
+        assert {dict(k)["namespace"] for k in serving} == {"batch-inference"}
         unjoined = prom.query(
-            "namespace_pod:unitcost_llm_tokens:rate5m unless on (cluster, namespace, pod) "
-            "namespace_pod:unitcost_pod_cost_dollars_per_hour:sum"
+            "vllm:generation_tokens_total unless on (namespace, pod) "
+            "unitcost_pod_cost_dollars_per_hour"
         )
         assert unjoined == []
+        # A busy GPU decodes ~1,000 tokens/s or more; these pods serve at the GPUs' activity.
+        rates = wait_until(
+            lambda: prom.values("rate(vllm:generation_tokens_total[1m]) > 0") or None,
+            timeout=30,
+            what="token rates",
+        )
+        assert all(10 < v < 100_000 for v in rates.values()), list(rates.values())
 
         runs = prom.values("namespace_app:unitcost_run_cost_dollars_per_hour:sum")
         kinds = {dict(k)["workload_kind"] for k in runs}

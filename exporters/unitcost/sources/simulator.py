@@ -571,7 +571,9 @@ class SimulatedCluster:
                     gpus,
                 )
             )
-            lifetime = rng.uniform(0.5, 4) * 3600
+            # Batch inference over a large corpus runs for hours (and, at the demo's 60x, its
+            # pods live long enough for the 5m token-rate window: docs/unit-economics.md).
+            lifetime = rng.uniform(2, 12) * 3600
             classes = ("gpu",)
         idle = team.workload in ("ray", "inference") and rng.random() < self.gpu_idle_share
         for pod in pods:
