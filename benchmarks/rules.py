@@ -42,6 +42,17 @@ def rule_group_durations(url: str) -> dict[str, tuple[float, float]]:
     return {g: (d, samples.get(g, 0.0)) for g, d in durations.items()}
 
 
+def rule_durations(url: str) -> dict[str, float]:
+    """record name -> its last evaluation time (s), from /api/v1/rules: which rule is slow."""
+    body = json.loads(http_get(f"{url}/api/v1/rules", timeout=30))
+    out: dict[str, float] = {}
+    for group in body["data"]["groups"]:
+        for rule in group["rules"]:
+            name = rule.get("name", "")
+            out[name] = max(out.get(name, 0.0), float(rule.get("evaluationTime", 0.0)))
+    return out
+
+
 def bench_rules(pods: int, evaluations: int = 2) -> dict[str, object]:
     nodes = max(10, pods // 30)
     config = {
@@ -82,12 +93,14 @@ def bench_rules(pods: int, evaluations: int = 2) -> dict[str, object]:
             ingest_s = time.monotonic() - started
             time.sleep(15.0 * (evaluations + 1))  # every group evaluates on the scraped data
             groups = rule_group_durations(prom.url)
+            rules = rule_durations(prom.url)
     return {
         "pods": pods,
         "scraped_series": series,
         "first_full_scrape_wait_s": ingest_s,
         "rule_groups": {g: {"last_duration_s": d, "samples": n} for g, (d, n) in groups.items()},
         "slowest_group_s": max(d for d, _ in groups.values()),
+        "slowest_rules_s": dict(sorted(rules.items(), key=lambda kv: -kv[1])[:12]),
         "target_s": TARGET_S,
     }
 
@@ -103,6 +116,11 @@ def main() -> None:
     for name, figures in sorted(groups.items()):
         flag = "" if figures["last_duration_s"] <= TARGET_S else "  SLOW (> 5 s)"
         print(f"  {name:32s} {figures['last_duration_s']:8.3f} s {figures['samples']:9.0f}{flag}")
+    print("slowest rules:")
+    slowest = result["slowest_rules_s"]
+    assert isinstance(slowest, dict)
+    for name, seconds in slowest.items():
+        print(f"  {name:60s} {seconds:8.3f} s")
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data["rules"] = result
     RESULTS.write_text(json.dumps(data, indent=2))
