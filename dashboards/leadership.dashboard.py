@@ -213,12 +213,13 @@ dashboard = build(
                 "Cost per million LLM tokens",
                 "Cost per hour of every pod serving LLM tokens (vLLM counters joined on "
                 "namespace and pod) over the millions of prompt + generated tokens served per "
-                "hour (a ratio of sums).",
+                "hour (a ratio of sums), over pods that have served for 5 minutes or more.",
                 DOLLARS,
                 Query(
                     f"sum(team_app:unitcost_llm_cost_dollars_per_hour:sum{C}) / "
                     f"(sum(team_app:unitcost_llm_tokens:rate5m{C}) * 3600 / 1e6 > 0)",
                     legend="LLM inference",
+                    history=True,  # only pods serving for 5 minutes count
                 ),
             ),
             timeseries(

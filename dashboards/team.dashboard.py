@@ -241,12 +241,13 @@ dashboard = build(
                 "Cost per million LLM tokens",
                 "Cost per hour of the pods serving tokens (vLLM counters joined on namespace "
                 "and pod) over the millions of prompt + generated tokens they serve per hour, "
-                "per app. Pods younger than 5 minutes read dearer (diluted rate).",
+                "per app, over pods that have served for 5 minutes or more.",
                 DOLLARS,
                 Query(
                     "max by (app) "
                     f"(team_app:unitcost_llm_cost_dollars_per_million_tokens:ratio{T})",
                     legend="{{app}}",
+                    history=True,  # only pods serving for 5 minutes count
                 ),
             ),
         ],

@@ -49,11 +49,15 @@ CONFIG = {
     },
 }
 
-#: Cost per unit of work done: none is done here (every GPU idles, one collect, so no tokens),
-#: so these are rightly empty; tests/e2e/test_unit_economics.py sees them on a busy cluster.
+#: Cost per unit of work done: none is done here (every GPU idles, one collect, and token
+#: rates count only pods serving for 5 minutes, longer than this test runs), so these are
+#: rightly empty; tests/rules/unit-economics.test.yml computes each of them.
 WORK_DONE_RATIOS = {
     "team_model:unitcost_dollars_per_used_gpu_hour:ratio",
     "model:unitcost_dollars_per_used_gpu_hour:ratio",
+    "namespace_pod:unitcost_llm_tokens:rate5m",
+    "team_app:unitcost_llm_tokens:rate5m",
+    "team_app:unitcost_llm_cost_dollars_per_hour:sum",
     "team_app:unitcost_llm_cost_dollars_per_million_tokens:ratio",
     "cluster:unitcost_llm_cost_dollars_per_million_tokens:ratio",
 }
