@@ -8,11 +8,9 @@ import json
 import logging
 import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 import click
@@ -31,7 +29,7 @@ from unitcost.gpu.command import gpu_agent
 from unitcost.pricing import PriceBook
 from unitcost.recommend.command import recommend
 from unitcost.reload import Reloader
-from unitcost.server import ExporterServer, parse_listen, serve_in_background
+from unitcost.server import ExporterServer, parse_listen, serving_until_stopped
 from unitcost.showback import TeamRow, team_rows
 from unitcost.sinks.metrics import reload_families
 from unitcost.sinks.otlp_settings import otlp_options, start_otlp_for
@@ -97,31 +95,18 @@ def _run_exporter(
     except OSError as exc:
         _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
         return
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     if reloader is not None:
         signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
         reloader.start()
-    serve_in_background(server)
     host, port = server.server_address[:2]
     scheme = "https" if web is not None and web.tls is not None else "http"
-    log.info("serving %s://%s:%s/metrics (source %s)", scheme, host, port, collector.source.name)
-    if duration > 0:
-        timer = threading.Timer(duration, stop.set)
-        timer.daemon = True
-        timer.start()
     try:
-        collector.run(stop, on_collect)  # type: ignore[arg-type]
+        with serving_until_stopped(server, duration) as stop:
+            log.info(
+                "serving %s://%s:%s/metrics (source %s)", scheme, host, port, collector.source.name
+            )
+            collector.run(stop, on_collect)  # type: ignore[arg-type]
     finally:
-        server.shutdown()
-        server.server_close()  # no new connections; scrapes being written get to finish
-        server.drain()
         if reloader is not None:
             reloader.stop()
         if collector.cloud is not None:

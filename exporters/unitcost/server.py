@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import signal
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
 from typing import Protocol
 
 from unitcost import __version__
@@ -186,3 +188,37 @@ def serve_in_background(server: ExporterServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     return thread
+
+
+@contextlib.contextmanager
+def serving_until_stopped(
+    server: ExporterServer, duration: float = 0.0
+) -> Iterator[threading.Event]:
+    """Serve in the background and yield the event that SIGTERM, SIGINT or `duration` seconds
+    (when > 0) set; on exit stop listening, then let scrapes being written finish.
+
+    Every long-running command (serve, demo, gpu-agent, forecast/recommend --serve, controller)
+    runs its loop inside this, so they all stop the same way within the pod's grace period.
+    """
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():  # signals only reach main
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    serve_in_background(server)
+    timer = threading.Timer(duration, stop.set) if duration > 0 else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield stop
+    finally:
+        if timer is not None:
+            timer.cancel()
+        server.shutdown()
+        server.server_close()  # no new connections; scrapes being written get to finish
+        server.drain()

@@ -4,11 +4,8 @@ or served as metrics (docs/forecast.md)."""
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 from rich.console import Console
@@ -18,7 +15,7 @@ from unitcost.collector import collect_every
 from unitcost.forecast.render import forecast_table, plot
 from unitcost.forecast.service import HORIZONS, ForecastService
 from unitcost.promapi import PrometheusAPI, PrometheusError
-from unitcost.server import ExporterServer, parse_listen, serve_in_background
+from unitcost.server import ExporterServer, parse_listen, serving_until_stopped
 
 log = logging.getLogger("unitcost")
 DEFAULT_LISTEN = "0.0.0.0:9813"
@@ -133,25 +130,11 @@ def _serve(service: ForecastService, listen: str, interval: float, duration: flo
     except OSError as exc:
         _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
         return
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    serve_in_background(server)
     host, port = server.server_address[:2]
-    log.info("serving http://%s:%s/metrics (source prometheus)", host, port)
-    timer = threading.Timer(duration, stop.set) if duration > 0 else None
-    if timer is not None:
-        timer.daemon = True
-        timer.start()
     try:
-        stop.wait(interval)  # the first forecast ran before listening
-        collect_every(interval, service.run_once, stop)
+        with serving_until_stopped(server, duration) as stop:
+            log.info("serving http://%s:%s/metrics (source prometheus)", host, port)
+            stop.wait(interval)  # the first forecast ran before listening
+            collect_every(interval, service.run_once, stop)
     finally:
-        server.shutdown()
-        server.server_close()
         service.api.close()

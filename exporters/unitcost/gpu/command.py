@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -23,7 +20,7 @@ from unitcost.gpu.pods import PodDirectory, in_cluster_pods_url
 from unitcost.gpu.pricing import GpuPricer, host_node
 from unitcost.model import CapacityType, Provider
 from unitcost.pricing import PriceBook
-from unitcost.server import ExporterServer, parse_listen, serve_in_background
+from unitcost.server import ExporterServer, parse_listen, serving_until_stopped
 
 log = logging.getLogger("unitcost.gpu")
 DEFAULT_LISTEN = "0.0.0.0:9811"
@@ -118,29 +115,10 @@ def run_agent(options: AgentOptions, nvml: Any = None) -> None:
         except OSError as exc:
             _fail(f"cannot listen on {options.listen}: {exc.strerror or exc}")
             return
-        stop = threading.Event()
-
-        def _stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %d: stopping", signum)
-            stop.set()
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
-        serve_in_background(server)
         host, port = server.server_address[:2]
-        log.info("GPU agent for node %s on http://%s:%s/metrics", options.node, host, port)
-        timer = threading.Timer(options.duration, stop.set) if options.duration > 0 else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
+        with serving_until_stopped(server, options.duration) as stop:
+            log.info("GPU agent for node %s on http://%s:%s/metrics", options.node, host, port)
             agent.run(stop)
-        finally:
-            if timer is not None:
-                timer.cancel()
-            server.shutdown()
-            server.server_close()
     finally:
         agent.close()
 

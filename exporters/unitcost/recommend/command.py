@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 import click
@@ -24,7 +21,7 @@ from unitcost.promapi import PrometheusAPI, PrometheusError
 from unitcost.recommend.maths import Recommendation
 from unitcost.recommend.service import RecommendService
 from unitcost.recommend.settings import RecommendSettings, parse_duration
-from unitcost.server import ExporterServer, parse_listen, serve_in_background
+from unitcost.server import ExporterServer, parse_listen, serving_until_stopped
 
 log = logging.getLogger("unitcost")
 DEFAULT_LISTEN = "0.0.0.0:9812"
@@ -136,27 +133,13 @@ def serve_service(
     except OSError as exc:
         fail(f"cannot listen on {listen}: {exc.strerror or exc}")
         return
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    serve_in_background(server)
     host, port = server.server_address[:2]
-    log.info("serving http://%s:%s/metrics (source prometheus)", host, port)
-    timer = threading.Timer(duration, stop.set) if duration > 0 else None
-    if timer:
-        timer.daemon = True
-        timer.start()
     try:
-        stop.wait(interval)  # the first run happened before listening
-        collect_every(interval, service.run_once, stop)
+        with serving_until_stopped(server, duration) as stop:
+            log.info("serving http://%s:%s/metrics (source prometheus)", host, port)
+            stop.wait(interval)  # the first run happened before listening
+            collect_every(interval, service.run_once, stop)
     finally:
-        server.shutdown()
-        server.server_close()
         service.api.close()
         if on_stop:
             on_stop()
