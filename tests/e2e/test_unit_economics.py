@@ -42,7 +42,11 @@ def test_unit_costs_on_the_demo_cluster() -> None:
         )
         assert all(10 < v < 100_000 for v in rates.values()), list(rates.values())
 
-        runs = prom.values("namespace_app:unitcost_run_cost_dollars_per_hour:sum")
+        runs = wait_until(
+            lambda: prom.values("namespace_app:unitcost_run_cost_dollars_per_hour:sum") or None,
+            timeout=30,
+            what="run cost (first rule evaluation)",
+        )
         kinds = {dict(k)["workload_kind"] for k in runs}
         assert {"SparkApplication", "Job", "RayCluster"} <= kinds
         assert all(v > 0 for v in runs.values())
