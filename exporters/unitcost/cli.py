@@ -20,7 +20,7 @@ from rich.live import Live
 from unitcost import __version__
 from unitcost.actions.command import controller
 from unitcost.chargeback.command import chargeback
-from unitcost.cli_options import CONFIG_HELP, duration_option, pricebook_option
+from unitcost.cli_options import CONFIG_HELP, duration_option, fail, pricebook_option
 from unitcost.collector import Collected, Collector
 from unitcost.config import Config, load_config
 from unitcost.errors import InputError
@@ -65,11 +65,6 @@ def _load(config_path: Path | None, pricebooks: Sequence[Path]) -> tuple[Config,
     return config, book
 
 
-def _fail(message: str) -> None:
-    click.echo(f"unitcost: error: {message}", err=True)
-    sys.exit(2)
-
-
 def _listen_address(listen: str) -> tuple[str, int]:
     try:
         return parse_listen(listen)
@@ -93,8 +88,7 @@ def _run_exporter(
     try:
         server = ExporterServer(address, collector, web)
     except OSError as exc:
-        _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
-        return
+        fail(f"cannot listen on {listen}: {exc.strerror or exc}")
     if reloader is not None:
         signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
         reloader.start()
@@ -174,8 +168,7 @@ def serve(
         web = load_web_config(web_config_file) if web_config_file else None
         source = _build_source(config)  # a bad kubeconfig is an InputError too
     except InputError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     collector = Collector(source, book, config)
     if config.clouds.any_enabled:  # boto3 and google-cloud load only when configured
         from unitcost.cloud.services import attach_clouds
@@ -306,13 +299,11 @@ def report(config_path: Path | None, pricebooks: tuple[Path, ...], fmt: str) -> 
         config, book = _load(config_path, pricebooks)
         source = _build_source(config)
     except InputError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     collected = Collector(source, book, config).collect_once()
     source.close()
     if collected.frame is None:
-        _fail(f"source {source.name} gave no data")
-        return
+        fail(f"source {source.name} gave no data")
     _write_rows(
         team_rows(collected.frame, config.budgets), fmt, sys.stdout, collected.frame.timestamp
     )
@@ -326,8 +317,7 @@ def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
     try:
         config, book = _load(config_path, pricebooks)
     except InputError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     providers = {name: len(p.instance_types) for name, p in book.book.providers.items()}
     click.echo(
         f"config ok: source {config.source.kind}, "

@@ -9,11 +9,10 @@ import click
 from unitcost.actions.audit import AuditLog
 from unitcost.actions.controller import Controller
 from unitcost.actions.kube import Kube
-from unitcost.cli_options import CONFIG_HELP, duration_option
+from unitcost.cli_options import CONFIG_HELP, duration_option, fail
 from unitcost.errors import InputError
 from unitcost.promapi import PrometheusError
 from unitcost.recommend.command import (
-    fail,
     load_settings,
     prometheus_option,
     serve_service,
@@ -52,7 +51,6 @@ def controller(
         audit = AuditLog(actions.audit_log, config.base_dir)
     except (InputError, PrometheusError) as exc:
         fail(str(exc))
-        return
     policy = Controller(kube, actions, audit)
 
     def act(recs: list[Recommendation], fresh: bool) -> list[MetricFamily]:

@@ -4,26 +4,18 @@ or served as metrics (docs/forecast.md)."""
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from unitcost.cli_options import duration_option
-from unitcost.collector import collect_every
+from unitcost.cli_options import duration_option, fail, serve_periodically
 from unitcost.forecast.render import forecast_table, plot
 from unitcost.forecast.service import HORIZONS, ForecastService
 from unitcost.promapi import PrometheusAPI, PrometheusError
-from unitcost.server import ExporterServer, parse_listen, serving_until_stopped
 
 log = logging.getLogger("unitcost")
 DEFAULT_LISTEN = "0.0.0.0:9813"
-
-
-def _fail(message: str) -> None:
-    click.echo(f"unitcost: error: {message}", err=True)
-    sys.exit(2)
 
 
 def _horizon(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
@@ -88,53 +80,33 @@ def forecast(
     try:
         api = PrometheusAPI(prometheus_url)
     except PrometheusError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     service = ForecastService(
         api, lookback_days=lookback_days, resources=resources or ("cpu", "gpu")
     )
     if listen is not None:
-        _serve(service, listen, interval, duration)
+        serve_periodically(
+            service,
+            listen,
+            interval=interval,
+            duration=duration,
+            param_hint="--serve",
+            on_stop=service.api.close,
+        )
         return
     try:
         pools = service.forecast()
     except PrometheusError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     finally:
         api.close()
     if not pools:
-        _fail(
-            f"{prometheus_url} has no unitcost_capacity_allocatable series (is unitcost scraped?)"
-        )
-        return
+        fail(f"{prometheus_url} has no unitcost_capacity_allocatable series (is unitcost scraped?)")
     title = f"unitcost capacity forecast: {horizon} days, from {lookback_days} days of history"
     Console(width=160).print(forecast_table(pools, horizon, title))
     if plot_path is not None:
         try:
             panels = plot(pools, horizon, plot_path)
         except (OSError, ValueError) as exc:
-            _fail(f"cannot write plot {plot_path}: {exc}")
-            return
+            fail(f"cannot write plot {plot_path}: {exc}")
         click.echo(f"wrote {plot_path} ({panels} pools)")
-
-
-def _serve(service: ForecastService, listen: str, interval: float, duration: float) -> None:
-    try:
-        address = parse_listen(listen)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--serve") from exc
-    service.run_once()
-    try:
-        server = ExporterServer(address, service)
-    except OSError as exc:
-        _fail(f"cannot listen on {listen}: {exc.strerror or exc}")
-        return
-    host, port = server.server_address[:2]
-    try:
-        with serving_until_stopped(server, duration) as stop:
-            log.info("serving http://%s:%s/metrics (source prometheus)", host, port)
-            stop.wait(interval)  # the first forecast ran before listening
-            collect_every(interval, service.run_once, stop)
-    finally:
-        service.api.close()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from unitcost.cli_options import duration_option, pricebook_option
+from unitcost.cli_options import duration_option, fail, pricebook_option
 from unitcost.config import load_config
 from unitcost.errors import InputError
 from unitcost.gpu.agent import GpuAgent
@@ -46,8 +45,7 @@ class AgentOptions:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"unitcost gpu-agent: error: {message}", err=True)
-    sys.exit(2)
+    fail(message, prog="unitcost gpu-agent")
 
 
 def build_agent(options: AgentOptions, nvml: Any = None) -> GpuAgent:

@@ -13,23 +13,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from unitcost.cli_options import CONFIG_HELP, duration_option
-from unitcost.collector import collect_every
+from unitcost.cli_options import CONFIG_HELP, duration_option, fail, serve_periodically
 from unitcost.config import Config, load_config
 from unitcost.errors import InputError
 from unitcost.promapi import PrometheusAPI, PrometheusError
 from unitcost.recommend.maths import Recommendation
 from unitcost.recommend.service import RecommendService
 from unitcost.recommend.settings import RecommendSettings, parse_duration
-from unitcost.server import ExporterServer, parse_listen, serving_until_stopped
 
 log = logging.getLogger("unitcost")
 DEFAULT_LISTEN = "0.0.0.0:9812"
-
-
-def fail(message: str) -> None:
-    click.echo(f"unitcost: error: {message}", err=True)
-    sys.exit(2)
 
 
 def _window(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
@@ -103,7 +96,6 @@ def recommend(
         _config, settings, api = load_settings(config_path, prometheus_url, window)
     except (InputError, PrometheusError) as exc:
         fail(str(exc))
-        return
     service = RecommendService(api, settings)
     if serve:
         serve_service(service, listen, duration, settings.interval_seconds)
@@ -111,7 +103,6 @@ def recommend(
     collected = service.run_once()
     if not collected.stats.sources[0].up:
         fail(f"could not read {api.base_url} (see the log above)")
-        return
     write_recommendations(service.recommendations, fmt, sys.stdout)
 
 
@@ -123,26 +114,20 @@ def serve_service(
     on_stop: Callable[[], None] | None = None,
 ) -> None:
     """Run `service` every `interval` seconds, serving its latest exposition, until SIGTERM."""
-    try:
-        address = parse_listen(listen)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--listen") from exc
-    service.run_once()
-    try:
-        server = ExporterServer(address, service)
-    except OSError as exc:
-        fail(f"cannot listen on {listen}: {exc.strerror or exc}")
-        return
-    host, port = server.server_address[:2]
-    try:
-        with serving_until_stopped(server, duration) as stop:
-            log.info("serving http://%s:%s/metrics (source prometheus)", host, port)
-            stop.wait(interval)  # the first run happened before listening
-            collect_every(interval, service.run_once, stop)
-    finally:
+
+    def close() -> None:
         service.api.close()
         if on_stop:
             on_stop()
+
+    serve_periodically(
+        service,
+        listen,
+        interval=interval,
+        duration=duration,
+        param_hint="--listen",
+        on_stop=close,
+    )
 
 
 def as_dict(r: Recommendation) -> dict[str, Any]:
