@@ -17,6 +17,7 @@ from unitcost.frame import CostFrame
 from unitcost.model import RESOURCES
 from unitcost.recommend.maths import Recommendation
 from unitcost.sinks.exposition import MetricFamily
+from unitcost.sinks.workloads import workload_families
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +227,7 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         pod_unused,
         pod_shared,
         pod_info,
+        *workload_families(frame),
         namespace_info,
         volume_cost,
         gpu_idle,

@@ -1,0 +1,84 @@
+"""Per-workload cost series: the per-pod costs summed over each workload, owners attached.
+
+A workload is every running pod of one namespace with the same owners (team, org, cost centre,
+queue, app, workload kind): one Spark application, Job, Ray cluster or Deployment. The exporter
+already knows every pod's owners, so it publishes these sums with the owner labels on them and
+the attribution rules only add them up. Joining 150,000 pods' cost series with their info series
+in Prometheus instead costs about 12 us per series read on a 2-core machine, 30 s per round
+(docs/performance.md). Cardinality follows workloads, not pods, and the series cap never drops
+these: a capped pod's dollars still reach its team.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from unitcost.frame import CostFrame
+from unitcost.sinks.exposition import MetricFamily
+
+WORKLOAD_LABELS = ("namespace", "team", "org", "cost_center", "queue", "app", "workload_kind")
+
+
+def _total(amounts: Iterable[float]) -> float:
+    """Exactly rounded sum; NaN or infinities propagate as plain addition would."""
+    values = list(amounts)
+    try:
+        return math.fsum(values)
+    except (ValueError, OverflowError):  # inf + -inf, or an intermediate overflow
+        return sum(values, 0.0)
+
+
+@dataclass(slots=True)
+class _Parts:
+    """One workload's per-pod amounts. A part (unused, shared) is published only when at
+    least one of its pods has that series, as per pod."""
+
+    allocated: list[float] = field(default_factory=list)
+    unused: list[float] | None = None
+    shared: list[float] | None = None
+
+
+def workload_families(frame: CostFrame) -> list[MetricFamily]:
+    cost = MetricFamily(
+        "unitcost_workload_cost_dollars_per_hour",
+        "Cost allocated to the workload's running pods per hour (the sum of their "
+        "unitcost_pod_cost_dollars_per_hour), with the workload's owners.",
+        WORKLOAD_LABELS,
+    )
+    unused = MetricFamily(
+        "unitcost_workload_unused_cost_dollars_per_hour",
+        "Requested but unused cost of the workload's running pods (the sum of their "
+        "unitcost_pod_unused_cost_dollars_per_hour); part of the allocated cost.",
+        WORKLOAD_LABELS,
+    )
+    shared = MetricFamily(
+        "unitcost_workload_shared_cost_dollars_per_hour",
+        "Shared/system cost redistributed onto the workload's running pods (the sum of their "
+        "unitcost_pod_shared_cost_dollars_per_hour).",
+        WORKLOAD_LABELS,
+    )
+    parts: dict[tuple[str, str, str, str, str, str, str], _Parts] = {}
+    for pod in frame.pods:
+        o = pod.owner
+        key = (pod.namespace, o.team, o.org, o.cost_center, o.queue, o.app, o.workload_kind)
+        found = parts.get(key)
+        if found is None:
+            found = parts[key] = _Parts()
+        found.allocated.extend(pod.allocated.values())
+        if pod.unused:
+            if found.unused is None:
+                found.unused = []
+            found.unused.extend(pod.unused.values())
+        if pod.shared:
+            if found.shared is None:
+                found.shared = []
+            found.shared.extend(pod.shared.values())
+    for key, part in parts.items():
+        cost.add(key, _total(part.allocated))
+        if part.unused is not None:
+            unused.add(key, _total(part.unused))
+        if part.shared is not None:
+            shared.add(key, _total(part.shared))
+    return [cost, unused, shared]
