@@ -67,17 +67,26 @@ def test_rows_split_by_namespace_component_and_day(prom: Prometheus) -> None:
         days.add(c.day)
         assert 0 < c.hours <= 24 and c.dollars > 0
     assert days == {date(2025, 3, 1), date(2025, 3, 2)}
-    # Day one is whole: train-a runs all 24 hours; train-b 03:20-09:50.
-    [train_day1] = [
-        c
+    # Day one is whole: Job train-a runs all 24 hours, Job train-b 03:20-09:50 (touching the
+    # 7 hours 03-09); each is its own line, weighted by its own sum in each hour.
+    train_day1 = {
+        c.key.app: c
         for c in charges.charges
         if c.day == date(2025, 3, 1)
         and c.key.namespace == "ml-train"
         and c.key.component == "compute"
+    }
+    assert set(train_day1) == {"train-a", "train-b"}
+    assert train_day1["train-a"].hours == 24 and train_day1["train-b"].hours == 7
+    assert train_day1["train-a"].dollars == pytest.approx(12.5 * 24, rel=0.01)
+    assert train_day1["train-b"].dollars == pytest.approx(30.0 * 6.5, rel=0.01)
+    # The Spark application's driver and executor are one workload: one line per day.
+    [etl_day1] = [
+        c
+        for c in charges.charges
+        if c.day == date(2025, 3, 1) and c.key.app == "etl-daily" and c.key.component == "compute"
     ]
-    assert train_day1.hours == 24
-    expected_train = 12.5 * 24 + 30.0 * 6.5
-    assert train_day1.dollars == pytest.approx(expected_train, rel=0.01)
+    assert etl_day1.dollars == pytest.approx((2.0 + 6.0 * 0.5) * 24, rel=0.01)
     # Storage and shared lines exist where the history has them, not elsewhere.
     assert by_line[("ml", "ml-train", "storage", "")] == pytest.approx(
         0.8 * 34 + 0.8 * 20.6 / 60, rel=0.01

@@ -2,13 +2,16 @@
 backfilling the real Prometheus (`prometheus(history=...)`).
 
 A small platform around a month boundary (February -> March 2025, so the short month is
-covered): two teams, pods that start and stop inside hours (so per-namespace weights differ
-from the team's), shared cost, volumes, waste and idle GPUs. Samples every 120 s at an offset
-of 17 s from the hour, like a rule group whose evaluations are not aligned to the clock.
+covered): two teams, workloads that start and stop inside hours (so per-app weights differ
+from the team's), a Spark application whose executor comes and goes inside every hour (its
+workload series is the sum of its pods, as the exporter publishes it), shared cost, volumes,
+waste and idle GPUs. Samples every 120 s at an offset of 17 s from the hour, like a rule group
+whose evaluations are not aligned to the clock.
 
-The team series are derived here from the per-pod ones exactly as recording-rules/ derive
-them (team sum = pod cost + shared received + bound volumes; avg1h = average over the hour),
-so the chargeback command reads consistent books.
+The series are the per-workload records (`workload:...:sum`: no `pod` label; owners and
+`workload_kind` on them), and the team series are derived here from them exactly as
+recording-rules/ derive them (team sum = pod cost + shared received + bound volumes;
+avg1h = average over the hour), so the chargeback command reads consistent books.
 """
 
 from __future__ import annotations
@@ -47,41 +50,55 @@ def _wave(base: float, amplitude: float) -> Rate:
     return lambda t: base + amplitude * math.sin(t / 5000.0)
 
 
-POD = "namespace_pod:unitcost_pod_cost_dollars_per_hour:sum"
-UNUSED = "namespace_pod:unitcost_pod_unused_cost_dollars_per_hour:sum"
-SHARED = "namespace_pod:unitcost_pod_shared_cost_dollars_per_hour:sum"
+def _sum(*rates: Rate) -> Rate:
+    """The sum of the rates present at a time; absent while all are (as a workload's series
+    is the sum of its running pods' series, and absent without any)."""
+
+    def rate(t: int) -> float | None:
+        values = [v for v in (r(t) for r in rates) if v is not None]
+        return sum(values) if values else None
+
+    return rate
+
+
+POD = "workload:unitcost_pod_cost_dollars_per_hour:sum"
+UNUSED = "workload:unitcost_pod_unused_cost_dollars_per_hour:sum"
+SHARED = "workload:unitcost_pod_shared_cost_dollars_per_hour:sum"
 VOLUME = "namespace:unitcost_volume_cost_dollars_per_hour:sum"
 
 
-def _pod(ns: str, pod: str, team: str, queue: str, app: str) -> dict[str, str]:
+def _workload(ns: str, team: str, queue: str, app: str, kind: str) -> dict[str, str]:
     return {
         "namespace": ns,
-        "pod": pod,
         "team": team,
         "org": "research" if team == "ml" else "analytics",
         "cost_center": "cc-1" if team == "ml" else "cc-2",
         "queue": queue,
         "app": app,
+        "workload_kind": kind,
     }
 
 
-ML_TRAIN_A = _pod("ml-train", "train-a", "ml", "gpu-q", "trainer")
-ML_TRAIN_B = _pod("ml-train", "train-b", "ml", "gpu-q", "trainer")
-ML_SERVE = _pod("ml-serve", "serve-0", "ml", "", "server")
-ETL_DRIVER = _pod("etl", "spark-driver", "data", "batch", "etl-daily")
-ETL_EXEC = _pod("etl", "spark-exec-1", "data", "batch", "etl-daily")
+# Two Jobs in one namespace and queue: two chargeback lines, split by their own hours.
+ML_TRAIN_A = _workload("ml-train", "ml", "gpu-q", "train-a", "Job")
+ML_TRAIN_B = _workload("ml-train", "ml", "gpu-q", "train-b", "Job")
+ML_SERVE = _workload("ml-serve", "ml", "", "server", "Deployment")
+# One Spark application: driver and executor pods summed into one workload series.
+ETL = _workload("etl", "data", "batch", "etl-daily", "SparkApplication")
+
+ETL_DRIVER_COST = _constant(2.0)
+ETL_EXECUTOR_COST = _between(600, 2400, 3600, 6.0)  # runs minutes 10-40 of every hour
 
 LINES = [
     Line(POD, ML_TRAIN_A, _constant(12.5)),
     # Runs 03:20-09:50 every day: starts and ends inside hours.
     Line(POD, ML_TRAIN_B, _between(3 * 3600 + 1200, 9 * 3600 + 3000, 86400, 30.0)),
     Line(POD, ML_SERVE, _wave(4.0, 1.5)),
-    Line(POD, ETL_DRIVER, _constant(2.0)),
-    # Runs minutes 10-40 of every hour.
-    Line(POD, ETL_EXEC, _between(600, 2400, 3600, 6.0)),
-    Line(SHARED, ETL_DRIVER, _constant(0.5)),
+    Line(POD, ETL, _sum(ETL_DRIVER_COST, ETL_EXECUTOR_COST)),
+    Line(SHARED, ETL, _constant(0.5)),
     Line(UNUSED, ML_TRAIN_A, _constant(5.0)),
-    Line(UNUSED, ETL_EXEC, _between(600, 2400, 3600, 1.5)),
+    # Only the executor has a known usage: the workload's unused series follows it.
+    Line(UNUSED, ETL, _between(600, 2400, 3600, 1.5)),
     Line(
         VOLUME,
         {"namespace": "ml-train", "team": "ml", "org": "research", "cost_center": "cc-1"},
