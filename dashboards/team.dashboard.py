@@ -26,6 +26,12 @@ TN = "{" + CLUSTER + ', team=~"$team", namespace=~"$namespace"}'
 #: Namespaces owned by the team (namespace rules carry no team label: join the info series).
 OWNED = f"and on (cluster, namespace) unitcost_namespace_info{T}"
 NS = "{" + CLUSTER + ', namespace=~"$namespace"}'
+WORKLOAD_COLUMNS = {
+    "namespace": "Namespace",
+    "workload_kind": "Kind",
+    "app": "Workload",
+    "queue": "Queue",
+}
 NAMESPACE_LINK = Link(
     "Drill down to namespace ${__value.raw}",
     dashboard_url(
@@ -132,7 +138,7 @@ dashboard = build(
                 "team in the selected namespaces.",
                 DOLLARS_PER_HOUR,
                 Query(
-                    f"sum by (app) (namespace_pod:unitcost_pod_cost_dollars_per_hour:sum{TN})",
+                    f"sum by (app) (workload:unitcost_pod_cost_dollars_per_hour:sum{TN})",
                     legend="{{app}}",
                 ),
                 stack=True,
@@ -142,8 +148,9 @@ dashboard = build(
                 "Cost per hour of the team's pods per Kueue/YuniKorn queue ('' is work "
                 "outside any queue).",
                 DOLLARS_PER_HOUR,
+                # Per (namespace, owners) already: fewer series than per workload.
                 Query(
-                    f"sum by (queue) (namespace_pod:unitcost_pod_cost_dollars_per_hour:sum{TN})",
+                    f"sum by (queue) (namespace_team:unitcost_pod_cost_dollars_per_hour:sum{TN})",
                     legend="{{queue}}",
                 ),
                 stack=True,
@@ -193,26 +200,24 @@ dashboard = build(
             ),
         ],
         [
+            # Workloads, not pods: a team acts on a Spark application or a Deployment, and
+            # one series per workload is what the exporter publishes with owners on it.
             table(
                 "Most expensive workloads",
-                "The team's ten costliest apps right now, with their namespace.",
+                "The team's ten costliest workloads (Spark application, Job, JobSet, Ray "
+                "cluster, Deployment) right now: the allocated cost of all their pods.",
                 DOLLARS_PER_HOUR,
-                Query(
-                    "topk(10, sum by (namespace, app) "
-                    f"(namespace_pod:unitcost_pod_cost_dollars_per_hour:sum{TN}))"
-                ),
-                columns={"namespace": "Namespace", "app": "App", "Value": "$ per hour"},
+                Query(f"topk(10, workload:unitcost_pod_cost_dollars_per_hour:sum{TN})"),
+                columns=WORKLOAD_COLUMNS | {"Value": "$ per hour"},
                 links=[NAMESPACE_LINK],
             ),
             table(
                 "Most wasteful workloads",
-                "The team's ten apps with the most unused-request dollars right now.",
+                "The team's ten workloads with the most unused-request dollars right now: "
+                "where right-sizing requests saves the most.",
                 DOLLARS_PER_HOUR,
-                Query(
-                    "topk(10, sum by (namespace, app) "
-                    f"(namespace_pod:unitcost_pod_unused_cost_dollars_per_hour:sum{TN}))"
-                ),
-                columns={"namespace": "Namespace", "app": "App", "Value": "Unused $ per hour"},
+                Query(f"topk(10, workload:unitcost_pod_unused_cost_dollars_per_hour:sum{TN})"),
+                columns=WORKLOAD_COLUMNS | {"Value": "Unused $ per hour"},
                 links=[NAMESPACE_LINK],
             ),
         ],
