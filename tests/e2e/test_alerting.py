@@ -56,6 +56,7 @@ WORK_DONE_RATIOS = {
     "team_model:unitcost_dollars_per_used_gpu_hour:ratio",
     "model:unitcost_dollars_per_used_gpu_hour:ratio",
     "namespace_pod:unitcost_llm_tokens:rate5m",
+    "namespace_app:unitcost_llm_tokens:rate5m",
     "team_app:unitcost_llm_tokens:rate5m",
     "team_app:unitcost_llm_cost_dollars_per_hour:sum",
     "team_app:unitcost_llm_cost_dollars_per_million_tokens:ratio",
