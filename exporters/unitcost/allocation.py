@@ -21,24 +21,22 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, compress
-from operator import attrgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, is_not
 from typing import Any, Literal
 
 import numpy as np
 
 from unitcost.attribution import (
     Attribution,
+    AttributionCache,
     AttributionRules,
     attribute_namespace,
-    attribute_pod,
     local_queue_index,
 )
 from unitcost.frame import CostFrame, GpuCost, NodeCost, PerResource, PodCost, QueueCost, VolumeCost
 from unitcost.model import (
     RESOURCES,
-    LocalQueue,
-    Namespace,
     Node,
     Pod,
     PodPhase,
@@ -49,18 +47,47 @@ from unitcost.model import (
 from unitcost.pricing import NodePrice, PriceBook
 
 SharedStrategy = Literal["keep", "even", "proportional"]
-#: Stands in for a pod's missing usage in the usage matrix (masked out by `has_usage`).
-_NO_USAGE = Resources()
-#: A 4-bit code (bit j: RESOURCES[j] present) -> the resources it names, and its selectors.
+_REQUESTS = attrgetter("requests")
+_USAGE = attrgetter("usage")
+_NAME = attrgetter("name")
+_NAMESPACE = attrgetter("namespace")
+#: A 4-bit code (bit j: RESOURCES[j] present) -> the resources it names, and their columns.
 _AMOUNTS = attrgetter(*RESOURCES)
 _BITS = np.array([1 << j for j in range(len(RESOURCES))], dtype=np.intp)
-_CODE_KEYS = [
-    tuple(r for j, r in enumerate(RESOURCES) if code >> j & 1)
-    for code in range(1 << len(RESOURCES))
+_CODE_COLUMNS = [
+    tuple(j for j in range(len(RESOURCES)) if code >> j & 1) for code in range(1 << len(RESOURCES))
 ]
-_CODE_SELECT = [
-    tuple(bool(code >> j & 1) for j in range(len(RESOURCES))) for code in range(1 << len(RESOURCES))
-]
+_CODE_KEYS = [tuple(RESOURCES[j] for j in columns) for columns in _CODE_COLUMNS]
+_Columns = list[list[float]]
+
+
+# `count` dicts {keys[0]: columns[0][i], ...} per number of keys: a dict display with the keys
+# in locals is the cheapest way Python has to build a small dict.
+def _dicts0(keys: tuple[ResourceName, ...], columns: _Columns, count: int) -> list[PerResource]:
+    return [{} for _ in range(count)]
+
+
+def _dicts1(keys: tuple[ResourceName, ...], columns: _Columns, count: int) -> list[PerResource]:
+    (k0,) = keys
+    return [{k0: a} for a in columns[0]]
+
+
+def _dicts2(keys: tuple[ResourceName, ...], columns: _Columns, count: int) -> list[PerResource]:
+    k0, k1 = keys
+    return [{k0: a, k1: b} for a, b in zip(*columns, strict=True)]
+
+
+def _dicts3(keys: tuple[ResourceName, ...], columns: _Columns, count: int) -> list[PerResource]:
+    k0, k1, k2 = keys
+    return [{k0: a, k1: b, k2: c} for a, b, c in zip(*columns, strict=True)]
+
+
+def _dicts4(keys: tuple[ResourceName, ...], columns: _Columns, count: int) -> list[PerResource]:
+    k0, k1, k2, k3 = keys
+    return [{k0: a, k1: b, k2: c, k3: d} for a, b, c, d in zip(*columns, strict=True)]
+
+
+_DICT_BUILDERS = (_dicts0, _dicts1, _dicts2, _dicts3, _dicts4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,40 +101,6 @@ class AllocationPolicy:
     gpu_idle_window_seconds: float = 1800.0
 
 
-def _attribute_all(
-    pods: list[Pod],
-    namespaces: dict[str, Namespace],
-    rules: AttributionRules,
-    local_queues: dict[tuple[str, str], LocalQueue],
-) -> dict[tuple[str, str], Attribution]:
-    """attribute_pod for every pod, computed once per distinct input: the pods of one job or
-    deployment share namespace, labels, annotations and owner (sources keep only the label
-    keys attribution reads), so attribution runs once per workload, not once per pod."""
-    owners: dict[tuple[str, str], Attribution] = {}
-    memo: dict[object, Attribution] = {}
-    # Attribution reads only these keys (the Kubernetes source keeps no others), so pods that
-    # differ in any other label (a pod index, a hash) share one computation.
-    label_keys = sorted(rules.pod_label_keys())
-    annotation_keys = sorted(rules.pod_annotation_keys())
-    for pod in pods:
-        labels, annotations = pod.labels, pod.annotations
-        key = (
-            pod.namespace,
-            tuple(map(labels.get, label_keys)) if labels else (),
-            tuple(map(annotations.get, annotation_keys)) if annotations else (),
-            pod.owner,
-            # The pod's own name is read only when it has no owner (app = the pod's name).
-            pod.name if pod.owner is None else "",
-        )
-        found = memo.get(key)
-        if found is None:
-            found = memo[key] = attribute_pod(
-                pod, namespaces.get(pod.namespace), rules, local_queues
-            )
-        owners[pod.namespace, pod.name] = found  # pod.key, without a call
-    return owners
-
-
 def _resource_matrix(amounts: list[Resources]) -> np.ndarray[Any, np.dtype[np.float64]]:
     # attrgetter + chain + fromiter: no Python-level loop, no tuple-by-tuple array conversion.
     flat = chain.from_iterable(map(_AMOUNTS, amounts))
@@ -115,22 +108,43 @@ def _resource_matrix(amounts: list[Resources]) -> np.ndarray[Any, np.dtype[np.fl
     return matrix.reshape(-1, len(RESOURCES))
 
 
+def _per_resource(
+    values: np.ndarray[Any, np.dtype[np.float64]], codes: np.ndarray[Any, np.dtype[np.intp]]
+) -> list[PerResource]:
+    """Row i's dict holds the columns whose bit is set in codes[i], in RESOURCES order.
+
+    Rows are grouped by code (16 at most, a few in practice), each group's dicts are built by
+    one comprehension with literal keys over its columns, then put back in row order through a
+    numpy object array: no per-row zip, compress or row list."""
+    out = np.empty(len(codes), dtype=object)
+    for code in np.unique(codes).tolist():
+        rows = np.flatnonzero(codes == code)
+        columns = [values[rows, j].tolist() for j in _CODE_COLUMNS[code]]
+        dicts = _DICT_BUILDERS[len(columns)](_CODE_KEYS[code], columns, len(rows))
+        out[rows] = np.fromiter(dicts, dtype=object, count=len(rows))
+    result: list[PerResource] = out.tolist()
+    return result
+
+
 def _allocate_nodes(
     nodes: Sequence[Node],
     prices: list[NodePrice],
-    running: dict[str, list[Pod]],
-    owners: dict[tuple[str, str], Attribution],
+    per_node: list[list[Pod]],
+    owners: list[Attribution],
 ) -> tuple[list[NodeCost], list[PodCost]]:
     """Every node at once, over columnar arrays (pods x resources), with the same arithmetic,
     in the same order, as the per-pod loop (tests/support/reference.py): the results are
-    bit-identical. Sums stay math.fsum per node, so node totals are exactly rounded."""
-    per_node = [running.get(node.name, []) for node in nodes]
-    pods = [pod for group in per_node for pod in group]
-    counts = np.array([len(group) for group in per_node], dtype=np.intp)
+    bit-identical. Sums stay math.fsum per node, so node totals are exactly rounded.
+    `per_node[i]` are the pods running on nodes[i]; `owners` follows them in that order."""
+    pods = list(chain.from_iterable(per_node))
+    counts = np.fromiter(map(len, per_node), dtype=np.intp, count=len(per_node))
     bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
-    requests = _resource_matrix([p.requests for p in pods])
-    has_usage = np.array([p.usage is not None for p in pods], dtype=bool)
-    usage = _resource_matrix([p.usage if p.usage is not None else _NO_USAGE for p in pods])
+    requests = _resource_matrix(list(map(_REQUESTS, pods)))
+    usages = list(map(_USAGE, pods))
+    has_usage = np.fromiter(map(is_not, usages, repeat(None)), dtype=bool, count=len(pods))
+    # Rows without usage stay 0.0 (masked out by `known` below).
+    usage = np.zeros_like(requests)
+    usage[has_usage] = _resource_matrix(list(compress(usages, has_usage.tolist())))
     with np.errstate(invalid="ignore"):  # NaN compares false: exactly the invalid entries
         requests[~(np.isfinite(requests) & (requests > 0))] = 0.0
         known = has_usage[:, None] & np.isfinite(usage) & (usage >= 0)
@@ -172,32 +186,20 @@ def _allocate_nodes(
             idle[resource] = max(0.0, price.dollars_per_hour[resource] - spent)
         node_costs.append(NodeCost(node, price, totals, idle))
 
-    node_of = [node.name for node, group in zip(nodes, per_node, strict=True) for _ in group]
-    # Which entries each pod's dicts hold, as a 4-bit code per pod: the dicts are then built
-    # by zip + compress at C speed rather than by a comprehension per pod.
-    allocated_codes = ((allocated > 0) @ _BITS).tolist()
-    # Every wasted entry is kept, 0.0 or NaN alike, as the loop keeps it.
-    wasted_codes = (wasted @ _BITS).tolist()
-    keys, select = _CODE_KEYS, _CODE_SELECT
-    pod_costs = [
-        PodCost(
-            pod.namespace,
-            pod.name,
-            node_name,
-            owners[pod.namespace, pod.name],
-            dict(zip(keys[a], compress(row_allocated, select[a]), strict=False)),
-            dict(zip(keys[w], compress(row_unused, select[w]), strict=False)),
-        )
-        for pod, node_name, row_allocated, row_unused, a, w in zip(
-            pods,
+    node_of = chain.from_iterable(map(repeat, map(_NAME, nodes), counts.tolist()))
+    # Which entries each pod's dicts hold, as a 4-bit code per pod. Every wasted entry is
+    # kept, 0.0 or NaN alike, as the loop keeps it.
+    pod_costs = list(
+        map(
+            PodCost,
+            map(_NAMESPACE, pods),
+            map(_NAME, pods),
             node_of,
-            allocated.tolist(),
-            unused.tolist(),
-            allocated_codes,
-            wasted_codes,
-            strict=True,
+            owners,
+            _per_resource(allocated, (allocated > 0) @ _BITS),
+            _per_resource(unused, wasted @ _BITS),
         )
-    ]
+    )
     return node_costs, pod_costs
 
 
@@ -308,28 +310,55 @@ def _queue_costs(
     return out
 
 
-def allocate(snapshot: Snapshot, pricebook: PriceBook, policy: AllocationPolicy) -> CostFrame:
-    """Price every node, allocate it to the pods running on it, and account for the rest."""
+def _realign(
+    snapshot_pods: Iterable[Pod],
+    pods: list[Pod],
+    owners: list[Attribution],
+    per_node: list[list[Pod]],
+) -> list[Attribution]:
+    """Owners for the pods of `per_node` when some are listed twice (bad data the collector
+    drops first): under a duplicate node name, or with a duplicate pod key, where the last
+    running pod of that key names them all, as the per-pod loop's owners dict does."""
+    by_id = dict(zip(map(id, pods), owners, strict=True))
+    by_key = {pod.key: by_id[id(pod)] for pod in snapshot_pods if id(pod) in by_id}
+    return [by_key[pod.key] for group in per_node for pod in group]
+
+
+def allocate(
+    snapshot: Snapshot,
+    pricebook: PriceBook,
+    policy: AllocationPolicy,
+    cache: AttributionCache | None = None,
+) -> CostFrame:
+    """Price every node, allocate it to the pods running on it, and account for the rest.
+
+    `cache` keeps attributions from one call to the next (the Collector passes its own): the
+    frame is the same with or without it, only faster to compute when pods persist."""
     rules = policy.attribution
     namespaces = {ns.name: ns for ns in snapshot.namespaces}
     local_queues = local_queue_index(snapshot)
-    node_names = {n.name for n in snapshot.nodes}
-    running: dict[str, list[Pod]] = defaultdict(list)
-    running_pods = []
+    running: dict[str, list[Pod]] = {n.name: [] for n in snapshot.nodes}
     running_phase = PodPhase.RUNNING
     for pod in snapshot.pods:
-        if pod.phase is running_phase and pod.node in node_names:
-            running[pod.node].append(pod)
-            running_pods.append(pod)
-    owners = _attribute_all(running_pods, namespaces, rules, local_queues)
+        if pod.phase is running_phase:
+            pods_on_node = running.get(pod.node)
+            if pods_on_node is not None:
+                pods_on_node.append(pod)
+    pods = list(chain.from_iterable(running.values()))  # each running pod once
+    cache = AttributionCache() if cache is None else cache
+    owners = cache.attribute(pods, namespaces, rules, local_queues)
+    running_keys = set(zip(map(_NAMESPACE, pods), map(_NAME, pods), strict=True))
+    # Pods in node order: a duplicate node name gets the same pods twice, as in the loop.
+    per_node = [running[node.name] for node in snapshot.nodes]
+    if len(running_keys) < len(pods) or len(running) < len(per_node):
+        owners = _realign(snapshot.pods, pods, owners, per_node)
 
     frame = CostFrame(timestamp=snapshot.timestamp)
     node_prices = [pricebook.node_price(node) for node in snapshot.nodes]
     prices = {node.name: price for node, price in zip(snapshot.nodes, node_prices, strict=True)}
-    frame.nodes, frame.pods = _allocate_nodes(snapshot.nodes, node_prices, running, owners)
+    frame.nodes, frame.pods = _allocate_nodes(snapshot.nodes, node_prices, per_node, owners)
 
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
-    running_keys = set(owners)  # keyed by every running pod's key
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)
     frame.queues = _queue_costs(snapshot, frame.nodes, frame.pods, pricebook)
     frame.volumes = [
@@ -340,7 +369,7 @@ def allocate(snapshot: Snapshot, pricebook: PriceBook, policy: AllocationPolicy)
     ]
     seen = (
         set(namespaces)
-        | set(map(attrgetter("namespace"), snapshot.pods))
+        | set(map(_NAMESPACE, snapshot.pods))
         | {v.claim_namespace for v in snapshot.volumes if v.claim_namespace}
     )
     frame.namespaces = {
