@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from unitcost.allocation import allocate
+from unitcost.attribution import AttributionCache
 from unitcost.config import Config
 from unitcost.distinct import without_duplicates
 from unitcost.frame import CostFrame
@@ -74,6 +75,8 @@ class Collector:
         self.config = config
         self._clock = clock
         self._policy = config.allocation_policy()
+        #: Attributions kept between collects (emptied by the cache itself when rules change).
+        self._attribution = AttributionCache()
         self._snapshot: Snapshot | None = None
         self._last_success = 0.0
         self._up = False
@@ -124,7 +127,7 @@ class Collector:
             log.warning("source %s stale for %.0fs: dropping its series", self.source.name, age)
             snapshot = self._snapshot = None
         book = self.pricebook if self.cloud is None else self.cloud.pricebook(self.pricebook)
-        frame = allocate(snapshot, book, self._policy) if snapshot else None
+        frame = allocate(snapshot, book, self._policy, self._attribution) if snapshot else None
         if self.cloud is not None:
             self.cloud.observe(frame, book)  # estimates for reconciliation, types to price
         families: list[MetricFamily] = []
