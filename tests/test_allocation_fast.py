@@ -1,5 +1,6 @@
 """The vectorised allocate() against the per-pod reference loop (tests/support/reference.py):
-the same CostFrame, to the bit, on simulator snapshots and hypothesis-generated ones."""
+the same CostFrame, to the bit, on simulator snapshots and hypothesis-generated ones, with and
+without an AttributionCache kept across rounds."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from hypothesis import strategies as st
 from support.builders import GIB, node, pod
 from support.reference import allocate_reference
 from unitcost.allocation import AllocationPolicy, allocate
-from unitcost.attribution import AttributionRules, LabelSource
+from unitcost.attribution import AttributionCache, AttributionRules, LabelSource
 from unitcost.config import demo_config
-from unitcost.model import Namespace, Owner, PodPhase, Provider, Resources, Snapshot
+from unitcost.model import LocalQueue, Namespace, Owner, PodPhase, Provider, Resources, Snapshot
 from unitcost.pricing import PriceBook
 from unitcost.sources.simulator import SimulatedCluster
 
@@ -26,10 +27,41 @@ AMOUNTS = st.one_of(
     st.sampled_from([0.0, -0.0, -1.0, math.nan, math.inf, -math.inf, 5e-324, 1e300]),
 )
 LABELS = st.dictionaries(
-    st.sampled_from(["team", "org", "spark-app-selector", "ray.io/cluster", "queue", "x", "idx"]),
+    st.sampled_from(
+        [
+            "team",
+            "org",
+            "spark-app-selector",
+            "ray.io/cluster",
+            "queue",
+            "kueue.x-k8s.io/queue-name",
+            "x",
+            "idx",
+        ]
+    ),
     st.sampled_from(["", "a", "b", "c"]),
     max_size=4,
 )
+
+
+#: Namespaces and LocalQueues as a later round may see them: relabelled, added, removed.
+NAMESPACES = st.sampled_from(
+    [
+        (Namespace("a", {"team": "ns-team"}), Namespace("b", {})),
+        (Namespace("a", {"team": "renamed"}), Namespace("b", {"org": "o"})),
+        (Namespace("a", {}, {"team": "ann"}),),
+        (),
+    ]
+)
+QUEUES = st.lists(
+    st.builds(
+        LocalQueue,
+        st.sampled_from(["a", "b", "kube-system"]),
+        st.sampled_from(["a", "b"]),
+        st.sampled_from(["cq-1", "cq-2"]),
+    ),
+    max_size=3,
+).map(tuple)
 
 
 @st.composite
@@ -64,8 +96,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
             namespace=draw(st.sampled_from(["a", "b", "kube-system"])),
         )
         pods.append(replace(built, labels=draw(LABELS), annotations=draw(LABELS), owner=owner))
-    namespaces = (Namespace("a", {"team": "ns-team"}), Namespace("b", {}))
-    return Snapshot(0.0, tuple(nodes), tuple(pods), namespaces)
+    return Snapshot(0.0, tuple(nodes), tuple(pods), draw(NAMESPACES), local_queues=draw(QUEUES))
 
 
 POLICIES = st.builds(
@@ -102,3 +133,27 @@ def test_fast_allocation_equals_the_reference_on_simulator_snapshots() -> None:
         fast = allocate(snapshot, PRICES, policy)
         assert len(fast.pods) > 500
         assert same(fast, allocate_reference(snapshot, PRICES, policy))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    snapshots(),
+    st.lists(st.tuples(NAMESPACES, QUEUES, POLICIES, st.booleans()), min_size=1, max_size=3),
+)
+def test_a_cache_kept_across_rounds_gives_the_reference_frame(
+    first: Snapshot,
+    rounds: list[tuple[tuple[Namespace, ...], tuple[LocalQueue, ...], AllocationPolicy, bool]],
+) -> None:
+    """The same pods round after round (so the cache answers), while namespaces are relabelled,
+    LocalQueues change, the rules change, and pods come and go."""
+    cache = AttributionCache()
+    snapshot = first
+    for namespaces, queues, policy, drop_half in rounds:
+        expected = allocate_reference(snapshot, PRICES, policy)
+        assert same(allocate(snapshot, PRICES, policy, cache), expected)
+        pods = snapshot.pods[::2] if drop_half else snapshot.pods
+        snapshot = replace(snapshot, pods=pods, namespaces=namespaces, local_queues=queues)
+    policy = rounds[-1][2]
+    assert same(
+        allocate(snapshot, PRICES, policy, cache), allocate_reference(snapshot, PRICES, policy)
+    )
