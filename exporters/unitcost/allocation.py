@@ -101,6 +101,33 @@ class AllocationPolicy:
     gpu_idle_window_seconds: float = 1800.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Running:
+    """The running pods, each once, in snapshot order: the order they were created in, so
+    the order they lie in memory (reading them in node order costs cache misses)."""
+
+    pods: list[Pod]
+    #: Per node of the snapshot, in its order: indices into `pods` of the pods running there.
+    #: A duplicate node name gets the same pods twice, as in the per-pod loop.
+    per_node: list[list[int]]
+    namespaces: list[str]
+    names: list[str]
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> _Running:
+        pods: list[Pod] = []
+        on: dict[str, list[int]] = {node.name: [] for node in snapshot.nodes}
+        running = PodPhase.RUNNING
+        for pod in snapshot.pods:
+            if pod.phase is running:
+                indices = on.get(pod.node)
+                if indices is not None:
+                    indices.append(len(pods))
+                    pods.append(pod)
+        per_node = [on[node.name] for node in snapshot.nodes]
+        return cls(pods, per_node, list(map(_NAMESPACE, pods)), list(map(_NAME, pods)))
+
+
 def _resource_matrix(amounts: list[Resources]) -> np.ndarray[Any, np.dtype[np.float64]]:
     # attrgetter + chain + fromiter: no Python-level loop, no tuple-by-tuple array conversion.
     flat = chain.from_iterable(map(_AMOUNTS, amounts))
@@ -129,22 +156,26 @@ def _per_resource(
 def _allocate_nodes(
     nodes: Sequence[Node],
     prices: list[NodePrice],
-    per_node: list[list[Pod]],
+    running: _Running,
     owners: list[Attribution],
 ) -> tuple[list[NodeCost], list[PodCost]]:
     """Every node at once, over columnar arrays (pods x resources), with the same arithmetic,
     in the same order, as the per-pod loop (tests/support/reference.py): the results are
     bit-identical. Sums stay math.fsum per node, so node totals are exactly rounded.
-    `per_node[i]` are the pods running on nodes[i]; `owners` follows them in that order."""
-    pods = list(chain.from_iterable(per_node))
+    `owners[i]` owns `running.pods[i]`."""
+    pods, per_node = running.pods, running.per_node
+    order = list(chain.from_iterable(per_node))  # node order -> index in `pods`
+    rows = np.array(order, dtype=np.intp)
     counts = np.fromiter(map(len, per_node), dtype=np.intp, count=len(per_node))
     bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
-    requests = _resource_matrix(list(map(_REQUESTS, pods)))
+    # Pod objects are read in snapshot order (as they lie in memory), rows then reordered.
+    requests = _resource_matrix(list(map(_REQUESTS, pods)))[rows]
     usages = list(map(_USAGE, pods))
     has_usage = np.fromiter(map(is_not, usages, repeat(None)), dtype=bool, count=len(pods))
     # Rows without usage stay 0.0 (masked out by `known` below).
-    usage = np.zeros_like(requests)
+    usage = np.zeros((len(pods), len(RESOURCES)), dtype=np.float64)
     usage[has_usage] = _resource_matrix(list(compress(usages, has_usage.tolist())))
+    usage, has_usage = usage[rows], has_usage[rows]
     with np.errstate(invalid="ignore"):  # NaN compares false: exactly the invalid entries
         requests[~(np.isfinite(requests) & (requests > 0))] = 0.0
         known = has_usage[:, None] & np.isfinite(usage) & (usage >= 0)
@@ -192,10 +223,10 @@ def _allocate_nodes(
     pod_costs = list(
         map(
             PodCost,
-            map(_NAMESPACE, pods),
-            map(_NAME, pods),
+            map(running.namespaces.__getitem__, order),
+            map(running.names.__getitem__, order),
             node_of,
-            owners,
+            map(owners.__getitem__, order),
             _per_resource(allocated, (allocated > 0) @ _BITS),
             _per_resource(unused, wasted @ _BITS),
         )
@@ -310,20 +341,6 @@ def _queue_costs(
     return out
 
 
-def _realign(
-    snapshot_pods: Iterable[Pod],
-    pods: list[Pod],
-    owners: list[Attribution],
-    per_node: list[list[Pod]],
-) -> list[Attribution]:
-    """Owners for the pods of `per_node` when some are listed twice (bad data the collector
-    drops first): under a duplicate node name, or with a duplicate pod key, where the last
-    running pod of that key names them all, as the per-pod loop's owners dict does."""
-    by_id = dict(zip(map(id, pods), owners, strict=True))
-    by_key = {pod.key: by_id[id(pod)] for pod in snapshot_pods if id(pod) in by_id}
-    return [by_key[pod.key] for group in per_node for pod in group]
-
-
 def allocate(
     snapshot: Snapshot,
     pricebook: PriceBook,
@@ -337,26 +354,20 @@ def allocate(
     rules = policy.attribution
     namespaces = {ns.name: ns for ns in snapshot.namespaces}
     local_queues = local_queue_index(snapshot)
-    running: dict[str, list[Pod]] = {n.name: [] for n in snapshot.nodes}
-    running_phase = PodPhase.RUNNING
-    for pod in snapshot.pods:
-        if pod.phase is running_phase:
-            pods_on_node = running.get(pod.node)
-            if pods_on_node is not None:
-                pods_on_node.append(pod)
-    pods = list(chain.from_iterable(running.values()))  # each running pod once
+    running = _Running.of(snapshot)
     cache = AttributionCache() if cache is None else cache
-    owners = cache.attribute(pods, namespaces, rules, local_queues)
-    running_keys = set(zip(map(_NAMESPACE, pods), map(_NAME, pods), strict=True))
-    # Pods in node order: a duplicate node name gets the same pods twice, as in the loop.
-    per_node = [running[node.name] for node in snapshot.nodes]
-    if len(running_keys) < len(pods) or len(running) < len(per_node):
-        owners = _realign(snapshot.pods, pods, owners, per_node)
+    owners = cache.attribute(running.pods, namespaces, rules, local_queues)
+    running_keys = set(zip(running.namespaces, running.names, strict=True))
+    if len(running_keys) < len(running.pods):
+        # Duplicate pod keys (bad data the collector drops first): as in the per-pod loop's
+        # owners dict, the last running pod of a key names them all.
+        last = dict(zip(zip(running.namespaces, running.names, strict=True), owners, strict=True))
+        owners = [last[key] for key in zip(running.namespaces, running.names, strict=True)]
 
     frame = CostFrame(timestamp=snapshot.timestamp)
     node_prices = [pricebook.node_price(node) for node in snapshot.nodes]
     prices = {node.name: price for node, price in zip(snapshot.nodes, node_prices, strict=True)}
-    frame.nodes, frame.pods = _allocate_nodes(snapshot.nodes, node_prices, per_node, owners)
+    frame.nodes, frame.pods = _allocate_nodes(snapshot.nodes, node_prices, running, owners)
 
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)

@@ -236,12 +236,30 @@ def attribute_pod(
     rules: AttributionRules,
     local_queues: Mapping[tuple[str, str], LocalQueue],
 ) -> Attribution:
+    return _attribute(pod, _bounded_ownership(rules, namespace, pod), rules, local_queues)
+
+
+def _bounded_ownership(
+    rules: AttributionRules, namespace: Namespace | None, pod: Pod
+) -> tuple[str, str, str]:
+    """(team, org, cost_center), each bounded: values from annotations are unbounded, so they
+    are cut as they enter."""
     team, org, cost_center = _ownership(rules, pod.namespace, namespace, pod)
+    return bound_label_value(team), bound_label_value(org), bound_label_value(cost_center)
+
+
+def _attribute(
+    pod: Pod,
+    ownership: tuple[str, str, str],
+    rules: AttributionRules,
+    local_queues: Mapping[tuple[str, str], LocalQueue],
+) -> Attribution:
     app, kind = pod_workload(pod)
-    b = bound_label_value  # values from annotations are unbounded: cut them as they enter
+    b = bound_label_value
     labels = tuple((key, b(pod.labels.get(key, ""))) for key in rules.pod_label_allowlist)
+    team, org, cost_center = ownership
     return Attribution(
-        b(team), b(org), b(cost_center), b(pod_queue(pod, local_queues)), b(app), b(kind), labels
+        team, org, cost_center, b(pod_queue(pod, local_queues)), b(app), b(kind), labels
     )
 
 
@@ -308,6 +326,11 @@ class AttributionCache:
         by_read: dict[object, Attribution] = {}
         label_keys = sorted(rules.pod_label_keys())
         annotation_keys = sorted(rules.pod_annotation_keys())
+        # Third level: ownership reads only a few keys (team, org, cost-center), the same in
+        # most of a namespace's pods, while most inputs differ in an app or job name.
+        ownerships: dict[object, tuple[str, str, str]] = {}
+        ownership_label_keys = sorted(rules.keys("pod_label"))
+        ownership_annotation_keys = sorted(rules.keys("pod_annotation"))
         computed = 0
         out: list[Attribution] = []
         append = out.append
@@ -333,9 +356,17 @@ class AttributionCache:
                     )
                     found = by_read.get(read)
                     if found is None:
-                        namespace = namespaces.get(pod.namespace)
-                        found = attribute_pod(pod, namespace, rules, local_queues)
-                        by_read[read] = found
+                        owned_by = (
+                            key[0],
+                            tuple(map(labels.get, ownership_label_keys)),
+                            tuple(map(annotations.get, ownership_annotation_keys)),
+                        )
+                        ownership = ownerships.get(owned_by)
+                        if ownership is None:
+                            namespace = namespaces.get(pod.namespace)
+                            ownership = _bounded_ownership(rules, namespace, pod)
+                            ownerships[owned_by] = ownership
+                        found = by_read[read] = _attribute(pod, ownership, rules, local_queues)
                         computed += 1
                 memo[key] = found
             append(found)
