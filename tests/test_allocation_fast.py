@@ -15,7 +15,17 @@ from support.reference import allocate_reference
 from unitcost.allocation import AllocationPolicy, allocate
 from unitcost.attribution import AttributionCache, AttributionRules, LabelSource
 from unitcost.config import demo_config
-from unitcost.model import LocalQueue, Namespace, Owner, PodPhase, Provider, Resources, Snapshot
+from unitcost.model import (
+    Flavor,
+    LocalQueue,
+    Namespace,
+    Owner,
+    PodPhase,
+    Provider,
+    Queue,
+    Resources,
+    Snapshot,
+)
 from unitcost.pricing import PriceBook
 from unitcost.sources.simulator import SimulatedCluster
 
@@ -64,6 +74,16 @@ QUEUES = st.lists(
 ).map(tuple)
 
 
+FLAVORS = (Flavor("fx", {"pool": "x"}), Flavor("fy", {"pool": "y"}), Flavor("any", {}))
+#: Queues named as pods name them: YuniKorn `queue` label values and Kueue ClusterQueues.
+QUOTAS = (
+    Queue("cq-1", "kueue", {"fx": Resources(4.0), "any": Resources(1.0, 2 * GIB)}),
+    # Overlapping flavors: a pod counts at the first in quota order that holds its node.
+    Queue("a", "yunikorn", {"gone": Resources(1.0), "fy": Resources(2.0), "any": Resources()}),
+    Queue("b", "yunikorn", {"any": Resources()}),
+)
+
+
 @st.composite
 def snapshots(draw: st.DrawFn) -> Snapshot:
     nodes = []
@@ -80,6 +100,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
                 instance_type=draw(st.sampled_from(["m5.xlarge", "p4d.24xlarge", "nope"])),
                 provider=draw(st.sampled_from(list(Provider))),
                 gpu_model="NVIDIA A10G",
+                labels={"pool": draw(st.sampled_from(["x", "y"]))},
             )
         )
     pods = []
@@ -96,7 +117,15 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
             namespace=draw(st.sampled_from(["a", "b", "kube-system"])),
         )
         pods.append(replace(built, labels=draw(LABELS), annotations=draw(LABELS), owner=owner))
-    return Snapshot(0.0, tuple(nodes), tuple(pods), draw(NAMESPACES), local_queues=draw(QUEUES))
+    return Snapshot(
+        0.0,
+        tuple(nodes),
+        tuple(pods),
+        draw(NAMESPACES),
+        local_queues=draw(QUEUES),
+        flavors=FLAVORS,
+        queues=draw(st.sampled_from([(), QUOTAS])),
+    )
 
 
 POLICIES = st.builds(

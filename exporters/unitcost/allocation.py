@@ -18,9 +18,9 @@ tests/support/reference.py keeps the per-pod loop, and tests prove both give the
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, compress, repeat
 from operator import attrgetter, is_not
 from typing import Any, Literal
@@ -51,6 +51,9 @@ _REQUESTS = attrgetter("requests")
 _USAGE = attrgetter("usage")
 _NAME = attrgetter("name")
 _NAMESPACE = attrgetter("namespace")
+_NODE = attrgetter("node")
+_OWNER = attrgetter("owner")
+_QUEUE = attrgetter("queue")
 #: A 4-bit code (bit j: RESOURCES[j] present) -> the resources it names, and their columns.
 _AMOUNTS = attrgetter(*RESOURCES)
 _BITS = np.array([1 << j for j in range(len(RESOURCES))], dtype=np.intp)
@@ -59,6 +62,11 @@ _CODE_COLUMNS = [
 ]
 _CODE_KEYS = [tuple(RESOURCES[j] for j in columns) for columns in _CODE_COLUMNS]
 _Columns = list[list[float]]
+_Matrix = np.ndarray[Any, np.dtype[np.float64]]
+#: queue -> its flavors' node sets, in quota order: a pod counts at the first that holds it.
+Candidates = dict[str, list[tuple[str, set[str]]]]
+#: (queue, flavor, resource) -> $/h its pods are allocated there.
+QueueUse = Mapping[tuple[str, str, ResourceName], float]
 
 
 # `count` dicts {keys[0]: columns[0][i], ...} per number of keys: a dict display with the keys
@@ -128,16 +136,14 @@ class _Running:
         return cls(pods, per_node, list(map(_NAMESPACE, pods)), list(map(_NAME, pods)))
 
 
-def _resource_matrix(amounts: list[Resources]) -> np.ndarray[Any, np.dtype[np.float64]]:
+def _resource_matrix(amounts: list[Resources]) -> _Matrix:
     # attrgetter + chain + fromiter: no Python-level loop, no tuple-by-tuple array conversion.
     flat = chain.from_iterable(map(_AMOUNTS, amounts))
     matrix = np.fromiter(flat, dtype=np.float64, count=len(amounts) * len(RESOURCES))
     return matrix.reshape(-1, len(RESOURCES))
 
 
-def _per_resource(
-    values: np.ndarray[Any, np.dtype[np.float64]], codes: np.ndarray[Any, np.dtype[np.intp]]
-) -> list[PerResource]:
+def _per_resource(values: _Matrix, codes: np.ndarray[Any, np.dtype[np.intp]]) -> list[PerResource]:
     """Row i's dict holds the columns whose bit is set in codes[i], in RESOURCES order.
 
     Rows are grouped by code (16 at most, a few in practice), each group's dicts are built by
@@ -158,11 +164,11 @@ def _allocate_nodes(
     prices: list[NodePrice],
     running: _Running,
     owners: list[Attribution],
-) -> tuple[list[NodeCost], list[PodCost]]:
+) -> tuple[list[NodeCost], list[PodCost], _Matrix]:
     """Every node at once, over columnar arrays (pods x resources), with the same arithmetic,
     in the same order, as the per-pod loop (tests/support/reference.py): the results are
     bit-identical. Sums stay math.fsum per node, so node totals are exactly rounded.
-    `owners[i]` owns `running.pods[i]`."""
+    `owners[i]` owns `running.pods[i]`. Also returns the allocated matrix (a row per PodCost)."""
     pods, per_node = running.pods, running.per_node
     order = list(chain.from_iterable(per_node))  # node order -> index in `pods`
     rows = np.array(order, dtype=np.intp)
@@ -217,7 +223,7 @@ def _allocate_nodes(
             idle[resource] = max(0.0, price.dollars_per_hour[resource] - spent)
         node_costs.append(NodeCost(node, price, totals, idle))
 
-    node_of = chain.from_iterable(map(repeat, map(_NAME, nodes), counts.tolist()))
+    node_of = list(chain.from_iterable(map(repeat, map(_NAME, nodes), counts.tolist())))
     # Which entries each pod's dicts hold, as a 4-bit code per pod. Every wasted entry is
     # kept, 0.0 or NaN alike, as the loop keeps it.
     pod_costs = list(
@@ -231,7 +237,7 @@ def _allocate_nodes(
             _per_resource(unused, wasted @ _BITS),
         )
     )
-    return node_costs, pod_costs
+    return node_costs, pod_costs, allocated
 
 
 def _redistribute_shared(pods: list[PodCost], shared_team: str, strategy: SharedStrategy) -> None:
@@ -289,9 +295,23 @@ def _matches(node: Node, selector: dict[str, str]) -> bool:
     return all(node.labels.get(k) == v for k, v in selector.items())
 
 
+def _total(values: list[float]) -> float:
+    """math.fsum, or what plain addition gives where fsum raises (inf + -inf, or finite values
+    whose sum overflows): one node with bad amounts must not fail the whole allocation."""
+    try:
+        return math.fsum(values)
+    except (ValueError, OverflowError):
+        return sum(values)
+
+
 def _queue_costs(
-    snapshot: Snapshot, node_costs: Iterable[NodeCost], pods: list[PodCost], pricebook: PriceBook
+    snapshot: Snapshot,
+    node_costs: Iterable[NodeCost],
+    pricebook: PriceBook,
+    use: Callable[[Candidates], QueueUse],
 ) -> list[QueueCost]:
+    """Quota and use per queue, flavor and resource; `use` sums what the pods spend (the
+    per-pod loop in tests/support/reference.py, _queue_use over the allocated matrix here)."""
     if not snapshot.queues:
         return []
     flavors = {f.name: f.node_labels for f in snapshot.flavors}
@@ -310,23 +330,15 @@ def _queue_costs(
         flavor_nodes[flavor] = {nc.node.name for nc in members}
         unit: PerResource = {}
         for r in RESOURCES:
-            amount = math.fsum(nc.node.allocatable.get(r) for nc in members)
-            cost = math.fsum(nc.price.dollars_per_hour[r] for nc in members)
+            amount = _total([nc.node.allocatable.get(r) for nc in members])
+            cost = _total([nc.price.dollars_per_hour[r] for nc in members])
             # A flavor with no nodes now (an autoscaled pool at zero) is priced at fallback rates.
             unit[r] = cost / amount if amount > 0 else fallback_unit[r]
         flavor_unit[flavor] = unit
-    used: dict[tuple[str, str, ResourceName], float] = defaultdict(float)
-    # queue -> its flavors' node sets, in quota order: a pod counts at the first that holds it.
-    candidates = {
+    candidates: Candidates = {
         q.name: [(f, flavor_nodes.get(f, set())) for f in q.quota] for q in snapshot.queues
     }
-    for pod in pods:
-        queue_name = pod.owner.queue
-        for flavor, holders in candidates.get(queue_name, ()):
-            if pod.node in holders:
-                for r, amount in pod.allocated.items():
-                    used[(queue_name, flavor, r)] += amount
-                break
+    used = use(candidates)
     out = []
     for queue in snapshot.queues:
         for flavor, quota in queue.quota.items():
@@ -339,6 +351,41 @@ def _queue_costs(
                         QueueCost(queue.name, queue.scheduler, flavor, r, amount * unit[r], spent)
                     )
     return out
+
+
+def _queue_use(
+    allocated: _Matrix, queues: list[str], nodes: list[str], candidates: Candidates
+) -> QueueUse:
+    """What the pods (row i: queue queues[i], on node nodes[i]) spend per queue, flavor and
+    resource, bit for bit as the per-pod loop sums it: np.bincount adds each bin's weights one
+    at a time in row order, from 0.0, as `+=` does; an entry a PodCost lacks (allocated not
+    > 0) is 0.0 here, and adding 0.0 to a sum of positive amounts changes nothing."""
+    groups: list[tuple[str, str]] = []  # (queue, flavor) per bin; the last bin: no queue
+    bins: dict[tuple[str, str], int] = {}
+    group_of: dict[tuple[str, str], int] = {}
+    for key in set(zip(queues, nodes, strict=True)):  # distinct (queue, node): few
+        queue_name, node = key
+        group_of[key] = -1
+        for flavor, holders in candidates.get(queue_name, ()):
+            if node in holders:
+                pair = (queue_name, flavor)
+                if pair not in bins:
+                    bins[pair] = len(groups)
+                    groups.append(pair)
+                group_of[key] = bins[pair]
+                break
+    ids = np.fromiter(
+        map(group_of.__getitem__, zip(queues, nodes, strict=True)), dtype=np.intp, count=len(queues)
+    )
+    ids[ids < 0] = len(groups)
+    with np.errstate(invalid="ignore"):
+        spent = np.where(allocated > 0, allocated, 0.0)
+    used: dict[tuple[str, str, ResourceName], float] = {}
+    for j, resource in enumerate(RESOURCES):
+        sums = np.bincount(ids, weights=spent[:, j], minlength=len(groups) + 1).tolist()
+        for (queue_name, flavor), amount in zip(groups, sums, strict=False):
+            used[(queue_name, flavor, resource)] = amount
+    return used
 
 
 def allocate(
@@ -367,11 +414,17 @@ def allocate(
     frame = CostFrame(timestamp=snapshot.timestamp)
     node_prices = [pricebook.node_price(node) for node in snapshot.nodes]
     prices = {node.name: price for node, price in zip(snapshot.nodes, node_prices, strict=True)}
-    frame.nodes, frame.pods = _allocate_nodes(snapshot.nodes, node_prices, running, owners)
+    frame.nodes, frame.pods, allocated = _allocate_nodes(
+        snapshot.nodes, node_prices, running, owners
+    )
 
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)
-    frame.queues = _queue_costs(snapshot, frame.nodes, frame.pods, pricebook)
+    if snapshot.queues:  # each PodCost's queue and node, in frame order
+        queues = list(map(_QUEUE, map(_OWNER, frame.pods)))
+        nodes = list(map(_NODE, frame.pods))
+        use = partial(_queue_use, allocated, queues, nodes)
+        frame.queues = _queue_costs(snapshot, frame.nodes, pricebook, use)
     frame.volumes = [
         VolumeCost(
             v.name, v.storage_class, v.claim_namespace, v.claim_name, pricebook.volume_hourly(v)

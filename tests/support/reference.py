@@ -1,7 +1,8 @@
 """The straightforward implementations the fast paths must match, kept as executable specs.
 
 `render_reference` is the line-by-line renderer that `unitcost.sinks.exposition.render` replaced;
-`allocate_reference` is the per-node, per-pod loop that the vectorised `allocate()` replaced.
+`allocate_reference` is the per-node, per-pod loop that the vectorised `allocate()` replaced
+(with attribute_pod per pod, where allocate() memoises it, and queue use summed per PodCost).
 tests/test_allocation_fast.py and tests/sinks/test_render_fast.py prove the fast paths give
 the same numbers and the same bytes.
 """
@@ -11,9 +12,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import partial
 
 from unitcost.allocation import (
     AllocationPolicy,
+    Candidates,
+    QueueUse,
     _gpu_costs,
     _queue_costs,
     _redistribute_shared,
@@ -90,6 +94,18 @@ def _allocate_node(
     return NodeCost(node, price, allocated_total, idle), pod_costs
 
 
+def _queue_use(pods: list[PodCost], candidates: Candidates) -> QueueUse:
+    used: dict[tuple[str, str, ResourceName], float] = defaultdict(float)
+    for pod in pods:
+        queue_name = pod.owner.queue
+        for flavor, holders in candidates.get(queue_name, ()):
+            if pod.node in holders:
+                for r, amount in pod.allocated.items():
+                    used[(queue_name, flavor, r)] += amount
+                break
+    return used
+
+
 def allocate_reference(
     snapshot: Snapshot, pricebook: PriceBook, policy: AllocationPolicy
 ) -> CostFrame:
@@ -115,7 +131,7 @@ def allocate_reference(
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
     running_keys = {p.key for pods in running.values() for p in pods}
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)
-    frame.queues = _queue_costs(snapshot, frame.nodes, frame.pods, pricebook)
+    frame.queues = _queue_costs(snapshot, frame.nodes, pricebook, partial(_queue_use, frame.pods))
     frame.volumes = [
         VolumeCost(
             v.name, v.storage_class, v.claim_namespace, v.claim_name, pricebook.volume_hourly(v)
