@@ -2,11 +2,12 @@
 a baseline measured in the same run: the same series rendered and served by prometheus-client
 (GaugeMetricFamily + generate_latest). Prints a table and writes benchmarks/results.json.
 
-Per size: simulator build and snapshot; allocate(); render(); one watch event (pod added,
-modified, deleted) and one pod's usage update in the Kubernetes source; /metrics scraped over
-HTTP from `unitcost serve` in its own process (median and p95, plain and gzip), payload bytes
-and series, the exporter's peak RSS; the baseline's scrape over HTTP. `make bench-rules`
-(benchmarks/rules.py) adds the Prometheus side. Method: docs/performance.md.
+Per size: simulator build and snapshot; allocate() cold (no attribution cache) and warm (the
+Collector's cache from the previous collect, after ~1% pod churn); render(); one watch event
+(pod added, modified, deleted) and one pod's usage update in the Kubernetes source; /metrics
+scraped over HTTP from `unitcost serve` in its own process (median and p95, plain and gzip),
+payload bytes and series, the exporter's peak RSS; the baseline's scrape over HTTP.
+`make bench-rules` (benchmarks/rules.py) adds the Prometheus side. Method: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from events import bench_events  # noqa: E402
 from serve import bench_baseline, bench_serve  # noqa: E402
 
-from unitcost.allocation import allocate  # noqa: E402
+from unitcost.allocation import AllocationPolicy, allocate  # noqa: E402
+from unitcost.attribution import AttributionCache  # noqa: E402
 from unitcost.config import demo_config  # noqa: E402
+from unitcost.model import PodPhase, Snapshot  # noqa: E402
 from unitcost.pricing import PriceBook  # noqa: E402
 from unitcost.sinks.exposition import MetricFamily, render  # noqa: E402
 from unitcost.sinks.metrics import cost_families  # noqa: E402
@@ -67,6 +71,7 @@ def in_process(pods: int, nodes: int, repeat: int) -> tuple[dict[str, Any], list
     families = cost_families(allocate(snapshot, prices, policy))
     families_s, _ = timed(lambda: cost_families(allocate(snapshot, prices, policy)), 1)
     render_s, render_p95 = timed(lambda: render(families), repeat)
+    warm = allocate_warm(cluster, prices, policy)  # after: it advances the cluster
     row: dict[str, Any] = {
         "pods": pods,
         "nodes": nodes,
@@ -75,11 +80,48 @@ def in_process(pods: int, nodes: int, repeat: int) -> tuple[dict[str, Any], list
         "snapshot_s": snapshot_s,
         "allocate_s": allocate_s,
         "allocate_p95_s": allocate_p95,
+        **warm,
         "allocate_and_families_s": families_s,
         "render_median_s": render_s,
         "render_p95_s": render_p95,
     }
     return row, families
+
+
+#: Simulated seconds between the two collects of the warm recompute: about 1% of the running
+#: pods are then new (finished workloads replaced by new ones), about the churn of a
+#: 2-minute collect interval in the simulator.
+WARM_CHURN_SECONDS = 120.0
+
+
+def allocate_warm(
+    cluster: SimulatedCluster, prices: PriceBook, policy: AllocationPolicy
+) -> dict[str, Any]:
+    """The recompute a collect does: allocate() with the Collector's AttributionCache warm
+    from the previous collect, after the simulator's own churn. Each of 3 runs warms a fresh
+    cache on the previous snapshot (untimed), then times the next snapshot's allocate()."""
+    cluster.advance(600)  # past the start, when many workloads begin at once
+    previous = cluster.snapshot()
+    cluster.advance(WARM_CHURN_SECONDS)
+    current = cluster.snapshot()
+    runs, attributed = [], 0
+    for _ in range(3):
+        cache = AttributionCache()
+        allocate(previous, prices, policy, cache)
+        seconds, _ = timed(partial(allocate, current, prices, policy, cache), 1)
+        runs.append(seconds)
+        attributed = cache.computed
+    before, after = _running_keys(previous), _running_keys(current)
+    return {
+        "allocate_warm_s": statistics.median(runs),
+        "allocate_warm_new_pods_ratio": len(after - before) / max(1, len(after)),
+        "allocate_warm_attributed": attributed,
+        "allocate_warm_cached": len(cache),
+    }
+
+
+def _running_keys(snapshot: Snapshot) -> set[tuple[str, str]]:
+    return {p.key for p in snapshot.pods if p.phase is PodPhase.RUNNING}
 
 
 def bench(pods: int, repeat: int, scrapes: int) -> dict[str, Any]:
@@ -100,6 +142,7 @@ COLUMNS = (
     ("pods", "pods"),
     ("series", "series"),
     ("allocate_s", "allocate s"),
+    ("allocate_warm_s", "allocate warm s"),
     ("render_median_s", "render s"),
     ("scrape_median_s", "scrape med s"),
     ("scrape_p95_s", "scrape p95 s"),
