@@ -49,6 +49,7 @@ CONTRACT = {
         "queue",
         "app",
         "workload_kind",
+        "holds_gpu",
     },
     "unitcost_workload_cost_dollars_per_hour": {
         "namespace",

@@ -132,7 +132,18 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
     pod_info = MetricFamily(
         "unitcost_pod_info",
         "Pod ownership for joins; always 1.",
-        ("namespace", "pod", "team", "org", "cost_center", "queue", "app", "workload_kind", *extra),
+        (
+            "namespace",
+            "pod",
+            "team",
+            "org",
+            "cost_center",
+            "queue",
+            "app",
+            "workload_kind",
+            "holds_gpu",
+            *extra,
+        ),
     )
     for pc in frame.pods:
         o = pc.owner
@@ -146,6 +157,8 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
                 o.queue,
                 o.app,
                 o.workload_kind,
+                # GPU rules select these few pods' info by this label, not all pods' info.
+                "true" if pc.allocated.get("gpu", 0.0) > 0 else "",
                 *(v for _, v in o.labels),
             ),
             1.0,
