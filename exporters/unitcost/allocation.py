@@ -11,7 +11,8 @@ For each node and resource r (docs/cost-model.md has the derivation):
 so that sum(a_i) + idle == node_cost[r] for every node and resource.
 
 The arithmetic runs over columnar numpy arrays for all nodes at once, and attribution once per
-distinct (namespace, labels, annotations, owner): 150,000 pods allocate in about a second.
+distinct (namespace, labels, annotations, owner), kept across calls when the caller passes an
+AttributionCache (the Collector does): 150,000 pods allocate in under 2 s on 2 shared cores.
 tests/support/reference.py keeps the per-pod loop, and tests prove both give the same frame.
 """
 
