@@ -16,7 +16,7 @@ from unitcost.errors import InputError
 from unitcost.frame import CostFrame, NodeCost, PodCost
 from unitcost.model import RESOURCES
 from unitcost.pricing import PriceBook
-from unitcost.sinks.cap import POD_FAMILIES, cap_series
+from unitcost.sinks.cap import POD_FAMILIES, WORKLOAD_FAMILIES, cap_series
 from unitcost.sinks.metrics import cost_families
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
@@ -112,3 +112,37 @@ def test_collector_counts_drops_across_collects() -> None:
 def test_bad_cap_names_the_field() -> None:
     with pytest.raises(InputError, match=r"limits\.max_series"):
         parse_config({"limits": {"max_series": 0}}, "bad.yaml", Path("."))
+
+
+def test_workloads_go_only_when_no_pod_is_left_cheapest_first() -> None:
+    cluster = SimulatedCluster(seed=5, nodes=20, pods=600)
+    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    families = cost_families(frame)
+    total = sum(len(f.samples) for f in families)
+    workload_series = sum(len(f.samples) for f in families if f.name in WORKLOAD_FAMILIES)
+    pod_series = sum(len(f.samples) for f in families if f.name in POD_FAMILIES)
+    cost = {
+        values: value
+        for f in families
+        if f.name == "unitcost_workload_cost_dollars_per_hour"
+        for values, value in f.samples
+    }
+    cap = total - pod_series - workload_series // 2
+
+    dropped = cap_series(families, frame, cap)
+
+    assert sum(len(f.samples) for f in families) == total - dropped <= cap
+    assert not any(f.samples for f in families if f.name in POD_FAMILIES)
+    kept = {
+        values
+        for f in families
+        if f.name == "unitcost_workload_cost_dollars_per_hour"
+        for values, _ in f.samples
+    }
+    gone = cost.keys() - kept
+    assert gone and kept
+    assert max(cost[k] for k in gone) <= min(cost[k] for k in kept)
+    # A dropped workload leaves no unused or shared series behind.
+    for f in families:
+        if f.name in WORKLOAD_FAMILIES:
+            assert not {values for values, _ in f.samples} & gone

@@ -2,9 +2,11 @@
 
 When a collect's families hold more series than the cap, whole pods are dropped, cheapest
 first (allocated + shared $/h, ties by namespace and name so the choice is stable), with every
-per-pod series of theirs (cost, unused, shared, info): a pod is never half exported. Node,
-namespace, queue, policy and health series are never dropped; if they alone exceed the cap,
-every pod goes. What was dropped is counted in `unitcost_series_dropped_total`.
+per-pod series of theirs (cost, unused, shared, info): a pod is never half exported. The
+per-workload sums keep a dropped pod's dollars with its team; only when every pod is gone and
+the cap is still exceeded (bare pods are each their own workload) do whole workloads go too,
+cheapest first. Node, namespace, queue, policy and health series are never dropped. What was
+dropped is counted in `unitcost_series_dropped_total`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,18 @@ POD_FAMILIES = frozenset(
         "unitcost_pod_shared_cost_dollars_per_hour",
         "unitcost_pod_info",
     }
+)
+#: The per-workload sums (sinks/workloads.py): all their labels are the workload's key.
+WORKLOAD_FAMILIES = frozenset(
+    {
+        "unitcost_workload_cost_dollars_per_hour",
+        "unitcost_workload_unused_cost_dollars_per_hour",
+        "unitcost_workload_shared_cost_dollars_per_hour",
+    }
+)
+#: Families whose value is money a workload costs (ranks workloads for the cap).
+_WORKLOAD_COST = frozenset(
+    {"unitcost_workload_cost_dollars_per_hour", "unitcost_workload_shared_cost_dollars_per_hour"}
 )
 DROPPED = "unitcost_series_dropped_total"
 
@@ -54,6 +68,31 @@ def cap_series(families: list[MetricFamily], frame: CostFrame | None, max_series
         dropped += per_pod[key]
     for family in pod_families:
         family.samples = [s for s in family.samples if _POD_KEY(s[0]) not in drop]
+    if dropped < excess:
+        dropped += _drop_cheapest_workloads(families, excess - dropped)
+    return dropped
+
+
+def _drop_cheapest_workloads(families: list[MetricFamily], excess: int) -> int:
+    """Drop whole workloads (all their series), cheapest first, until `excess` series went."""
+    workload_families = [f for f in families if f.name in WORKLOAD_FAMILIES and f.samples]
+    series: Counter[tuple[str, ...]] = Counter()
+    cost: dict[tuple[str, ...], float] = {}
+    for family in workload_families:
+        for values, value in family.samples:
+            series[values] += 1
+            if family.name in _WORKLOAD_COST:
+                cost[values] = cost.get(values, 0.0) + value
+    ranked = sorted(series, key=lambda k: (_sortable(cost.get(k, 0.0)), k))
+    drop: set[tuple[str, ...]] = set()
+    dropped = 0
+    for key in ranked:
+        if dropped >= excess:
+            break
+        drop.add(key)
+        dropped += series[key]
+    for family in workload_families:
+        family.samples = [s for s in family.samples if s[0] not in drop]
     return dropped
 
 
