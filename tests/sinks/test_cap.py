@@ -54,13 +54,16 @@ def test_no_cap_needed_drops_nothing() -> None:
     assert sum(len(f.samples) for f in families) == total
 
 
-def test_a_cap_below_the_fixed_series_drops_every_pod() -> None:
+def test_a_cap_below_the_fixed_series_drops_every_pod_and_workload() -> None:
     cluster = SimulatedCluster(seed=5, nodes=5, pods=100)
     frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
     families = cost_families(frame)
-    pod_series = sum(len(f.samples) for f in families if f.name in POD_FAMILIES)
-    assert cap_series(families, frame, 1) == pod_series
-    assert all(not f.samples for f in families if f.name in POD_FAMILIES)
+    droppable = POD_FAMILIES | WORKLOAD_FAMILIES
+    series = sum(len(f.samples) for f in families if f.name in droppable)
+    fixed = {f.name: list(f.samples) for f in families if f.name not in droppable}
+    assert cap_series(families, frame, 1) == series
+    assert all(not f.samples for f in families if f.name in droppable)
+    assert {f.name: f.samples for f in families if f.name not in droppable} == fixed
 
 
 def test_100k_distinct_label_values_are_capped_in_one_pass() -> None:
