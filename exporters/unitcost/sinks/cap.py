@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from operator import itemgetter
+from typing import TypeVar
 
 from unitcost.frame import CostFrame
 from unitcost.sinks.exposition import MetricFamily
@@ -41,6 +42,7 @@ _WORKLOAD_COST = frozenset(
 DROPPED = "unitcost_series_dropped_total"
 
 _POD_KEY = itemgetter(0, 1)
+Key = TypeVar("Key", bound=tuple[str, ...])
 
 
 def cap_series(families: list[MetricFamily], frame: CostFrame | None, max_series: int) -> int:
@@ -57,15 +59,7 @@ def cap_series(families: list[MetricFamily], frame: CostFrame | None, max_series
     for pod in frame.pods:  # a key seen twice (bad source data) sums both
         key = (pod.namespace, pod.name)
         cost[key] = cost.get(key, 0.0) + sum(pod.allocated.values()) + sum(pod.shared.values())
-    # NaN costs sort as the cheapest: they are the least trustworthy series to keep.
-    ranked = sorted(per_pod, key=lambda k: (_sortable(cost.get(k, 0.0)), k))
-    drop: set[tuple[str, str]] = set()
-    dropped = 0
-    for key in ranked:
-        if dropped >= excess:
-            break
-        drop.add(key)
-        dropped += per_pod[key]
+    drop, dropped = _cheapest(per_pod, cost, excess)
     for family in pod_families:
         family.samples = [s for s in family.samples if _POD_KEY(s[0]) not in drop]
     if dropped < excess:
@@ -83,17 +77,24 @@ def _drop_cheapest_workloads(families: list[MetricFamily], excess: int) -> int:
             series[values] += 1
             if family.name in _WORKLOAD_COST:
                 cost[values] = cost.get(values, 0.0) + value
-    ranked = sorted(series, key=lambda k: (_sortable(cost.get(k, 0.0)), k))
-    drop: set[tuple[str, ...]] = set()
+    drop, dropped = _cheapest(series, cost, excess)
+    for family in workload_families:
+        family.samples = [s for s in family.samples if s[0] not in drop]
+    return dropped
+
+
+def _cheapest(series: Counter[Key], cost: dict[Key, float], excess: int) -> tuple[set[Key], int]:
+    """The cheapest keys (ties by key, so the choice is stable) whose series add up to at least
+    `excess`, and how many series that is. NaN costs sort as the cheapest: they are the least
+    trustworthy series to keep."""
+    drop: set[Key] = set()
     dropped = 0
-    for key in ranked:
+    for key in sorted(series, key=lambda k: (_sortable(cost.get(k, 0.0)), k)):
         if dropped >= excess:
             break
         drop.add(key)
         dropped += series[key]
-    for family in workload_families:
-        family.samples = [s for s in family.samples if s[0] not in drop]
-    return dropped
+    return drop, dropped
 
 
 def _sortable(value: float) -> float:
