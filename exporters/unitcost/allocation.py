@@ -46,6 +46,7 @@ from unitcost.model import (
     Snapshot,
 )
 from unitcost.pricing import NodePrice, PriceBook
+from unitcost.sums import exact_sum
 
 SharedStrategy = Literal["keep", "even", "proportional"]
 _REQUESTS = attrgetter("requests")
@@ -296,15 +297,6 @@ def _matches(node: Node, selector: dict[str, str]) -> bool:
     return all(node.labels.get(k) == v for k, v in selector.items())
 
 
-def _total(values: list[float]) -> float:
-    """math.fsum, or what plain addition gives where fsum raises (inf + -inf, or finite values
-    whose sum overflows): one node with bad amounts must not fail the whole allocation."""
-    try:
-        return math.fsum(values)
-    except (ValueError, OverflowError):
-        return sum(values)
-
-
 def _queue_costs(
     snapshot: Snapshot,
     node_costs: Iterable[NodeCost],
@@ -331,8 +323,8 @@ def _queue_costs(
         flavor_nodes[flavor] = {nc.node.name for nc in members}
         unit: PerResource = {}
         for r in RESOURCES:
-            amount = _total([nc.node.allocatable.get(r) for nc in members])
-            cost = _total([nc.price.dollars_per_hour[r] for nc in members])
+            amount = exact_sum([nc.node.allocatable.get(r) for nc in members])
+            cost = exact_sum([nc.price.dollars_per_hour[r] for nc in members])
             # A flavor with no nodes now (an autoscaled pool at zero) is priced at fallback rates.
             unit[r] = cost / amount if amount > 0 else fallback_unit[r]
         flavor_unit[flavor] = unit

@@ -15,7 +15,7 @@ from unitcost.pricing import PriceBook
 from unitcost.sinks.cap import cap_series
 from unitcost.sinks.exposition import MetricFamily
 from unitcost.sinks.metrics import cost_families
-from unitcost.sinks.workloads import WORKLOAD_LABELS, _total, workload_families
+from unitcost.sinks.workloads import WORKLOAD_LABELS, workload_families
 from unitcost.sources.simulator import SimulatedCluster
 
 POD_TO_WORKLOAD = {
@@ -85,10 +85,3 @@ def test_the_series_cap_keeps_every_dollar_in_the_workload_series() -> None:
     all_pods = math.fsum(v for p in frame.pods for v in p.allocated.values())
     workloads = math.fsum(v for _, v in after["unitcost_workload_cost_dollars_per_hour"].samples)
     assert workloads == pytest.approx(all_pods, rel=1e-12)
-
-
-def test_total_is_exact_and_propagates_bad_values_like_addition() -> None:
-    assert _total([0.1] * 10) == 1.0  # fsum: exactly rounded, where sum() gives 0.9999999999999999
-    assert math.isnan(_total([math.inf, -math.inf]))
-    assert _total([1e308, 1e308]) == math.inf
-    assert math.isnan(_total([1.0, math.nan]))

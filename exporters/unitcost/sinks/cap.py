@@ -47,7 +47,8 @@ Key = TypeVar("Key", bound=tuple[str, ...])
 
 def cap_series(families: list[MetricFamily], frame: CostFrame | None, max_series: int) -> int:
     """Drop the cheapest pods' series from `families` (in place) until at most `max_series`
-    remain or no pod is left; returns how many series were dropped."""
+    remain, then, if no pod is left and the cap is still exceeded, the cheapest workloads';
+    returns how many series were dropped."""
     excess = sum(len(f.samples) for f in families) - max_series
     if excess <= 0 or frame is None:
         return 0
@@ -104,7 +105,8 @@ def _sortable(value: float) -> float:
 def dropped_family(total: int) -> MetricFamily:
     family = MetricFamily(
         DROPPED,
-        "Series left out by the series cap (limits.max_series) since start, cheapest pods first.",
+        "Series left out by the series cap (limits.max_series) since start: cheapest pods "
+        "first, then workloads.",
         (),
         kind="counter",
     )

@@ -11,23 +11,13 @@ first, so a capped pod's dollars still reach its team; workloads go only once no
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from unitcost.frame import CostFrame
 from unitcost.sinks.exposition import MetricFamily
+from unitcost.sums import exact_sum
 
 WORKLOAD_LABELS = ("namespace", "team", "org", "cost_center", "queue", "app", "workload_kind")
-
-
-def _total(amounts: Iterable[float]) -> float:
-    """Exactly rounded sum; NaN or infinities propagate as plain addition would."""
-    values = list(amounts)
-    try:
-        return math.fsum(values)
-    except (ValueError, OverflowError):  # inf + -inf, or an intermediate overflow
-        return sum(values, 0.0)
 
 
 @dataclass(slots=True)
@@ -76,9 +66,9 @@ def workload_families(frame: CostFrame) -> list[MetricFamily]:
                 found.shared = []
             found.shared.extend(pod.shared.values())
     for key, part in parts.items():
-        cost.add(key, _total(part.allocated))
+        cost.add(key, exact_sum(part.allocated))
         if part.unused is not None:
-            unused.add(key, _total(part.unused))
+            unused.add(key, exact_sum(part.unused))
         if part.shared is not None:
-            shared.add(key, _total(part.shared))
+            shared.add(key, exact_sum(part.shared))
     return [cost, unused, shared]
