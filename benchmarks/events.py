@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from support.fake_apiserver import pod as pod_object
-from unitcost.attribution import AttributionRules
+from unitcost.config.kubernetes import KubernetesSettings
+from unitcost.costmodel.attribution import AttributionRules
 from unitcost.sources.kubernetes import convert
 from unitcost.sources.kubernetes.reflector import Endpoint, Reflector
-from unitcost.sources.kubernetes.settings import KubernetesSettings
 from unitcost.sources.kubernetes.usage import parse_pod_metrics
 
 SPARK = {

@@ -26,11 +26,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from unitcost.gpu.agent import GpuAgent
-from unitcost.gpu.nvml import NvmlReader, NvmlUnavailable
-from unitcost.gpu.pricing import GpuPricer
 from unitcost.pricing import PriceBook
-from unitcost.server import ExporterServer, serve_in_background
+from unitcost.pricing.gpu import GpuPricer
+from unitcost.runtime.gpu_agent import GpuAgent
+from unitcost.runtime.server import ExporterServer, serve_in_background
+from unitcost.sources.gpu.nvml import NvmlReader, NvmlUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
 LOAD = """

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.prometheus import exporter, http_get, prometheus, wait_until  # noqa: E402
-from unitcost.promapi import PrometheusAPI  # noqa: E402
+from unitcost.sources.promapi import PrometheusAPI  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 TARGET_S = 5.0

@@ -28,6 +28,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from unitcost.costmodel.policy import allocation_policy
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -35,14 +37,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from events import bench_events  # noqa: E402
 from serve import bench_baseline, bench_serve  # noqa: E402
 
-from unitcost.allocation import AllocationPolicy, allocate  # noqa: E402
-from unitcost.attribution import AttributionCache  # noqa: E402
-from unitcost.config import demo_config  # noqa: E402
-from unitcost.model import PodPhase, Snapshot  # noqa: E402
+from unitcost.config.file import demo_config  # noqa: E402
+from unitcost.costmodel.allocation import AllocationPolicy, allocate  # noqa: E402
+from unitcost.costmodel.attribution import AttributionCache  # noqa: E402
+from unitcost.data.model import PodPhase, Snapshot  # noqa: E402
+from unitcost.metrics.family import MetricFamily  # noqa: E402
 from unitcost.pricing import PriceBook  # noqa: E402
-from unitcost.sinks.exposition import MetricFamily, render  # noqa: E402
+from unitcost.sinks.exposition import render  # noqa: E402
 from unitcost.sinks.metrics import cost_families  # noqa: E402
-from unitcost.sources.simulator import SimulatedCluster  # noqa: E402
+from unitcost.sources.simulator.cluster import SimulatedCluster  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -64,7 +67,7 @@ def in_process(pods: int, nodes: int, repeat: int) -> tuple[dict[str, Any], list
     started = time.perf_counter()
     cluster = SimulatedCluster(seed=1, nodes=nodes, pods=pods)
     build_s = time.perf_counter() - started
-    prices, policy = PriceBook.load(), demo_config().allocation_policy()
+    prices, policy = PriceBook.load(), allocation_policy(demo_config())
     snapshot_s, _ = timed(cluster.snapshot, 3)
     snapshot = cluster.snapshot()
     allocate_s, allocate_p95 = timed(lambda: allocate(snapshot, prices, policy), 3)

@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from support.prometheus import exporter
-from unitcost.sinks.exposition import MetricFamily
+from unitcost.metrics.family import MetricFamily
 
 
 def fetch(url: str, gzipped: bool = False, timeout: float = 300.0) -> tuple[float, bytes]:

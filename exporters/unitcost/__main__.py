@@ -1,5 +1,5 @@
 """`python -m unitcost` is the `unitcost` command."""
 
-from unitcost.cli import main
+from unitcost.cli.main import main
 
 main()

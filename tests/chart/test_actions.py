@@ -14,8 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 from support.helmchart import CHART_DIR, everything_on, of_kind, render, render_raw
-from unitcost.cli import main
-from unitcost.config import parse_config
+from unitcost.cli.main import main
+from unitcost.config.file import parse_config
 
 ENABLED = {"actions": {"enabled": True, "prometheusUrl": "http://prometheus.monitoring:9090"}}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "*"}

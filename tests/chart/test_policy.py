@@ -162,7 +162,7 @@ def test_gpu_agent_gets_devices_and_processes_and_nothing_more(access: str) -> N
 def test_gpu_agent_args_match_the_cli() -> None:
     from click.testing import CliRunner
 
-    from unitcost.cli import main
+    from unitcost.cli.main import main
 
     manifests = render({"gpuAgent": {"enabled": True, "processAccess": "hostProc"}})
     for _, spec in pod_specs(manifests):

@@ -24,7 +24,7 @@ from support.helmchart import (
     render_raw,
 )
 from support.operator_crds import SCHEMAS
-from unitcost.config import parse_config
+from unitcost.config.file import parse_config
 from unitcost.pricing import PriceBook
 
 # Chart.yaml's kubeVersion floor, and the newest schema kubernetes-validate ships.

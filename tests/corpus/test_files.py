@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from unitcost.config import load_config
-from unitcost.errors import InputError
+from unitcost.base.errors import InputError
+from unitcost.config.file import load_config
+from unitcost.costmodel.quantity import QuantityError, parse_quantity
 from unitcost.pricing import PriceBook
-from unitcost.quantity import QuantityError, parse_quantity
 
 HERE = Path(__file__).parent
 QUANTITIES = yaml.safe_load((HERE / "quantities.yaml").read_text("utf-8"))

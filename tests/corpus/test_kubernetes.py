@@ -19,7 +19,7 @@ from support.exporter_stack import eventually, kubernetes_stack, parse, pod_cost
 from support.fake_apiserver import FakeCluster, namespace, node, pod
 from support.invariant import assert_scraped_invariant
 from support.kube_cluster import AWS_LABELS
-from unitcost.labelvalues import MAX_LABEL_VALUE_BYTES, bound_label_value
+from unitcost.base.labelvalues import MAX_LABEL_VALUE_BYTES, bound_label_value
 
 CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "pods.yaml").read_text())
 NS = "corpus"

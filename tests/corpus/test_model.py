@@ -16,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.builders import node, pod, res
 from support.invariant import assert_scraped_invariant
-from unitcost.collector import Collector
-from unitcost.config import parse_config
-from unitcost.model import Gpu, Resources, Snapshot
+from unitcost.config.file import parse_config
+from unitcost.data.model import Gpu, Resources, Snapshot
 from unitcost.pricing import PriceBook
+from unitcost.runtime.collector import Collector
 
 NOW = 1.7e9
 Samples = list[tuple[str, dict[str, str], float]]

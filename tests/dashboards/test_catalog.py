@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from support.promql import metric_names
-from unitcost.cli import _build_source, _load
-from unitcost.collector import Collector
-from unitcost.forecast.render import forecast_families
+from unitcost.cli.exporter import _build_source, _load
+from unitcost.history.forecast.render import forecast_families
+from unitcost.runtime.collector import Collector
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "recording-rules"
 #: Series Prometheus itself writes for every scrape target.

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.exporter_stack import eventually, parse, value
 from support.invariant import assert_scraped_invariant
 from support.serving import serve
-from unitcost.server import DRAIN_SECONDS
+from unitcost.runtime.server import DRAIN_SECONDS
 
 BIG = """
 source:

@@ -15,13 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from unitcost.config import parse_config
-from unitcost.errors import InputError
-from unitcost.labelvalues import MAX_LABEL_VALUE_BYTES, bound_label_value
+from unitcost.base.errors import InputError
+from unitcost.base.labelvalues import MAX_LABEL_VALUE_BYTES, bound_label_value
+from unitcost.base.yamlfile import parse_yaml_mapping
+from unitcost.config.file import parse_config
+from unitcost.costmodel.policy import allocation_policy
+from unitcost.costmodel.quantity import QuantityError, parse_quantity
+from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
-from unitcost.quantity import QuantityError, parse_quantity
-from unitcost.sinks.exposition import MetricFamily, render
-from unitcost.yamlfile import parse_yaml_mapping
+from unitcost.sinks.exposition import render
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUFFIXES = {
@@ -131,7 +133,7 @@ def test_configs_load_or_fail_with_an_input_error(document: dict[str, Any]) -> N
     except InputError as exc:
         assert str(exc).startswith("fuzz.yaml")
     else:
-        config.allocation_policy()  # a config that loads is usable
+        allocation_policy(config)  # a config that loads is usable
 
 
 @FAST

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from support.builders import node, res
-from unitcost.errors import InputError
-from unitcost.model import CapacityType, Provider, Volume
+from unitcost.base.errors import InputError
+from unitcost.data.model import CapacityType, Provider, Volume
 from unitcost.pricing import PriceBook
 
 

@@ -8,17 +8,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.builders import node, res
-from unitcost.allocation import allocate
-from unitcost.attribution import Attribution
-from unitcost.collector import Collector
-from unitcost.config import demo_config, parse_config
-from unitcost.errors import InputError
-from unitcost.frame import CostFrame, NodeCost, PodCost
-from unitcost.model import RESOURCES
+from unitcost.base.errors import InputError
+from unitcost.config.file import demo_config, parse_config
+from unitcost.costmodel.allocation import allocate
+from unitcost.costmodel.policy import allocation_policy
+from unitcost.data.frame import Attribution, CostFrame, NodeCost, PodCost
+from unitcost.data.model import RESOURCES
 from unitcost.pricing import PriceBook
+from unitcost.runtime.collector import Collector
 from unitcost.sinks.cap import POD_FAMILIES, WORKLOAD_FAMILIES, cap_series
 from unitcost.sinks.metrics import cost_families
-from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
 
 
 def pods_of(families: list) -> dict[str, set[tuple[str, str]]]:  # type: ignore[type-arg]
@@ -27,7 +27,7 @@ def pods_of(families: list) -> dict[str, set[tuple[str, str]]]:  # type: ignore[
 
 def test_cheapest_pods_are_dropped_whole_and_the_rest_stays() -> None:
     cluster = SimulatedCluster(seed=5, nodes=20, pods=600)
-    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    frame = allocate(cluster.snapshot(), PriceBook.load(), allocation_policy(demo_config()))
     families = cost_families(frame)
     total = sum(len(f.samples) for f in families)
     others = {f.name: list(f.samples) for f in families if f.name not in POD_FAMILIES}
@@ -47,7 +47,7 @@ def test_cheapest_pods_are_dropped_whole_and_the_rest_stays() -> None:
 
 def test_no_cap_needed_drops_nothing() -> None:
     cluster = SimulatedCluster(seed=5, nodes=5, pods=100)
-    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    frame = allocate(cluster.snapshot(), PriceBook.load(), allocation_policy(demo_config()))
     families = cost_families(frame)
     total = sum(len(f.samples) for f in families)
     assert cap_series(families, frame, total) == 0
@@ -56,7 +56,7 @@ def test_no_cap_needed_drops_nothing() -> None:
 
 def test_a_cap_below_the_fixed_series_drops_every_pod_and_workload() -> None:
     cluster = SimulatedCluster(seed=5, nodes=5, pods=100)
-    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    frame = allocate(cluster.snapshot(), PriceBook.load(), allocation_policy(demo_config()))
     families = cost_families(frame)
     droppable = POD_FAMILIES | WORKLOAD_FAMILIES
     series = sum(len(f.samples) for f in families if f.name in droppable)
@@ -119,7 +119,7 @@ def test_bad_cap_names_the_field() -> None:
 
 def test_workloads_go_only_when_no_pod_is_left_cheapest_first() -> None:
     cluster = SimulatedCluster(seed=5, nodes=20, pods=600)
-    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    frame = allocate(cluster.snapshot(), PriceBook.load(), allocation_policy(demo_config()))
     families = cost_families(frame)
     total = sum(len(f.samples) for f in families)
     workload_series = sum(len(f.samples) for f in families if f.name in WORKLOAD_FAMILIES)

@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from support.builders import node, pod, res
-from unitcost.allocation import allocate
-from unitcost.config import demo_config
-from unitcost.model import Flavor, Gpu, LocalQueue, PodPhase, Queue, Snapshot
+from unitcost.config.file import demo_config
+from unitcost.costmodel.allocation import allocate
+from unitcost.costmodel.capacity import PoolKey, capacity_amounts
+from unitcost.costmodel.policy import allocation_policy
+from unitcost.data.model import Flavor, Gpu, LocalQueue, PodPhase, Queue, Snapshot
 from unitcost.pricing import PriceBook
-from unitcost.sinks.capacity import PoolKey, capacity_amounts, capacity_families
+from unitcost.sinks.capacity import capacity_families
 
 NOW = 1_000_000.0
 
@@ -52,7 +54,7 @@ def cluster() -> Snapshot:
 
 def test_amounts_by_hand() -> None:
     snapshot = cluster()
-    frame = allocate(snapshot, PriceBook.load(), demo_config().allocation_policy())
+    frame = allocate(snapshot, PriceBook.load(), allocation_policy(demo_config()))
     amounts = capacity_amounts(snapshot, frame)
     a100 = PoolKey("aws", "a100", "A100")
     h100 = PoolKey("aws", "h100", "H100")
@@ -73,7 +75,7 @@ def test_amounts_by_hand() -> None:
 
 def test_families_only_for_resources_a_pool_has() -> None:
     snapshot = cluster()
-    frame = allocate(snapshot, PriceBook.load(), demo_config().allocation_policy())
+    frame = allocate(snapshot, PriceBook.load(), allocation_policy(demo_config()))
     families = {f.name: f for f in capacity_families(snapshot, frame)}
     assert set(families) == {
         "unitcost_capacity_allocatable",

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from unitcost.sinks.exposition import MetricFamily, escape_label_value, format_value, render
+from unitcost.metrics.family import MetricFamily
+from unitcost.sinks.exposition import escape_label_value, format_value, render
 
 NASTY = ["plain", 'quote"d', "back\\slash", "new\nline", "ünïcødé ☃", "", "a\\n literal"]
 

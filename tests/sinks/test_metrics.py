@@ -11,19 +11,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.invariant import assert_scraped_invariant
-from unitcost.allocation import allocate
-from unitcost.config import demo_config
+from unitcost.config.file import demo_config
+from unitcost.costmodel.allocation import allocate
+from unitcost.costmodel.policy import allocation_policy
+from unitcost.data.records import CollectStats, SourceHealth
 from unitcost.pricing import PriceBook
 from unitcost.sinks.exposition import render
-from unitcost.sinks.metrics import (
-    CollectStats,
-    SourceHealth,
-    cost_families,
-    health_families,
-    policy_families,
-    teams_in,
-)
-from unitcost.sources.simulator import SimulatedCluster
+from unitcost.sinks.metrics import cost_families, health_families, policy_families, teams_in
+from unitcost.sources.simulator.cluster import SimulatedCluster
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
@@ -78,7 +73,7 @@ def exposition() -> str:
     frame = allocate(
         SimulatedCluster(seed=7, nodes=40, pods=800).snapshot(),
         PriceBook.load(),
-        config.allocation_policy(),
+        allocation_policy(config),
     )
     stats = CollectStats(0.01, (SourceHealth("simulator", True, 1.7e9),))
     families = (

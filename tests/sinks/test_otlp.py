@@ -14,13 +14,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.otlp_receiver import Points, Received, grpc_receiver, http_receiver
 from support.prometheus import free_port, http_get, unitcost_command, wait_until
-from unitcost.collector import Collector
-from unitcost.config import demo_config, load_config
-from unitcost.errors import InputError
+from unitcost.base.errors import InputError
+from unitcost.config.file import demo_config, load_config
+from unitcost.config.otlp import OtlpSettings, with_flags
+from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
+from unitcost.runtime.collector import Collector
 from unitcost.sinks.otlp import OTEL_NAME, OtlpPublisher, unit_for
-from unitcost.sinks.otlp_settings import OtlpSettings, with_flags
-from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
 
 Receiver = Callable[[], AbstractContextManager[tuple[str, Received]]]
 
@@ -61,7 +62,7 @@ def test_export_matches_metrics(collector: Collector, receiver: Receiver) -> Non
         settings = OtlpSettings(
             endpoint=url, protocol=protocol, interval_seconds=3600, cluster_name="eu-1"
         )
-        publisher = OtlpPublisher(settings, lambda: collector.current)
+        publisher = OtlpPublisher(settings, lambda: collected.families)
         try:
             assert publisher.force_flush()
         finally:
@@ -82,16 +83,16 @@ def test_export_matches_metrics(collector: Collector, receiver: Receiver) -> Non
 
 def test_families_that_appear_later_are_registered(collector: Collector) -> None:
     # Before the first collect there is nothing; after it, the next export has everything.
-    current: list[object] = [None]
+    current: list[tuple[MetricFamily, ...]] = [()]
     with http_receiver() as (url, received):
         publisher = OtlpPublisher(
             OtlpSettings(endpoint=url, protocol="http"),
-            lambda: current[0],  # type: ignore[arg-type,return-value]
+            lambda: current[0],
         )
         try:
             publisher.force_flush()
             assert received.metrics == {}
-            current[0] = collector.collect_once()
+            current[0] = collector.collect_once().families
             assert publisher.force_flush()
         finally:
             publisher.shutdown()

@@ -9,12 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support.reference import render_reference
-from unitcost.allocation import allocate
-from unitcost.config import demo_config
+from unitcost.config.file import demo_config
+from unitcost.costmodel.allocation import allocate
+from unitcost.costmodel.policy import allocation_policy
+from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
-from unitcost.sinks.exposition import MetricFamily, render
+from unitcost.sinks.exposition import render
 from unitcost.sinks.metrics import cost_families
-from unitcost.sources.simulator import SimulatedCluster
+from unitcost.sources.simulator.cluster import SimulatedCluster
 
 VALUES = st.one_of(
     st.floats(),  # NaN and both infinities included
@@ -49,7 +51,7 @@ def test_fast_render_equals_the_reference(generated: list[MetricFamily]) -> None
 
 def test_fast_render_equals_the_reference_on_a_simulated_cluster() -> None:
     cluster = SimulatedCluster(seed=3, nodes=30, pods=900)
-    frame = allocate(cluster.snapshot(), PriceBook.load(), demo_config().allocation_policy())
+    frame = allocate(cluster.snapshot(), PriceBook.load(), allocation_policy(demo_config()))
     generated = cost_families(frame)
     assert sum(len(f.samples) for f in generated) > 3000
     assert render(generated) == render_reference(generated)

@@ -8,15 +8,16 @@ from dataclasses import replace
 
 import pytest
 
-from unitcost.allocation import SharedStrategy, allocate
-from unitcost.config import demo_config
-from unitcost.frame import CostFrame
+from unitcost.config.file import demo_config
+from unitcost.costmodel.allocation import SharedStrategy, allocate
+from unitcost.costmodel.policy import allocation_policy
+from unitcost.data.frame import CostFrame
+from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.sinks.cap import cap_series
-from unitcost.sinks.exposition import MetricFamily
 from unitcost.sinks.metrics import cost_families
 from unitcost.sinks.workloads import WORKLOAD_LABELS, workload_families
-from unitcost.sources.simulator import SimulatedCluster
+from unitcost.sources.simulator.cluster import SimulatedCluster
 
 POD_TO_WORKLOAD = {
     "unitcost_pod_cost_dollars_per_hour": "unitcost_workload_cost_dollars_per_hour",
@@ -26,7 +27,7 @@ POD_TO_WORKLOAD = {
 
 
 def frame_for(strategy: SharedStrategy = "keep") -> CostFrame:
-    policy = replace(demo_config().allocation_policy(), shared_strategy=strategy)
+    policy = replace(allocation_policy(demo_config()), shared_strategy=strategy)
     snapshot = SimulatedCluster(seed=11, nodes=30, pods=900).snapshot()
     return allocate(snapshot, PriceBook.load(), policy)
 

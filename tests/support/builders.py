@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from unitcost.model import (
-    CapacityType,
-    Node,
-    Pod,
-    PodPhase,
-    Provider,
-    Resources,
-)
+from unitcost.data.model import CapacityType, Node, Pod, PodPhase, Provider, Resources
 
 GIB = 2.0**30
 

@@ -17,10 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.fake_apiserver import FakeApiServer, FakeCluster, running
 from support.kube_cluster import populate
-from unitcost.collector import Collector
-from unitcost.config import parse_config
+from unitcost.config.file import parse_config
+from unitcost.costmodel.policy import attribution_rules
 from unitcost.pricing import PriceBook
-from unitcost.server import ExporterServer, serve_in_background
+from unitcost.runtime.collector import Collector
+from unitcost.runtime.server import ExporterServer, serve_in_background
 from unitcost.sources.kubernetes.source import KubernetesSource
 
 Samples = list[tuple[str, dict[str, str], float]]
@@ -124,9 +125,7 @@ def kubernetes_stack(
         "faults.yaml",
         tmp_path,
     )
-    source = KubernetesSource(
-        parsed.source.kubernetes, parsed.allocation_policy().attribution, tmp_path
-    )
+    source = KubernetesSource(parsed.source.kubernetes, attribution_rules(parsed), tmp_path)
     collector = Collector(source, PriceBook.load(), parsed)
     collector.collect_once()
     server = ExporterServer(("127.0.0.1", 0), collector)

@@ -1,6 +1,6 @@
 """A fake NVML: exactly the pynvml functions, NVMLError classes and constants the GPU agent
 calls, over scripted devices. Pass an instance where the agent takes `nvml` (it stands in for
-the pynvml module). tests/gpu/test_fake_nvml.py checks every name here exists in pynvml.
+the pynvml module). tests/sources/gpu/test_fake_nvml.py checks every name here exists in pynvml.
 
 Scenarios (see `scenario_*`): eight idle/busy GPUs, an H100 in MIG mode with mixed profiles,
 a lost GPU, unsupported fields, processes from several pods. Each comes with the host's

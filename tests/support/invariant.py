@@ -6,8 +6,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from unitcost.frame import CostFrame
-from unitcost.model import RESOURCES
+from unitcost.data.frame import CostFrame
+from unitcost.data.model import RESOURCES
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12

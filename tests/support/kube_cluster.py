@@ -5,7 +5,7 @@ of the source's conversion)."""
 from __future__ import annotations
 
 from support.fake_apiserver import FakeCluster, namespace, node, owned, pod
-from unitcost.model import CapacityType, Node, Provider, Resources
+from unitcost.data.model import CapacityType, Node, Provider, Resources
 
 GIB = 2.0**30
 AWS_LABELS = {

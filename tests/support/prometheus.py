@@ -161,7 +161,7 @@ def unitcost_command() -> list[str]:
     script = Path(sys.executable).with_name("unitcost")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from unitcost.cli import main; main()"]
+    return [sys.executable, "-c", "from unitcost.cli.main import main; main()"]
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 `render_reference` is the line-by-line renderer that `unitcost.sinks.exposition.render` replaced;
 `allocate_reference` is the per-node, per-pod loop that the vectorised `allocate()` replaced
 (with attribute_pod per pod, where allocate() memoises it, and queue use summed per PodCost).
-tests/test_allocation_fast.py and tests/sinks/test_render_fast.py prove the fast paths give
+tests/costmodel/test_allocation_fast.py and tests/sinks/test_render_fast.py prove the fast paths give
 the same numbers and the same bytes.
 """
 
@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from functools import partial
 
-from unitcost.allocation import (
+from unitcost.costmodel.allocation import (
     AllocationPolicy,
     Candidates,
     QueueUse,
@@ -22,16 +22,20 @@ from unitcost.allocation import (
     _queue_costs,
     _redistribute_shared,
 )
-from unitcost.attribution import (
+from unitcost.costmodel.attribution import attribute_namespace, attribute_pod, local_queue_index
+from unitcost.data.frame import (
     Attribution,
-    attribute_namespace,
-    attribute_pod,
-    local_queue_index,
+    CostFrame,
+    NodeCost,
+    NodePrice,
+    PerResource,
+    PodCost,
+    VolumeCost,
 )
-from unitcost.frame import CostFrame, NodeCost, PerResource, PodCost, VolumeCost
-from unitcost.model import RESOURCES, Node, Pod, PodPhase, ResourceName, Snapshot
-from unitcost.pricing import NodePrice, PriceBook
-from unitcost.sinks.exposition import MetricFamily, escape_label_value, format_value
+from unitcost.data.model import RESOURCES, Node, Pod, PodPhase, ResourceName, Snapshot
+from unitcost.metrics.family import MetricFamily
+from unitcost.pricing import PriceBook
+from unitcost.sinks.exposition import escape_label_value, format_value
 
 
 def render_reference(families: Iterable[MetricFamily]) -> bytes:

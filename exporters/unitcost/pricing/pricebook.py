@@ -8,35 +8,20 @@ before the layers merge, so currencies never mix.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from unitcost.errors import deep_merge, describe_validation_error
-from unitcost.model import RESOURCES, CapacityType, Node, Provider, ResourceName, Volume
+from unitcost.base.errors import deep_merge, describe_validation_error
+from unitcost.base.yamlfile import load_yaml_mapping, parse_yaml_mapping
+from unitcost.data.frame import NodePrice
+from unitcost.data.model import RESOURCES, CapacityType, Node, Provider, ResourceName, Volume
 from unitcost.pricing.schema import NodeClass, PriceBookFile
-from unitcost.yamlfile import load_yaml_mapping, parse_yaml_mapping
 
 GIB = 2.0**30
 BUNDLED_NAME = "defaults.yaml"
-
-
-@dataclass(frozen=True, slots=True)
-class NodePrice:
-    """A node's cost in dollars per hour, split by resource."""
-
-    dollars_per_hour: dict[ResourceName, float]
-    #: False when no instance price or node class matched and fallback rates were used.
-    priced: bool
-    #: How the price was found: "instance-type", "node-class" or "fallback".
-    method: str
-
-    @property
-    def total(self) -> float:
-        return sum(self.dollars_per_hour.values())
 
 
 def _validate(data: dict[str, Any], source: str) -> PriceBookFile:

@@ -15,8 +15,8 @@ from collections import Counter
 from operator import itemgetter
 from typing import TypeVar
 
-from unitcost.frame import CostFrame
-from unitcost.sinks.exposition import MetricFamily
+from unitcost.data.frame import CostFrame
+from unitcost.metrics.family import MetricFamily
 
 #: The families keyed by pod: their first two labels are (namespace, pod).
 POD_FAMILIES = frozenset(

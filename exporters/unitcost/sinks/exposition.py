@@ -11,22 +11,11 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+
+from unitcost.metrics.family import MetricFamily
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-@dataclass(slots=True)
-class MetricFamily:
-    name: str
-    help: str
-    labels: tuple[str, ...]
-    kind: str = "gauge"
-    samples: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
-
-    def add(self, values: Sequence[str], value: float) -> None:
-        self.samples.append((tuple(values), value))
 
 
 def escape_label_value(value: str) -> str:

@@ -9,52 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from unitcost import __version__
-from unitcost.config import Config
-from unitcost.frame import CostFrame
-from unitcost.model import RESOURCES
-from unitcost.recommend.maths import Recommendation
-from unitcost.sinks.exposition import MetricFamily
+from unitcost.config.file import Config
+from unitcost.data.frame import CostFrame
+from unitcost.data.model import RESOURCES
+from unitcost.data.records import CloudBilling, CollectStats, ReloadStatus
+from unitcost.metrics.family import MetricFamily
 from unitcost.sinks.workloads import workload_families
-
-
-@dataclass(frozen=True, slots=True)
-class SourceHealth:
-    source: str
-    up: bool
-    #: Unix time of the last successful read; 0 if never.
-    last_success: float
-
-
-@dataclass(frozen=True, slots=True)
-class CollectStats:
-    duration_seconds: float
-    sources: tuple[SourceHealth, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BilledCost:
-    """One line of a cloud bill for one day (unitcost.cloud)."""
-
-    provider: str
-    account: str
-    service: str
-    team: str
-    dollars: float
-
-
-@dataclass(frozen=True, slots=True)
-class Reconciliation:
-    """The exporter's estimate of a provider's node cost over one UTC day, beside the bill."""
-
-    provider: str
-    #: Unix time of the day's start (00:00 UTC).
-    day_start: float
-    estimated: float
-    billed: float
-
 
 POD_LABELS = ("namespace", "pod", "node", "resource")
 
@@ -301,13 +263,10 @@ def policy_families(config: Config, teams: Iterable[str]) -> list[MetricFamily]:
     return [budget, waste, gpu_idle, unattributed, stale]
 
 
-def cloud_families(
-    billed: Iterable[BilledCost],
-    billed_day: dict[str, float],
-    reconciliations: Iterable[Reconciliation],
-    corrections: dict[str, float],
-) -> list[MetricFamily]:
+def cloud_families(billing: CloudBilling) -> list[MetricFamily]:
     """The bill, and how the estimates compare with it (docs/clouds.md)."""
+    billed, billed_day = billing.billed, billing.billed_day
+    reconciliations, corrections = billing.reconciliations, billing.corrections
     cost = MetricFamily(
         "unitcost_cloud_billed_cost_dollars",
         "Billed cost of the latest complete day the provider reports, per account, service "
@@ -374,17 +333,6 @@ def health_families(stats: CollectStats) -> list[MetricFamily]:
     return [up, last, duration, build]
 
 
-@dataclass(frozen=True, slots=True)
-class ReloadStatus:
-    """The last load of one config or price book file (unitcost.reload)."""
-
-    file: str
-    #: Whether the last attempt to load it succeeded (a failed one left the last good in force).
-    ok: bool
-    #: Unix time of the last successful load; 0 if never.
-    last_success: float
-
-
 def reload_families(statuses: Iterable[ReloadStatus]) -> list[MetricFamily]:
     success = MetricFamily(
         "unitcost_config_reload_success",
@@ -400,83 +348,3 @@ def reload_families(statuses: Iterable[ReloadStatus]) -> list[MetricFamily]:
         success.add((s.file,), 1.0 if s.ok else 0.0)
         last.add((s.file,), s.last_success)
     return [success, last]
-
-
-RECOMMENDATION_LABELS = ("kind", "namespace", "workload_kind", "workload", "resource")
-WORKLOAD_LABELS = ("namespace", "workload_kind", "workload")
-
-
-def recommendation_families(recs: Iterable[Recommendation]) -> list[MetricFamily]:
-    """`unitcost recommend --serve` and `unitcost controller` (docs/recommendations.md)."""
-    savings = MetricFamily(
-        "unitcost_recommendation_savings_dollars_per_month",
-        "Dollars per month the recommendation saves (negative: an under-sized request costs).",
-        RECOMMENDATION_LABELS,
-    )
-    cpu = MetricFamily(
-        "unitcost_recommendation_cpu_request_cores",
-        "Right-sizing: the workload's current (mean) and recommended CPU request per pod.",
-        (*WORKLOAD_LABELS, "state"),
-    )
-    memory = MetricFamily(
-        "unitcost_recommendation_memory_request_bytes",
-        "Right-sizing: the workload's current (mean) and recommended memory request per pod.",
-        (*WORKLOAD_LABELS, "state"),
-    )
-    idle = MetricFamily(
-        "unitcost_recommendation_idle_seconds",
-        "How long an idle-GPU or abandoned workload has been idle.",
-        ("kind", *WORKLOAD_LABELS),
-    )
-    quota = MetricFamily(
-        "unitcost_recommendation_queue_quota_ratio",
-        "Idle quota: the share of the queue's current quota worth keeping (peak use + headroom).",
-        ("queue", "flavor", "resource"),
-    )
-    # Queue recommendations are per flavor; the savings series sums them per (queue, resource).
-    totals: dict[tuple[str, ...], float] = {}
-    for r in recs:
-        w = r.workload
-        key: tuple[str, ...] = (r.kind, w.namespace, w.kind, w.name, r.resource)
-        totals[key] = totals.get(key, 0.0) + r.savings_dollars_per_month
-        if r.kind == "rightsize":
-            family = cpu if r.resource == "cpu" else memory
-            family.add((w.namespace, w.kind, w.name, "current"), r.current)
-            family.add((w.namespace, w.kind, w.name, "recommended"), r.recommended)
-        elif r.kind == "idle-quota":
-            quota.add((w.name, r.flavor, r.resource), r.recommended)
-        else:
-            idle.add((r.kind, w.namespace, w.kind, w.name), r.idle_seconds)
-    for key, value in totals.items():
-        savings.add(key, value)
-    return [savings, cpu, memory, idle, quota]
-
-
-def run_families(finished: float, duration: float) -> list[MetricFamily]:
-    """When the recommendations were last computed, and how long that took."""
-    last = MetricFamily(
-        "unitcost_recommendation_last_run_timestamp_seconds",
-        "Unix time the recommendations were last computed successfully.",
-        (),
-    )
-    last.add((), finished)
-    took = MetricFamily(
-        "unitcost_recommendation_run_duration_seconds",
-        "Wall time of the last recommendation run (Prometheus queries and maths).",
-        (),
-    )
-    took.add((), duration)
-    return [last, took]
-
-
-def action_families(counts: Iterable[tuple[tuple[str, str, str], float]]) -> list[MetricFamily]:
-    """`unitcost controller`: every action taken or skipped, by action, result and mode."""
-    total = MetricFamily(
-        "unitcost_actions_total",
-        "Actions the controller decided on, by action, result and dry-run mode.",
-        ("action", "result", "dry_run"),
-        kind="counter",
-    )
-    for labels, value in sorted(counts):
-        total.add(labels, value)
-    return [total]

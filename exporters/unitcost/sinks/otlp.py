@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,9 +21,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMe
 from opentelemetry.sdk.resources import Resource
 
 from unitcost import __version__
-from unitcost.collector import Collected
-from unitcost.sinks.exposition import MetricFamily
-from unitcost.sinks.otlp_settings import OtlpSettings
+from unitcost.config.otlp import OtlpSettings
+from unitcost.metrics.family import MetricFamily
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,8 @@ def unit_for(name: str) -> str:
     return "1"
 
 
-Current = Callable[[], Collected | None]
+#: The families to push: the latest collect's (empty before the first one).
+Current = Callable[[], Sequence[MetricFamily]]
 #: OpenTelemetry's instrument name syntax (API spec, "Instrument name syntax").
 OTEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_./-]{0,254}")
 
@@ -69,7 +69,8 @@ class OtlpPublisher:
         self._current = current
         self._lock = threading.Lock()
         self._registered: set[str] = set()
-        self._index: tuple[int, dict[str, MetricFamily]] = (0, {})
+        #: The families last indexed (kept, so `is` cannot match a reused id) and their index.
+        self._index: tuple[Sequence[MetricFamily], dict[str, MetricFamily]] = ((), {})
         attributes: dict[str, Any] = {
             "service.name": settings.service_name,
             "service.version": __version__,
@@ -125,13 +126,11 @@ class OtlpPublisher:
             log.warning("OTLP shutdown: %s", exc)
 
     def _families(self) -> dict[str, MetricFamily]:
-        collected = self._current()
-        if collected is None:
-            return {}
-        key, index = self._index
-        if key != id(collected):
-            index = {f.name: f for f in collected.families}
-            self._index = (id(collected), index)
+        families = self._current()
+        indexed, index = self._index
+        if families is not indexed:
+            index = {f.name: f for f in families}
+            self._index = (families, index)
         return index
 
     def _callback(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from rich.table import Table
 
-from unitcost.showback import TeamRow
+from unitcost.sinks.showback import TeamRow
 
 
 def _money(value: float) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from unitcost.frame import CostFrame
-from unitcost.sinks.exposition import MetricFamily
-from unitcost.sums import exact_sum
+from unitcost.base.sums import exact_sum
+from unitcost.data.frame import CostFrame
+from unitcost.metrics.family import MetricFamily
 
 WORKLOAD_LABELS = ("namespace", "team", "org", "cost_center", "queue", "app", "workload_kind")
 

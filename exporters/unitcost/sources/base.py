@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from unitcost.model import Snapshot
-from unitcost.sinks.exposition import MetricFamily
-from unitcost.sinks.metrics import SourceHealth
+from unitcost.data.model import Snapshot
+from unitcost.data.records import SourceHealth
+from unitcost.metrics.family import MetricFamily
 
 
 class SourceError(Exception):

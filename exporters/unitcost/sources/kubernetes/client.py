@@ -7,8 +7,8 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from unitcost.errors import InputError
-from unitcost.sources.kubernetes.settings import KubernetesSettings
+from unitcost.base.errors import InputError
+from unitcost.config.kubernetes import KubernetesSettings
 
 
 def api_client(settings: KubernetesSettings, base_dir: Path) -> client.ApiClient:

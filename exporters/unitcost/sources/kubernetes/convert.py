@@ -10,8 +10,9 @@ import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from unitcost.labelvalues import bound_label_value
-from unitcost.model import (
+from unitcost.base.labelvalues import bound_label_value
+from unitcost.costmodel.quantity import QuantityError, parse_quantity
+from unitcost.data.model import (
     CapacityType,
     Flavor,
     LocalQueue,
@@ -25,7 +26,6 @@ from unitcost.model import (
     Resources,
     Volume,
 )
-from unitcost.quantity import QuantityError, parse_quantity
 
 Obj = Mapping[str, Any]
 

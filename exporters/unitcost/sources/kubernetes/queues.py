@@ -14,16 +14,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from unitcost.attribution import (
+from unitcost.config.kubernetes import YunikornSettings
+from unitcost.costmodel.attribution import (
     KUEUE_CLUSTER_QUEUE,
     KUEUE_LOCAL_QUEUE,
     KUEUE_QUEUE_NAME,
     MAX_OWNER_DEPTH,
     OwnerIndex,
 )
-from unitcost.model import Owner, Pod, Queue, Resources
-from unitcost.quantity import QuantityError, parse_quantity
-from unitcost.sources.kubernetes.settings import YunikornSettings
+from unitcost.costmodel.quantity import QuantityError, parse_quantity
+from unitcost.data.model import Owner, Pod, Queue, Resources
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from unitcost.config.kubernetes import KubernetesSettings
 from unitcost.sources.kubernetes.convert import ConversionError, Obj, object_key
-from unitcost.sources.kubernetes.settings import KubernetesSettings
 
 log = logging.getLogger(__name__)
 

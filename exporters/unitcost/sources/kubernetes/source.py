@@ -12,14 +12,15 @@ from typing import Any
 
 from kubernetes import client
 
-from unitcost.attribution import (
+from unitcost.config.kubernetes import KubernetesSettings
+from unitcost.costmodel.attribution import (
     POD_TEMPLATE_HASH,
     AttributionRules,
     pod_queue,
     resolve_owner,
 )
-from unitcost.model import Flavor, LocalQueue, Owner, Pod, Queue, Resources, Snapshot, Volume
-from unitcost.sinks.metrics import SourceHealth
+from unitcost.data.model import Flavor, LocalQueue, Owner, Pod, Queue, Resources, Snapshot, Volume
+from unitcost.data.records import SourceHealth
 from unitcost.sources.base import SourceError
 from unitcost.sources.kubernetes import convert
 from unitcost.sources.kubernetes.client import api_client
@@ -32,7 +33,6 @@ from unitcost.sources.kubernetes.queues import (
     with_admission,
 )
 from unitcost.sources.kubernetes.reflector import Endpoint, Reflector
-from unitcost.sources.kubernetes.settings import KubernetesSettings
 from unitcost.sources.kubernetes.usage import UsagePoller
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from unitcost.quantity import QuantityError, parse_quantity
+from unitcost.costmodel.quantity import QuantityError, parse_quantity
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Foundations every layer may use: input errors, YAML files, exact sums, label values."""

@@ -1,0 +1,2 @@
+"""The `unitcost` command: the one composition root that wires sources, the cost model,
+sinks and runtime together."""

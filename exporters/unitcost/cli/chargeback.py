@@ -1,0 +1,140 @@
+"""`unitcost chargeback`: a period's charges from Prometheus as FOCUS CSV/Parquet or HTML."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+from unitcost.history.chargeback.focus import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_ACCOUNT_NAME,
+    DEFAULT_PROVIDER,
+    Issuer,
+    rows,
+    to_csv,
+    write_parquet,
+)
+from unitcost.history.chargeback.period import Period, parse_time
+from unitcost.history.chargeback.query import read_charges
+from unitcost.sources.promapi import PrometheusAPI, PrometheusError
+
+FORMATS = ("focus-csv", "focus-parquet", "html")
+
+
+def _period(_ctx: click.Context, _param: click.Parameter, value: str) -> Period:
+    try:
+        return Period.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@click.option(
+    "--prometheus",
+    "url",
+    required=True,
+    help="Prometheus-compatible API base URL (Prometheus, Thanos Query, Mimir).",
+)
+@click.option("--period", required=True, callback=_period, help="Billing month, YYYY-MM (UTC).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="focus-csv",
+    show_default=True,
+    help="FOCUS 1.2 CSV or Parquet, or an HTML statement per team.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: stdout; required for focus-parquet).",
+)
+@click.option("--team", help="Only this team.")
+@click.option(
+    "--at",
+    callback=_time,
+    help="Read the period as it stood at this time (unix seconds or ISO 8601; default now).",
+)
+@click.option(
+    "--billing-account",
+    default=DEFAULT_ACCOUNT_ID,
+    show_default=True,
+    help="FOCUS BillingAccountId.",
+)
+@click.option(
+    "--billing-account-name",
+    default=DEFAULT_ACCOUNT_NAME,
+    show_default=True,
+    help="FOCUS BillingAccountName.",
+)
+@click.option(
+    "--provider",
+    default=DEFAULT_PROVIDER,
+    show_default=True,
+    help="FOCUS ProviderName, PublisherName and InvoiceIssuerName: who runs the platform.",
+)
+def chargeback(
+    url: str,
+    period: Period,
+    fmt: str,
+    output: Path | None,
+    team: str | None,
+    at: float | None,
+    billing_account: str,
+    billing_account_name: str,
+    provider: str,
+) -> None:
+    """Write a month's charges per team / namespace / day from the recorded cost series."""
+    if fmt == "focus-parquet" and output is None:
+        raise click.UsageError("--format focus-parquet writes binary: give --output PATH")
+    now = time.time()
+    try:
+        with PrometheusAPI(url) as api:
+            charges = read_charges(api, period, now if at is None else at, team)
+    except PrometheusError as exc:
+        click.echo(f"unitcost: error: {exc}", err=True)
+        sys.exit(2)
+    issuer = Issuer(billing_account, billing_account_name, provider)
+    table = rows(charges, issuer)
+    if fmt == "focus-parquet":
+        assert output is not None
+        try:
+            write_parquet(table, output)
+        except OSError as exc:
+            _cannot_write(output, exc)
+        return
+    if fmt == "focus-csv":
+        text = to_csv(table)
+    else:
+        from unitcost.history.chargeback.statement import render_statement
+
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for row in table:
+            totals[row["x_Team"]] += row["BilledCost"]
+        text = render_statement(charges, dict(totals), issuer=provider, generated=now)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, "utf-8")
+        except OSError as exc:
+            _cannot_write(output, exc)
+
+
+def _cannot_write(path: Path, exc: OSError) -> None:
+    click.echo(f"unitcost: error: cannot write {path}: {exc.strerror or exc}", err=True)
+    sys.exit(2)

@@ -1,0 +1,332 @@
+"""The cluster exporter's commands: `unitcost serve | demo | report | validate`, and the
+wiring of source, clouds, reload and OTLP into its collector."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from unitcost.base.errors import InputError
+from unitcost.cli.options import (
+    CONFIG_HELP,
+    duration_option,
+    fail,
+    otlp_options,
+    pricebook_option,
+    start_otlp_for,
+)
+from unitcost.config.file import Config, load_config
+from unitcost.costmodel.policy import attribution_rules
+from unitcost.pricing import PriceBook
+from unitcost.runtime.collected import Collected
+from unitcost.runtime.collector import Collector
+from unitcost.runtime.reload import Reloader
+from unitcost.runtime.server import ExporterServer, parse_listen, serving_until_stopped
+from unitcost.runtime.webconfig import WebConfig, load_web_config
+from unitcost.sinks.showback import TeamRow, team_rows
+from unitcost.sinks.table import showback_table
+from unitcost.sources.base import Source
+from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+
+log = logging.getLogger("unitcost")
+
+
+def _build_source(config: Config) -> Source:
+    if config.source.kind == "kubernetes":
+        # Imported here so the simulator never loads the kubernetes client.
+        from unitcost.sources.kubernetes.source import KubernetesSource
+
+        rules = attribution_rules(config)
+        return KubernetesSource(config.source.kubernetes, rules, config.base_dir)
+    sim = config.source.simulator
+    cluster = SimulatedCluster(
+        seed=sim.seed,
+        nodes=sim.nodes,
+        pods=sim.pods,
+        start=time.time(),
+        gpu_idle_share=sim.gpu_idle_share,
+    )
+    return SimulatorSource(cluster, speed=sim.speed)
+
+
+def _load(config_path: Path | None, pricebooks: Sequence[Path]) -> tuple[Config, PriceBook]:
+    config = load_config(config_path)
+    book = PriceBook.load([*config.pricebook_paths(), *pricebooks])
+    return config, book
+
+
+def _listen_address(listen: str) -> tuple[str, int]:
+    try:
+        return parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+
+
+def _run_exporter(
+    collector: Collector,
+    listen: str,
+    duration: float,
+    on_collect: object = None,
+    *,
+    web: WebConfig | None = None,
+    reloader: Reloader | None = None,
+) -> None:
+    address = _listen_address(listen)
+    collector.collect_once()  # serve real data from the first scrape
+    try:
+        server = ExporterServer(address, collector, web)
+    except OSError as exc:
+        fail(f"cannot listen on {listen}: {exc.strerror or exc}")
+    if reloader is not None:
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
+        reloader.start(collector.reconfigure)
+    host, port = server.server_address[:2]
+    scheme = "https" if web is not None and web.tls is not None else "http"
+    try:
+        with serving_until_stopped(server, duration) as stop:
+            log.info(
+                "serving %s://%s:%s/metrics (source %s)", scheme, host, port, collector.source.name
+            )
+            collector.run(stop, on_collect)  # type: ignore[arg-type]
+    finally:
+        if reloader is not None:
+            reloader.stop()
+        if collector.cloud is not None:
+            collector.cloud.close()
+        collector.source.close()
+        log.info("stopped")
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@pricebook_option
+@click.option("--listen", default="0.0.0.0:9810", show_default=True, help="HOST:PORT to serve on.")
+@click.option(
+    "--web.config.file",
+    "web_config_file",
+    type=click.Path(path_type=Path),
+    help="TLS and basic auth for /metrics: a Prometheus exporter-toolkit web config file "
+    "(docs/operations.md).",
+)
+@click.option(
+    "--reload-check-seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="How often the config file and price books are checked for changes (0: only on "
+    "SIGHUP). Needs --config.",
+)
+@duration_option
+@otlp_options
+def serve(
+    config_path: Path | None,
+    pricebooks: tuple[Path, ...],
+    listen: str,
+    web_config_file: Path | None,
+    reload_check_seconds: float,
+    duration: float,
+    otlp_endpoint: str | None,
+    otlp_protocol: str | None,
+) -> None:
+    """Serve /metrics for the configured source until SIGTERM; SIGHUP reloads the config."""
+    try:
+        config, book = _load(config_path, pricebooks)
+        web = load_web_config(web_config_file) if web_config_file else None
+        source = _build_source(config)  # a bad kubeconfig is an InputError too
+    except InputError as exc:
+        fail(str(exc))
+    reloader = None
+    if config_path is not None:
+        poll = reload_check_seconds if reload_check_seconds > 0 else 365 * 86400.0
+        reloader = Reloader(config_path, config, pricebooks, poll_seconds=poll)
+    collector = exporter_collector(config, book, source, reloader=reloader)
+    start_otlp_for(config.otlp, otlp_endpoint, otlp_protocol, lambda: collector.current)
+    _run_exporter(collector, listen, duration, web=web, reloader=reloader)
+
+
+@click.command()
+@click.option(
+    "--listen", default="127.0.0.1:9810", show_default=True, help="HOST:PORT to serve on."
+)
+@click.option("--seed", type=int, help="Simulator seed (default from the demo config: 42).")
+@click.option("--nodes", type=click.IntRange(1, 20000), help="Simulated nodes (default 60).")
+@click.option("--pods", type=click.IntRange(0, 500000), help="Simulated pods (default 1500).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Simulated seconds per real second (default 60).",
+)
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), help="Seconds between collects (default 5)."
+)
+@click.option(
+    "--table/--no-table",
+    default=True,
+    show_default=True,
+    help="Show the live showback table (only on a terminal; otherwise one line a collect).",
+)
+@duration_option
+@otlp_options
+def demo(
+    listen: str,
+    seed: int | None,
+    nodes: int | None,
+    pods: int | None,
+    speed: float | None,
+    interval: float | None,
+    table: bool,
+    duration: float,
+    otlp_endpoint: str | None,
+    otlp_protocol: str | None,
+) -> None:
+    """Run the exporter on the simulated cluster and show a live showback table."""
+    config, book = _load(None, ())
+    sim_overrides = {
+        k: v
+        for k, v in {"seed": seed, "nodes": nodes, "pods": pods, "speed": speed}.items()
+        if v is not None
+    }
+    simulator = config.source.simulator.model_copy(update=sim_overrides)
+    updates: dict[str, object] = {
+        "source": config.source.model_copy(update={"simulator": simulator})
+    }
+    if interval is not None:
+        updates["collect_interval_seconds"] = interval
+    config = config.model_copy(update=updates)
+    collector = Collector(_build_source(config), book, config)
+    start_otlp_for(config.otlp, otlp_endpoint, otlp_protocol, lambda: collector.current)
+    console = Console(stderr=False)
+    host, port = _listen_address(listen)
+    title = f"unitcost demo: http://{host}:{port}/metrics  (Ctrl-C to stop)"
+
+    if table and console.is_terminal:
+        with Live(console=console, auto_refresh=False) as live:
+
+            def refresh(collected: Collected) -> None:
+                if collected.frame is not None:
+                    rows = team_rows(collected.frame, config.budgets)
+                    live.update(
+                        showback_table(rows, title, collected.frame.timestamp), refresh=True
+                    )
+
+            _run_exporter(collector, listen, duration, refresh)
+    else:
+
+        def summary(collected: Collected) -> None:
+            if collected.frame is not None:
+                rows = team_rows(collected.frame, config.budgets)
+                total = sum(r.cost_per_hour for r in rows)
+                idle = sum(r.gpu_idle_per_hour for r in rows)
+                log.info(
+                    "collected: %d pods, $%.2f/h, GPU idle $%.2f/h",
+                    len(collected.frame.pods),
+                    total,
+                    idle,
+                )
+
+        click.echo(title)
+        _run_exporter(collector, listen, duration, summary)
+
+
+def _write_rows(rows: list[TeamRow], fmt: str, out: TextIO, timestamp: float) -> None:
+    if fmt == "json":
+        json.dump([r.as_dict() for r in rows], out, indent=2)
+        out.write("\n")
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        fields = list(rows[0].as_dict()) if rows else ["team"]
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.as_dict())
+        out.write(buffer.getvalue())
+    else:
+        Console(file=out, width=120).print(showback_table(rows, "unitcost report", timestamp))
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@pricebook_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def report(config_path: Path | None, pricebooks: tuple[Path, ...], fmt: str) -> None:
+    """Read the source once and print cost per team (showback)."""
+    try:
+        config, book = _load(config_path, pricebooks)
+        source = _build_source(config)
+    except InputError as exc:
+        fail(str(exc))
+    collected = Collector(source, book, config).collect_once()
+    source.close()
+    if collected.frame is None:
+        fail(f"source {source.name} gave no data")
+    _write_rows(
+        team_rows(collected.frame, config.budgets), fmt, sys.stdout, collected.frame.timestamp
+    )
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@pricebook_option
+def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
+    """Check a config and price books; print what they hold, exit non-zero on any error."""
+    try:
+        config, book = _load(config_path, pricebooks)
+    except InputError as exc:
+        fail(str(exc))
+    providers = {name: len(p.instance_types) for name, p in book.book.providers.items()}
+    click.echo(
+        f"config ok: source {config.source.kind}, "
+        f"{len(config.budgets.teams)} team budgets, shared cost {config.shared_cost.strategy}"
+    )
+    click.echo(
+        f"price book ok ({' + '.join(book.sources)}): instance types {providers}, "
+        f"{len(book.book.onprem.node_classes)} on-prem node classes"
+    )
+
+
+def exporter_collector(
+    config: Config,
+    book: PriceBook,
+    source: Source,
+    *,
+    reloader: Reloader | None = None,
+    cloud_wait_seconds: float = 10.0,
+) -> Collector:
+    """The cluster exporter's collector, with the configured cloud parts (their pollers
+    started, waiting up to `cloud_wait_seconds` for first answers so the first collect can use
+    them) and the reloader's status series wired in."""
+    cloud = None
+    if config.clouds.any_enabled:  # boto3 and google-cloud load only when configured
+        from unitcost.sources.cloud.services import with_clouds
+
+        source, cloud = with_clouds(
+            config.clouds,
+            source,
+            collect_interval=config.collect_interval_seconds,
+            # GKE usage older than a few polls is not the usage now.
+            stale_after=3 * config.clouds.gcp.monitoring.poll_interval_seconds,
+        )
+    extra = (reloader.families,) if reloader is not None else ()
+    collector = Collector(source, book, config, cloud=cloud, extra_families=extra)
+    if cloud is not None:
+        cloud.start(cloud_wait_seconds)
+    return collector

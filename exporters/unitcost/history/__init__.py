@@ -1,0 +1,1 @@
+"""Readers of cost history in Prometheus: chargeback, forecast, recommendations, actions."""

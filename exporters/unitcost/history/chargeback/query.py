@@ -1,0 +1,231 @@
+"""Read a period's charges from the recorded cost series (Prometheus HTTP API only).
+
+Totals are the month-to-date rule's own numbers (recording-rules/budget.yml): each whole UTC
+hour of a team costs `team:unitcost_cost_dollars_per_hour:avg1h` sampled at the hour's end,
+and the hour in progress costs `team:unitcost_cost_dollars_per_hour:sum` x the elapsed
+fraction. So a team's charges sum to `team:unitcost_cost_dollars:month_to_date` to the cent.
+
+Each team-hour is then split onto (namespace, queue, app, component) in proportion to what
+those series summed to in that hour (`sum_over_time(...[1h])`): the split only says where the
+money went, never how much there was (docs/chargeback.md, "How totals reconcile").
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from unitcost.history.chargeback.period import HOUR, Period, utc_date
+from unitcost.sources.promapi import PrometheusAPI, PrometheusError
+
+#: What a team is charged for, by the attribution rules' parts (docs/rules.md). The
+#: per-workload records carry every ROW_LABELS label and are few (workloads, not pods), so
+#: the hourly `sum_over_time` over them stays cheap at 150,000 pods.
+COMPONENTS: dict[str, str] = {
+    "compute": "workload:unitcost_pod_cost_dollars_per_hour:sum",
+    "shared": "workload:unitcost_pod_shared_cost_dollars_per_hour:sum",
+    "storage": "namespace:unitcost_volume_cost_dollars_per_hour:sum",
+}
+ROW_LABELS = ("cluster", "team", "org", "cost_center", "namespace", "queue", "app")
+TEAM_HOURLY = "team:unitcost_cost_dollars_per_hour:avg1h"
+TEAM_RATE = "team:unitcost_cost_dollars_per_hour:sum"
+WASTE_RATE = "team:unitcost_pod_unused_cost_dollars_per_hour:sum"
+GPU_IDLE_RATE = "team:unitcost_gpu_idle_cost_dollars_per_hour:sum"
+
+TeamKey = tuple[str, str]  # (cluster, team)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ChargeKey:
+    """One chargeable line: who (cluster, team, org, cost centre), where (namespace, queue,
+    app) and what (component: compute, shared, storage)."""
+
+    cluster: str
+    team: str
+    org: str
+    cost_center: str
+    namespace: str
+    queue: str
+    app: str
+    component: str
+
+    @property
+    def team_key(self) -> TeamKey:
+        return (self.cluster, self.team)
+
+
+@dataclass(slots=True)
+class Charge:
+    """A line's cost on one UTC day, and the hours in which it had any."""
+
+    key: ChargeKey
+    day: date
+    dollars: float = 0.0
+    hours: float = 0.0
+
+
+@dataclass(slots=True)
+class Charges:
+    """Everything a period's exports need, read once."""
+
+    period: Period
+    #: Unix time the charges run to: the period's end, or `at` for a period in progress.
+    end: float
+    charges: list[Charge]
+    #: Per team and day: requested-but-unused cost (part of the charges) and idle GPU cost.
+    waste: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
+    gpu_idle: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
+
+    def team_totals(self) -> dict[TeamKey, float]:
+        totals: dict[TeamKey, float] = defaultdict(float)
+        for charge in self.charges:
+            totals[charge.key.team_key] += charge.dollars
+        return dict(totals)
+
+
+def team_selector(team: str | None) -> str:
+    if team is None:
+        return ""
+    escaped = team.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{{team="{escaped}"}}'
+
+
+def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None = None) -> Charges:
+    """The period's charges as Prometheus recorded them, up to `at` (unix time)."""
+    if at <= period.start:
+        raise PrometheusError(f"period {period.label} has not started at the given time")
+    end = min(float(period.end), at)
+    last_full_hour = int(end) // HOUR * HOUR
+    selector = team_selector(team)
+    lines: dict[tuple[ChargeKey, date], Charge] = {}
+
+    def book(key: ChargeKey, hour_start: float, dollars: float, hours: float) -> None:
+        day = utc_date(hour_start)
+        charge = lines.get((key, day))
+        if charge is None:
+            charge = lines[(key, day)] = Charge(key, day)
+        charge.dollars += dollars
+        charge.hours += hours
+
+    # Whole hours: the hour (s - 1h, s] at every hour end s of the period.
+    first_end = period.start + HOUR
+    if last_full_hour >= first_end:
+        hourly = _range_by_team(api, TEAM_HOURLY + selector, first_end, last_full_hour)
+        weights = _range_weights(api, selector, first_end, last_full_hour)
+        for team_key, points in hourly.items():
+            for s, dollars in points.items():
+                _split(team_key, dollars, weights.get((team_key, s), {}), s - HOUR, 1.0, book)
+
+    # The hour in progress, at the current rate (as the month-to-date rule adds it).
+    if end < period.end and end > last_full_hour:
+        fraction = (end - last_full_hour) / HOUR
+        rates = {
+            _team_key(sample.labels): sample.value
+            for sample in api.query(TEAM_RATE + selector, at=end)
+        }
+        shares: dict[TeamKey, dict[ChargeKey, float]] = defaultdict(dict)
+        for component, metric in COMPONENTS.items():
+            promql = f"sum by ({', '.join(ROW_LABELS)}) ({metric}{selector})"
+            for sample in api.query(promql, at=end):
+                key = _charge_key(sample.labels, component)
+                shares[key.team_key][key] = sample.value
+        for team_key, rate in rates.items():
+            _split(team_key, rate * fraction, shares.get(team_key, {}), end, fraction, book)
+
+    if not lines:
+        scope = f" for team {team!r}" if team else ""
+        raise PrometheusError(
+            f"{api.base_url}: no {TEAM_HOURLY} or {TEAM_RATE} series{scope} in {period.label}: "
+            "is recording-rules/budget.yml loaded, and did an exporter run in that period?"
+        )
+    charges = Charges(period, end, sorted(lines.values(), key=lambda c: (c.day, c.key)))
+    charges.waste = _daily(api, WASTE_RATE + selector, period, end, last_full_hour)
+    charges.gpu_idle = _daily(api, GPU_IDLE_RATE + selector, period, end, last_full_hour)
+    return charges
+
+
+def _split(
+    team_key: TeamKey,
+    dollars: float,
+    weights: Mapping[ChargeKey, float],
+    hour_start: float,
+    hours: float,
+    book: Callable[[ChargeKey, float, float, float], None],
+) -> None:
+    total = sum(w for w in weights.values() if w > 0)
+    if total <= 0:
+        # The team has a cost but no per-namespace detail in that hour (its series began or
+        # ended at the hour's edge): charged to the team itself, never dropped.
+        book(ChargeKey(*team_key, "", "", "", "", "", "compute"), hour_start, dollars, hours)
+        return
+    for key, weight in weights.items():
+        if weight > 0:
+            book(key, hour_start, dollars * weight / total, hours)
+
+
+def _team_key(labels: Mapping[str, str]) -> TeamKey:
+    return (labels.get("cluster", ""), labels.get("team", ""))
+
+
+def _charge_key(labels: Mapping[str, str], component: str) -> ChargeKey:
+    get = labels.get
+    return ChargeKey(
+        cluster=get("cluster", ""),
+        team=get("team", ""),
+        org=get("org", ""),
+        cost_center=get("cost_center", ""),
+        namespace=get("namespace", ""),
+        queue=get("queue", ""),
+        app=get("app", ""),
+        component=component,
+    )
+
+
+def _range_by_team(
+    api: PrometheusAPI, promql: str, start: float, end: float
+) -> dict[TeamKey, dict[float, float]]:
+    out: dict[TeamKey, dict[float, float]] = defaultdict(dict)
+    for series in api.query_range(promql, start=start, end=end, step_s=HOUR):
+        points = out[_team_key(series.labels)]
+        for t, v in series.points:
+            points[t] = points.get(t, 0.0) + v
+    return dict(out)
+
+
+def _range_weights(
+    api: PrometheusAPI, selector: str, start: float, end: float
+) -> dict[tuple[TeamKey, float], dict[ChargeKey, float]]:
+    """Per team and hour end: what each line's series summed to over that hour."""
+    out: dict[tuple[TeamKey, float], dict[ChargeKey, float]] = defaultdict(dict)
+    for component, metric in COMPONENTS.items():
+        promql = f"sum by ({', '.join(ROW_LABELS)}) (sum_over_time({metric}{selector}[1h]))"
+        for series in api.query_range(promql, start=start, end=end, step_s=HOUR):
+            key = _charge_key(series.labels, component)
+            for t, v in series.points:
+                out[(key.team_key, t)][key] = v
+    return dict(out)
+
+
+def _daily(
+    api: PrometheusAPI, rate: str, period: Period, end: float, last_full_hour: int
+) -> dict[TeamKey, dict[date, float]]:
+    """Dollars per team and day of a $/h series: hourly averages, plus the hour in progress."""
+    out: dict[TeamKey, dict[date, float]] = defaultdict(lambda: defaultdict(float))
+    if last_full_hour >= period.start + HOUR:
+        hourly = _range_by_team(
+            api, f"avg_over_time({rate}[1h])", period.start + HOUR, last_full_hour
+        )
+        for team_key, points in hourly.items():
+            for s, dollars in points.items():
+                out[team_key][utc_date(s - HOUR)] += dollars
+    if end < period.end and end > last_full_hour:
+        for sample in api.query(rate, at=end):
+            fraction = (end - last_full_hour) / HOUR
+            out[_team_key(sample.labels)][utc_date(end)] += sample.value * fraction
+    return {k: dict(v) for k, v in out.items()}
+
+
+def teams_of(charges: Iterable[Charge]) -> list[TeamKey]:
+    return sorted({c.key.team_key for c in charges})

@@ -1,0 +1,216 @@
+"""Prometheus answers -> the maths' inputs. Every query runs at one instant `end`; the
+aggregation over the window happens in Prometheus (subqueries), so a fleet of thousands of
+pods costs a few instant queries, not millions of points over the wire.
+
+Only the Prometheus HTTP API is used (unitcost.sources.promapi), so Thanos Query and Mimir work too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from unitcost.config.recommend import RecommendSettings, promql_duration
+from unitcost.history.recommend.maths import (
+    GpuIdleHistory,
+    Inputs,
+    PodActivity,
+    PodUsage,
+    QueueQuota,
+    Workload,
+)
+from unitcost.sources.promapi import PrometheusAPI, Sample
+
+log = logging.getLogger(__name__)
+PodKey = tuple[str, str]
+Query = Callable[[str], list[Sample]]
+
+
+def _by_pod(samples: list[Sample]) -> dict[PodKey, float]:
+    return {(s.labels.get("namespace", ""), s.labels.get("pod", "")): s.value for s in samples}
+
+
+def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> Inputs:
+    w = promql_duration(settings.window_seconds)
+    step = settings.step_seconds
+    s = promql_duration(step)
+    q = settings.queries
+
+    def at_end(promql: str) -> list[Sample]:
+        return api.query(promql, at=end)
+
+    workloads = _workloads(at_end(f"last_over_time(unitcost_pod_info[{w}])"))
+
+    def workload(key: PodKey) -> Workload:
+        return workloads.get(key) or Workload(key[0], "Pod", key[1])
+
+    # Prices: the pod's last node, at that node's $/core-hour and $/byte-hour; the cluster's
+    # average for a pod whose node is unknown.
+    pod_node = {
+        (x.labels.get("namespace", ""), x.labels.get("pod", "")): x.labels.get("node", "")
+        for x in at_end(
+            f'last_over_time(unitcost_pod_cost_dollars_per_hour{{resource="cpu"}}[{w}])'
+        )
+    }
+    prices = {
+        resource: (
+            {x.labels.get("node", ""): x.value for x in at_end(_node_price(resource, per, w))},
+            _scalar(at_end(_cluster_price(resource, per))),
+        )
+        for resource, per in (
+            ("cpu", "unitcost_node_allocatable_cpu_cores"),
+            ("memory", "unitcost_node_allocatable_memory_bytes"),
+        )
+    }
+
+    def price(resource: str, key: PodKey) -> float:
+        by_node, average = prices[resource]
+        return by_node.get(pod_node.get(key, ""), average)
+
+    quantile = settings.rightsize.cpu_percentile / 100
+    cpu_pct = _by_pod(at_end(f"quantile_over_time({quantile:g}, ({q.cpu_usage_cores})[{w}:{s}])"))
+    mem_peak = _by_pod(at_end(f"max_over_time(({q.memory_usage_bytes})[{w}:{s}])"))
+    seen = _by_pod(at_end(f"count_over_time(({q.memory_usage_bytes})[{w}:{s}])"))
+    cpu_req = _by_pod(at_end(f"last_over_time(({q.cpu_request_cores})[{w}:{s}])"))
+    mem_req = _by_pod(at_end(f"last_over_time(({q.memory_request_bytes})[{w}:{s}])"))
+    usage = tuple(
+        PodUsage(
+            key[0],
+            key[1],
+            workload(key),
+            cpu_pct.get(key),
+            mem_peak.get(key),
+            cpu_req.get(key),
+            mem_req.get(key),
+            # A subquery may hold one step more than the window: clamp.
+            min(seen.get(key, 0.0) * step, settings.window_seconds),
+            price("cpu", key),
+            price("memory", key),
+        )
+        for key in sorted(set(cpu_pct) | set(mem_peak))
+    )
+
+    a = promql_duration(settings.abandoned.window_seconds)
+    cpu_max = _by_pod(at_end(f"max_over_time(({q.cpu_usage_cores})[{a}:{s}])"))
+    cpu_seen = _by_pod(at_end(f"count_over_time(({q.cpu_usage_cores})[{a}:{s}])"))
+    net_max = _by_pod(at_end(f"max_over_time(({q.network_bytes_per_second})[{a}:{s}])"))
+    cost_now = _by_pod(at_end("sum by (namespace, pod) (unitcost_pod_cost_dollars_per_hour)"))
+    activity = tuple(
+        PodActivity(
+            key[0],
+            key[1],
+            workload(key),
+            cpu_max.get(key),
+            net_max.get(key),
+            min(cpu_seen.get(key, 0.0) * step, settings.abandoned.window_seconds),
+            cost_now.get(key),
+        )
+        for key in sorted(set(cpu_max) | set(cost_now))
+    )
+
+    return Inputs(
+        end=end,
+        window_seconds=settings.window_seconds,
+        step_seconds=step,
+        usage=usage,
+        gpus=_gpu_histories(api, settings, end, workload),
+        activity=activity,
+        queues=_queues(at_end, w, s, step),
+    )
+
+
+def _workloads(samples: list[Sample]) -> dict[PodKey, Workload]:
+    out: dict[PodKey, Workload] = {}
+    for x in samples:
+        ns, pod = x.labels.get("namespace", ""), x.labels.get("pod", "")
+        app, kind = x.labels.get("app", ""), x.labels.get("workload_kind", "")
+        out[(ns, pod)] = Workload(ns, kind, app) if app and kind else Workload(ns, "Pod", pod)
+    return out
+
+
+def _node_price(resource: str, per: str, w: str) -> str:
+    return (
+        "max by (node) (last_over_time("
+        f'unitcost_node_cost_dollars_per_hour{{resource="{resource}"}}[{w}]))'
+        f" / on (node) (max by (node) (last_over_time({per}[{w}])) > 0)"
+    )
+
+
+def _cluster_price(resource: str, per: str) -> str:
+    return f'sum(unitcost_node_cost_dollars_per_hour{{resource="{resource}"}}) / (sum({per}) > 0)'
+
+
+def _scalar(samples: list[Sample]) -> float:
+    return samples[0].value if samples else 0.0
+
+
+def _gpu_histories(
+    api: PrometheusAPI,
+    settings: RecommendSettings,
+    end: float,
+    workload: Callable[[PodKey], Workload],
+) -> tuple[GpuIdleHistory, ...]:
+    step = settings.step_seconds
+    start = end - settings.gpu_idle.policy_window_seconds - 2 * step
+    # max by GPU and pod: a GPU with two producers (agent and exporter) counts once.
+    series = api.query_range(
+        "max by (node, gpu, namespace, pod) (unitcost_gpu_idle_cost_dollars_per_hour)",
+        start=start,
+        end=end,
+        step_s=step,
+    )
+    out = []
+    for x in series:
+        if not x.points or x.points[-1][1] <= 0:
+            continue  # not idle now: nothing to reclaim
+        key = (x.labels.get("namespace", ""), x.labels.get("pod", ""))
+        out.append(
+            GpuIdleHistory(
+                x.labels.get("node", ""),
+                x.labels.get("gpu", ""),
+                key[0],
+                key[1],
+                workload(key),
+                x.points,
+            )
+        )
+    return tuple(out)
+
+
+def _queues(at_end: Query, w: str, s: str, step: float) -> tuple[QueueQuota, ...]:
+    by = "max by (queue, flavor, resource)"
+    quota = at_end(f"{by} (unitcost_queue_quota_cost_dollars_per_hour)")
+    peak = _keyed(
+        at_end(f"max_over_time(({by} (unitcost_queue_used_cost_dollars_per_hour))[{w}:{s}])")
+    )
+    seen = _keyed(
+        at_end(f"count_over_time(({by} (unitcost_queue_quota_cost_dollars_per_hour))[{w}:{s}])")
+    )
+    scheduler = {
+        x.labels.get("queue", ""): x.labels.get("scheduler", "")
+        for x in at_end(f"max by (queue, scheduler) (last_over_time(unitcost_queue_info[{w}]))")
+    }
+    out = []
+    for x in quota:
+        key = (x.labels.get("queue", ""), x.labels.get("flavor", ""), x.labels.get("resource", ""))
+        out.append(
+            QueueQuota(
+                *key,
+                scheduler=scheduler.get(key[0], ""),
+                quota_dollars_per_hour=x.value,
+                peak_used_dollars_per_hour=peak.get(key, 0.0),  # never used in the window
+                observed_seconds=seen.get(key, 0.0) * step,  # only compared to the window
+            )
+        )
+    return tuple(out)
+
+
+def _keyed(samples: list[Sample]) -> Mapping[tuple[str, str, str], float]:
+    return {
+        (
+            x.labels.get("queue", ""),
+            x.labels.get("flavor", ""),
+            x.labels.get("resource", ""),
+        ): x.value
+        for x in samples
+    }

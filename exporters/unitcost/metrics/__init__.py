@@ -1,0 +1,1 @@
+"""The metric contract: every family unitcost publishes, and the family holder."""

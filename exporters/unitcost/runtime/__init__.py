@@ -1,0 +1,1 @@
+"""Running processes: the collect loops, HTTP serving, hot reload."""

@@ -1,0 +1,75 @@
+"""The command line: complete help, reports in every format, clear config errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from unitcost.cli.main import main
+
+
+def commands() -> list[tuple[str, click.Command]]:
+    assert isinstance(main, click.Group)
+    return [("", main), *sorted(main.commands.items())]
+
+
+@pytest.mark.parametrize(("name", "command"), commands())
+def test_every_command_and_option_has_help(name: str, command: click.Command) -> None:
+    assert command.help, name
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            assert param.help, f"{name} {param.opts}"
+    result = CliRunner().invoke(main, [*([name] if name else []), "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_report_formats_agree() -> None:
+    runner = CliRunner()
+    as_json = json.loads(runner.invoke(main, ["report", "--format", "json"]).stdout)
+    as_csv = list(
+        csv.DictReader(io.StringIO(runner.invoke(main, ["report", "--format", "csv"]).stdout))
+    )
+    table = runner.invoke(main, ["report"]).stdout
+    assert [r["team"] for r in as_json] == [r["team"] for r in as_csv]
+    assert {"llm-training", "etl", "unassigned", "shared"} <= {r["team"] for r in as_json}
+    for row_json, row_csv in zip(as_json, as_csv, strict=True):
+        assert float(row_csv["cost_per_hour"]) == pytest.approx(row_json["cost_per_hour"])
+    top = as_json[0]
+    assert f"${top['cost_per_hour']:,.2f}" in table
+    assert all(r["cost_per_hour"] >= 0 for r in as_json)
+
+
+def test_config_error_exits_non_zero_naming_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text("budgets: {default: lots}\n")
+    result = CliRunner().invoke(main, ["report", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}: budgets.default: Input should be a valid number" in result.stderr
+
+
+def test_bad_pricebook_and_missing_config_are_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(main, ["validate", "--config", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2 and "none.yaml: cannot read" in missing.stderr
+    book = tmp_path / "p.yaml"
+    book.write_text("fallback: {gpu_hour: -2}\n")
+    result = runner.invoke(main, ["validate", "--pricebook", str(book)])
+    assert result.exit_code == 2 and f"{book}: fallback.gpu_hour" in result.stderr
+
+
+def test_validate_summarises_a_good_setup() -> None:
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert "config ok" in result.stdout and "price book ok" in result.stdout
+
+
+def test_bad_listen_address_is_rejected() -> None:
+    result = CliRunner().invoke(main, ["demo", "--listen", "nowhere", "--duration", "1"])
+    assert result.exit_code == 2 and "--listen" in result.output

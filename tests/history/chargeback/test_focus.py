@@ -1,0 +1,143 @@
+"""FOCUS 1.2 export: every Mandatory column, valid types, ISO 4217 currency, UTC periods, and
+totals equal to the charges read from the real Prometheus."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from support.prometheus import Prometheus
+from unitcost.cli.main import main
+from unitcost.history.chargeback.focus import COLUMNS, CONDITIONAL, MANDATORY
+from unitcost.history.chargeback.period import Period, parse_time
+from unitcost.history.chargeback.query import read_charges
+from unitcost.sources.promapi import PrometheusAPI
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chargeback")]
+
+AT = "2025-03-02T10:20:34Z"
+# FOCUS 1.2 Mandatory columns (specification/columns/*.md at tag v1.2, "Feature level").
+FOCUS_12_MANDATORY = {
+    "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
+    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass",
+    "ChargeDescription", "ChargePeriodEnd", "ChargePeriodStart", "ContractedCost",
+    "EffectiveCost", "InvoiceIssuerName", "ListCost", "PricingQuantity", "PricingUnit",
+    "ProviderName", "PublisherName", "ServiceCategory", "ServiceName",
+}  # fmt: skip
+SERVICE_CATEGORIES = {
+    "AI and Machine Learning",
+    "Analytics",
+    "Compute",
+    "Databases",
+    "Storage",
+    "Other",
+}
+DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def export(prom: Prometheus, *args: str) -> str:
+    result = CliRunner().invoke(
+        main, ["chargeback", "--prometheus", prom.url, "--period", "2025-03", "--at", AT, *args]
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> None:
+    table = list(csv.DictReader(io.StringIO(export(prom))))
+    assert table
+    header = list(table[0])
+    assert header == list(COLUMNS)
+    assert set(MANDATORY) == FOCUS_12_MANDATORY <= set(header)
+    # FOCUS columns first, then the x_ custom ones, never intermixed.
+    custom = [i for i, name in enumerate(header) if name.startswith("x_")]
+    assert custom == list(range(len(header) - len(custom), len(header)))
+    assert all(re.fullmatch(r"[A-Z][A-Za-z]+", n) for n in header if not n.startswith("x_"))
+    for row in table:
+        for name in (
+            "BilledCost",
+            "ContractedCost",
+            "EffectiveCost",
+            "ListCost",
+            "PricingQuantity",
+        ):
+            assert NUMBER.fullmatch(row[name]), (name, row[name])
+        assert Decimal(row["BilledCost"]) > 0
+        assert row["ListCost"] == row["ContractedCost"] == row["EffectiveCost"] == row["BilledCost"]
+        assert row["BillingCurrency"] == "USD"  # ISO 4217
+        assert row["ChargeCategory"] == "Usage" and row["ChargeClass"] == ""
+        assert row["ServiceCategory"] in SERVICE_CATEGORIES and row["ServiceName"]
+        assert row["PricingUnit"] == "Hours" and 0 < Decimal(row["PricingQuantity"]) <= 24
+        for name in (
+            "BillingPeriodStart",
+            "BillingPeriodEnd",
+            "ChargePeriodStart",
+            "ChargePeriodEnd",
+        ):
+            assert DATETIME.fullmatch(row[name]), (name, row[name])
+        assert (row["BillingPeriodStart"], row["BillingPeriodEnd"]) == (
+            "2025-03-01T00:00:00Z",
+            "2025-04-01T00:00:00Z",
+        )
+        start = datetime.fromisoformat(row["ChargePeriodStart"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(row["ChargePeriodEnd"].replace("Z", "+00:00"))
+        assert start.tzinfo == UTC and start.hour == 0 and start < end
+        assert (end - start).total_seconds() <= 86400
+        for name in ("BillingAccountId", "ProviderName", "PublisherName", "InvoiceIssuerName"):
+            assert row[name]
+        assert row["SubAccountId"] == row["SubAccountName"] == row["x_Team"]
+        tags = json.loads(row["Tags"])
+        assert tags["team"] == row["x_Team"]
+        assert tags.get("namespace", "") == row["x_Namespace"] == row["ResourceName"]
+        assert row["x_CostComponent"] in {"compute", "shared", "storage"}
+    # The hour in progress ends the last day's charge period.
+    assert max(r["ChargePeriodEnd"] for r in table) == "2025-03-02T10:20:34Z"
+    assert {r["x_Queue"] for r in table} >= {"gpu-q", "batch", ""}
+    assert set(CONDITIONAL) <= set(header)
+
+
+def test_totals_equal_the_source_series(prom: Prometheus) -> None:
+    table = list(csv.DictReader(io.StringIO(export(prom))))
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for row in table:
+        totals[row["x_Team"]] += Decimal(row["BilledCost"])
+    with PrometheusAPI(prom.url) as api:
+        source = read_charges(api, Period.parse("2025-03"), parse_time(AT)).team_totals()
+    assert set(totals) == {team for _, team in source}
+    for (_, team), dollars in source.items():
+        assert abs(float(totals[team]) - dollars) < 0.005
+
+
+def test_parquet_has_typed_columns_and_the_same_rows(prom: Prometheus, tmp_path: Path) -> None:
+    out = tmp_path / "march.parquet"
+    assert export(prom, "--format", "focus-parquet", "--output", str(out)) == ""
+    table = pq.read_table(out)
+    assert table.column_names == list(COLUMNS)
+    schema = table.schema
+    assert str(schema.field("BilledCost").type) == "decimal128(24, 6)"
+    assert str(schema.field("ChargePeriodStart").type) == "timestamp[ms, tz=UTC]"
+    assert str(schema.field("ChargeClass").type) == "string"
+    csv_rows = list(csv.DictReader(io.StringIO(export(prom))))
+    assert table.num_rows == len(csv_rows)
+    assert sum(table.column("BilledCost").to_pylist()) == sum(
+        Decimal(r["BilledCost"]) for r in csv_rows
+    )
+    assert set(table.column("ChargeClass").to_pylist()) == {None}
+
+
+def test_team_filter_writes_only_that_team(prom: Prometheus, tmp_path: Path) -> None:
+    out = tmp_path / "data.csv"
+    export(prom, "--team", "data", "--output", str(out))
+    teams = {r["x_Team"] for r in csv.DictReader(out.open())}
+    assert teams == {"data"}
