@@ -27,6 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check exporters tests benchmarks dashboards helm
 	$(BIN)/mypy
 
+## docs: regenerate docs/metrics.md from the metric catalogue (exporters/unitcost/metrics/catalogue.py)
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m unitcost.metrics.reference docs/metrics.md
+
 ## dashboards: regenerate dashboards/json from dashboards/*.dashboard.py (commit the JSON)
 dashboards: $(STAMP)
 	$(BIN)/python dashboards/generate.py

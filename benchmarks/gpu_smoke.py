@@ -84,11 +84,11 @@ def _serve(agent: GpuAgent) -> tuple[ExporterServer, str]:
 def _gpu_lines(body: bytes) -> list[str]:
     keep = (
         "unitcost_gpu_up",
-        "unitcost_gpu_utilization",
-        "unitcost_gpu_power",
-        "unitcost_gpu_memory_used",
-        "unitcost_gpu_energy",
-        "unitcost_gpu_idle",
+        "unitcost_gpu_utilization_ratio",
+        "unitcost_gpu_power_watts",
+        "unitcost_gpu_memory_used_bytes",
+        "unitcost_gpu_energy_joules_total",
+        "unitcost_gpu_idle_cost_dollars_per_hour",
     )
     return [line for line in body.decode().splitlines() if line.startswith(keep)]
 

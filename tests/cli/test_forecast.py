@@ -13,10 +13,12 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
+from support.catalogue import assert_conforms
 from support.prometheus import Prometheus, prometheus
 from unitcost.cli.main import main
 from unitcost.history.forecast.model import DAY
 from unitcost.history.forecast.service import ForecastService
+from unitcost.metrics.catalogue import Binary
 from unitcost.sources.promapi import PrometheusAPI
 
 pytestmark = pytest.mark.xdist_group("forecast")
@@ -119,6 +121,7 @@ def test_served_metrics(history: tuple[Prometheus, int]) -> None:
         truth = gpu_demand(HISTORY_DAYS - 1 + horizon)
         assert requested[("aws-p4d", f"{horizon}d")] == pytest.approx(truth, rel=0.1)
     assert families["unitcost_source_up"].samples[0].value == 1
+    assert_conforms(collected.exposition.decode("utf-8"), Binary.FORECAST)
 
 
 def test_errors_name_the_problem(history: tuple[Prometheus, int]) -> None:

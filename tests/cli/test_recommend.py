@@ -18,19 +18,20 @@ import yaml
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
+from support.catalogue import assert_conforms
 from support.fake_apiserver import namespace
 from support.fake_apiserver_writes import WritableCluster, deployment, serving
 from support.prometheus import Prometheus, free_port, prometheus
 from unitcost.cli.main import main
 from unitcost.config.recommend import RecommendSettings
 from unitcost.history.recommend.service import RecommendService
+from unitcost.metrics.catalogue import Binary
 from unitcost.sources.promapi import PrometheusAPI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("recommend")]
 
 DAY, STEP = 86400, 60
 GIB, MIB = 2**30, 2**20
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 
 class History:
@@ -241,8 +242,7 @@ def test_served_metrics_are_documented_and_promtool_clean(prom: Prometheus) -> N
     assert ratio.value == pytest.approx(0.45)
     up = {s.labels["source"]: s.value for s in families["unitcost_source_up"].samples}
     assert up == {"prometheus": 1.0}
-    documented = set(re.findall(r"`(unitcost_[a-z_]+)", DOCS.read_text()))
-    assert set(families) - documented == set()
+    assert_conforms(exposition, Binary.RECOMMEND)
     if shutil.which("promtool"):
         check = subprocess.run(
             ["promtool", "check", "metrics"],

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from support.catalogue import assert_conforms
 from support.fake_apiserver import TOKEN, FakeCluster, running
 from support.fake_nvml import (
     Scenario,
@@ -23,6 +24,7 @@ from support.fake_nvml import (
     scenario_unsupported_fields,
 )
 from unitcost.costmodel.gpu_idle import IdleTracker
+from unitcost.metrics.catalogue import Binary
 from unitcost.pricing import PriceBook
 from unitcost.pricing.gpu import GpuPricer
 from unitcost.runtime.gpu_agent import GpuAgent
@@ -389,3 +391,18 @@ def test_promtool_accepts_the_exposition(start: object) -> None:
         check=False,
     )
     assert result.returncode == 0, (result.stdout + result.stderr).decode()[:2000]
+
+
+def test_every_family_is_the_catalogues(start: object) -> None:
+    """MIG slices, a whole GPU and a pod list: the agent serves its telemetry, GPU info and idle
+    dollars exactly as the catalogue declares them for the gpu-agent."""
+    run: Running = start(scenario_mig_h100())  # type: ignore[operator]
+    run.scrape()
+    current = run.agent.current
+    assert current is not None
+    seen = assert_conforms(current.exposition.decode(), Binary.GPU_AGENT)
+    assert {
+        "unitcost_gpu_info",
+        "unitcost_gpu_idle_cost_dollars_per_hour",
+        "unitcost_gpu_up",
+    } <= seen

@@ -12,11 +12,12 @@ from unitcost.config.file import demo_config
 from unitcost.costmodel.allocation import SharedStrategy, allocate
 from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.frame import CostFrame
+from unitcost.metrics.catalogue import WORKLOAD_COST
 from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.sinks.cap import cap_series
 from unitcost.sinks.metrics import cost_families
-from unitcost.sinks.workloads import WORKLOAD_LABELS, workload_families
+from unitcost.sinks.workloads import workload_families
 from unitcost.sources.simulator.cluster import SimulatedCluster
 
 POD_TO_WORKLOAD = {
@@ -57,7 +58,7 @@ def test_workload_series_are_the_pod_series_summed_per_owner(strategy: SharedStr
     expected = summed_from_pods(families)
     for name in POD_TO_WORKLOAD.values():
         family = named[name]
-        assert family.labels == WORKLOAD_LABELS
+        assert family.labels == WORKLOAD_COST.labels
         got = dict(family.samples)
         assert len(got) == len(family.samples), f"{name}: duplicate series"
         assert got.keys() == expected.get(name, {}).keys(), name

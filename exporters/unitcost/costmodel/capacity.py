@@ -10,33 +10,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
 
 from unitcost.costmodel.attribution import local_queue_index, pod_queue
+from unitcost.data.capacity import CAPACITY_RESOURCES, KINDS, CapacityAmounts, PoolKey
 from unitcost.data.frame import CostFrame
 from unitcost.data.model import Node, PodPhase, ResourceName, Snapshot
-
-#: The resources capacity is planned in, and their units.
-CAPACITY_RESOURCES: dict[ResourceName, str] = {"cpu": "cores", "memory": "bytes", "gpu": "gpus"}
-
-
-KINDS = ("allocatable", "requested", "used", "pending")
-
-
-@dataclass(frozen=True, slots=True)
-class PoolKey:
-    provider: str
-    node_pool: str
-    gpu_model: str
 
 
 def pool_of(node: Node) -> PoolKey:
     return PoolKey(node.provider.value, node.node_pool, node.gpu_model)
 
 
-def capacity_amounts(
-    snapshot: Snapshot, frame: CostFrame
-) -> dict[str, dict[tuple[PoolKey, ResourceName], float]]:
+def capacity_amounts(snapshot: Snapshot, frame: CostFrame) -> CapacityAmounts:
     """kind -> (pool, resource) -> amount, for the four KINDS (pure; tested by hand-made
     snapshots)."""
     out: dict[str, dict[tuple[PoolKey, ResourceName], float]] = {

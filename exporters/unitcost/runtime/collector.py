@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from unitcost.config.file import Config
 from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.attribution import AttributionCache
+from unitcost.costmodel.capacity import capacity_amounts
 from unitcost.costmodel.distinct import without_duplicates
 from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.model import Snapshot
@@ -118,7 +119,8 @@ class Collector:
         families: list[MetricFamily] = []
         if frame is not None and snapshot is not None:
             families += cost_families(frame)
-            families += capacity_families(snapshot, frame)  # the capacity forecast's history
+            # The capacity forecast's history.
+            families += capacity_families(capacity_amounts(snapshot, frame))
             families += source_families(self.source)
         families += policy_families(self.config, teams_in(frame) if frame else ())
         # Duration covers reading and allocating; rendering is measured into the next one.

@@ -1,4 +1,4 @@
-"""The series cap (`limits.max_series`): cardinality is a budget (DESIGN.md, principle 5).
+"""The series cap (`limits.max_series`): cardinality is a budget (docs/design.md).
 
 When a collect's families hold more series than the cap, whole pods are dropped, cheapest
 first (allocated + shared $/h, ties by namespace and name so the choice is stable), with every
@@ -16,30 +16,21 @@ from operator import itemgetter
 from typing import TypeVar
 
 from unitcost.data.frame import CostFrame
+from unitcost.metrics.catalogue import (
+    CATALOGUE,
+    SERIES_DROPPED,
+    WORKLOAD_COST,
+    WORKLOAD_SHARED_COST,
+    Cap,
+)
 from unitcost.metrics.family import MetricFamily
 
 #: The families keyed by pod: their first two labels are (namespace, pod).
-POD_FAMILIES = frozenset(
-    {
-        "unitcost_pod_cost_dollars_per_hour",
-        "unitcost_pod_unused_cost_dollars_per_hour",
-        "unitcost_pod_shared_cost_dollars_per_hour",
-        "unitcost_pod_info",
-    }
-)
+POD_FAMILIES = frozenset(spec.name for spec in CATALOGUE if spec.cap is Cap.POD)
 #: The per-workload sums (sinks/workloads.py): all their labels are the workload's key.
-WORKLOAD_FAMILIES = frozenset(
-    {
-        "unitcost_workload_cost_dollars_per_hour",
-        "unitcost_workload_unused_cost_dollars_per_hour",
-        "unitcost_workload_shared_cost_dollars_per_hour",
-    }
-)
+WORKLOAD_FAMILIES = frozenset(spec.name for spec in CATALOGUE if spec.cap is Cap.WORKLOAD)
 #: Families whose value is money a workload costs (ranks workloads for the cap).
-_WORKLOAD_COST = frozenset(
-    {"unitcost_workload_cost_dollars_per_hour", "unitcost_workload_shared_cost_dollars_per_hour"}
-)
-DROPPED = "unitcost_series_dropped_total"
+_WORKLOAD_COST = frozenset({WORKLOAD_COST.name, WORKLOAD_SHARED_COST.name})
 
 _POD_KEY = itemgetter(0, 1)
 Key = TypeVar("Key", bound=tuple[str, ...])
@@ -103,12 +94,6 @@ def _sortable(value: float) -> float:
 
 
 def dropped_family(total: int) -> MetricFamily:
-    family = MetricFamily(
-        DROPPED,
-        "Series left out by the series cap (limits.max_series) since start: cheapest pods "
-        "first, then workloads.",
-        (),
-        kind="counter",
-    )
+    family = SERIES_DROPPED.family()
     family.add((), float(total))
     return family

@@ -11,65 +11,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from unitcost.metrics.catalogue import (
+    GPU_ALLOCATED,
+    GPU_ENERGY,
+    GPU_IDLE_COST,
+    GPU_INFO,
+    GPU_LOW_ACTIVITY,
+    GPU_MEMORY_TOTAL,
+    GPU_MEMORY_USED,
+    GPU_POD_MEMORY,
+    GPU_POWER,
+    GPU_UP,
+    GPU_UTILIZATION,
+)
 from unitcost.metrics.family import MetricFamily
 
 if TYPE_CHECKING:
     from unitcost.data.gpu import DeviceState
 
-DEVICE = ("node", "gpu", "mig_profile")
-
 
 def agent_families(node: str, states: Sequence[DeviceState], now: float) -> list[MetricFamily]:
-    up = MetricFamily(
-        "unitcost_gpu_up", "1 if NVML answered for the GPU (or MIG device) this collect.", DEVICE
-    )
-    info = MetricFamily(
-        "unitcost_gpu_info",
-        "GPU metadata for joins; always 1.",
-        ("node", "gpu", "model", "mig_profile"),
-    )
-    utilization = MetricFamily(
-        "unitcost_gpu_utilization_ratio",
-        "Share of the last sample period a kernel ran on the GPU (NVML utilization.gpu); "
-        "absent for MIG devices, which NVML does not measure.",
-        DEVICE,
-    )
-    mem_used = MetricFamily(
-        "unitcost_gpu_memory_used_bytes", "GPU memory in use (framebuffer).", DEVICE
-    )
-    mem_total = MetricFamily("unitcost_gpu_memory_total_bytes", "GPU memory in total.", DEVICE)
-    power = MetricFamily(
-        "unitcost_gpu_power_watts", "Power draw of the physical GPU, in watts.", DEVICE
-    )
-    energy = MetricFamily(
-        "unitcost_gpu_energy_joules_total",
-        "Energy the physical GPU used since the driver loaded, in joules.",
-        DEVICE,
-        kind="counter",
-    )
-    allocated = MetricFamily(
-        "unitcost_gpu_allocated",
-        "1 if a pod holds the GPU (its processes run there, or ran there and the pod still "
-        "runs); 0 for the node's free GPUs.",
-        DEVICE,
-    )
-    low_for = MetricFamily(
-        "unitcost_gpu_low_activity_seconds",
-        "How long the allocated GPU's activity has stayed below the idle threshold; 0 while "
-        "active.",
-        DEVICE,
-    )
-    pod_memory = MetricFamily(
-        "unitcost_gpu_pod_memory_used_bytes",
-        "GPU memory held by the pod's processes on the GPU.",
-        ("node", "gpu", "namespace", "pod"),
-    )
-    idle_cost = MetricFamily(
-        "unitcost_gpu_idle_cost_dollars_per_hour",
-        "Cost per hour of a GPU allocated to a running pod whose activity stayed below the "
-        "idle threshold for the idle window; 0 while the GPU is active.",
-        ("node", "gpu", "namespace", "pod"),
-    )
+    up = GPU_UP.family()
+    info = GPU_INFO.family()
+    utilization = GPU_UTILIZATION.family()
+    mem_used = GPU_MEMORY_USED.family()
+    mem_total = GPU_MEMORY_TOTAL.family()
+    power = GPU_POWER.family()
+    energy = GPU_ENERGY.family()
+    allocated = GPU_ALLOCATED.family()
+    low_for = GPU_LOW_ACTIVITY.family()
+    pod_memory = GPU_POD_MEMORY.family()
+    idle_cost = GPU_IDLE_COST.family()
     for s in states:
         r = s.reading
         labels = (node, r.gpu, r.mig_profile)

@@ -22,31 +22,16 @@ from opentelemetry.sdk.resources import Resource
 
 from unitcost import __version__
 from unitcost.config.otlp import OtlpSettings
+from unitcost.metrics.catalogue import BY_NAME
 from unitcost.metrics.family import MetricFamily
 
 log = logging.getLogger(__name__)
 
-# Name suffix -> UCUM unit (the unit is already in the name, as Prometheus wants; OTLP
-# carries it again as metadata). First match wins.
-_UNITS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"_dollars_per_hour(_|$)"), "USD/h"),
-    (re.compile(r"_dollars(_total)?(_|$)"), "USD"),
-    (re.compile(r"_seconds(_total)?$"), "s"),
-    (re.compile(r"_bytes(_total)?$"), "By"),
-    (re.compile(r"_cores$"), "{core}"),
-    (re.compile(r"_watts$"), "W"),
-    (re.compile(r"_joules(_total)?$"), "J"),
-    (re.compile(r"_celsius$"), "Cel"),
-)
-
 
 def unit_for(name: str) -> str:
-    """The OTLP unit of a metric name: its unit suffix in UCUM; "1" for ratios, counts,
-    flags and info series."""
-    for pattern, unit in _UNITS:
-        if pattern.search(name):
-            return unit
-    return "1"
+    """The OTLP unit of a family: its catalogue unit (UCUM), "1" for a name not in it."""
+    spec = BY_NAME.get(name)
+    return spec.unit if spec is not None else "1"
 
 
 #: The families to push: the latest collect's (empty before the first one).

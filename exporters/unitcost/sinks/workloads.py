@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 from unitcost.base.sums import exact_sum
 from unitcost.data.frame import CostFrame
+from unitcost.metrics.catalogue import WORKLOAD_COST, WORKLOAD_SHARED_COST, WORKLOAD_UNUSED_COST
 from unitcost.metrics.family import MetricFamily
-
-WORKLOAD_LABELS = ("namespace", "team", "org", "cost_center", "queue", "app", "workload_kind")
 
 
 @dataclass(slots=True)
@@ -31,24 +30,9 @@ class _Parts:
 
 
 def workload_families(frame: CostFrame) -> list[MetricFamily]:
-    cost = MetricFamily(
-        "unitcost_workload_cost_dollars_per_hour",
-        "Cost allocated to the workload's running pods per hour (the sum of their "
-        "unitcost_pod_cost_dollars_per_hour), with the workload's owners.",
-        WORKLOAD_LABELS,
-    )
-    unused = MetricFamily(
-        "unitcost_workload_unused_cost_dollars_per_hour",
-        "Requested but unused cost of the workload's running pods (the sum of their "
-        "unitcost_pod_unused_cost_dollars_per_hour); part of the allocated cost.",
-        WORKLOAD_LABELS,
-    )
-    shared = MetricFamily(
-        "unitcost_workload_shared_cost_dollars_per_hour",
-        "Shared/system cost redistributed onto the workload's running pods (the sum of their "
-        "unitcost_pod_shared_cost_dollars_per_hour).",
-        WORKLOAD_LABELS,
-    )
+    cost = WORKLOAD_COST.family()
+    unused = WORKLOAD_UNUSED_COST.family()
+    shared = WORKLOAD_SHARED_COST.family()
     parts: dict[tuple[str, str, str, str, str, str, str], _Parts] = {}
     for pod in frame.pods:
         o = pod.owner

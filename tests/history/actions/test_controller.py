@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from support.catalogue import assert_conforms
 from support.fake_apiserver import namespace, owned, pod
 from support.fake_apiserver_writes import (
     WritableCluster,
@@ -27,6 +28,7 @@ from unitcost.history.actions.controller import Controller
 from unitcost.history.actions.kube import Kube
 from unitcost.history.actions.metrics import action_families
 from unitcost.history.recommend.maths import Recommendation, Workload
+from unitcost.metrics.catalogue import Binary
 from unitcost.sinks.exposition import render
 from unitcost.sources.kubernetes.client import api_client
 
@@ -245,6 +247,7 @@ def test_what_cannot_be_done_is_audited_not_attempted(
         in text
     )
     assert {x["result"] for x in audit_lines(audit_path)} <= set(RESULTS)
+    assert_conforms(text, Binary.CONTROLLER)
 
 
 def test_label_action_and_counter(cluster: tuple[WritableCluster, Kube], tmp_path: Path) -> None:

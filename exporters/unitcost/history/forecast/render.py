@@ -10,6 +10,13 @@ from rich.table import Table
 
 from unitcost.history.forecast.history import PoolForecast
 from unitcost.history.forecast.model import DAY
+from unitcost.metrics.catalogue import (
+    CAPACITY_EXHAUSTION,
+    FORECAST_PENDING,
+    FORECAST_REQUESTED,
+    FORECAST_TIMESTAMP,
+    FORECAST_USED,
+)
 from unitcost.metrics.family import MetricFamily
 
 GIB = 2.0**30
@@ -116,9 +123,6 @@ def plot(pools: Sequence[PoolForecast], horizon_days: int, path: Path) -> int:
     return len(shown)
 
 
-HORIZON_LABELS = ("provider", "node_pool", "gpu_model", "resource", "unit", "horizon")
-
-
 def forecast_families(
     pools: Sequence[PoolForecast], horizons: Sequence[int], generated_at: float
 ) -> list[MetricFamily]:
@@ -126,36 +130,25 @@ def forecast_families(
     `cluster` is written only when the history had one (a forecaster reading a fleet-wide
     Thanos/Mimir); scrape it with honor_labels then."""
     with_cluster = any(p.key.cluster for p in pools)
-    prefix = ("cluster",) if with_cluster else ()
+    extra = ("cluster",) if with_cluster else ()
     families = {
-        kind: MetricFamily(
-            f"unitcost_capacity_forecast_{kind}",
-            f"Forecast daily peak of unitcost_capacity_{kind} at the horizon (Holt-Winters).",
-            (*prefix, *HORIZON_LABELS),
-        )
-        for kind in ("requested", "used", "pending")
+        "requested": FORECAST_REQUESTED.family(extra),
+        "used": FORECAST_USED.family(extra),
+        "pending": FORECAST_PENDING.family(extra),
     }
-    exhaustion = MetricFamily(
-        "unitcost_capacity_exhaustion_timestamp_seconds",
-        "When forecast demand (requested + pending daily peak) reaches the pool's allocatable "
-        f"capacity; absent when not within {max(horizons)} days.",
-        (*prefix, *HORIZON_LABELS[:-1]),
-    )
-    last = MetricFamily(
-        "unitcost_capacity_forecast_timestamp_seconds",
-        "Unix time of the last forecast run.",
-        (),
-    )
+    exhaustion = CAPACITY_EXHAUSTION.family(extra)
+    last = FORECAST_TIMESTAMP.family()
     last.add((), generated_at)
     for pool in pools:
         if pool.error:
             continue
         k = pool.key
-        base = (*((k.cluster,) if with_cluster else ()), k.provider, k.node_pool, k.gpu_model)
+        pool_labels = (k.provider, k.node_pool, k.gpu_model, k.resource, k.unit)
+        cluster = (k.cluster,) if with_cluster else ()
         for kind, fit in pool.fits.items():
             for h in horizons:
-                families[kind].add((*base, k.resource, k.unit, f"{h}d"), fit.at_day(h))
+                families[kind].add((*pool_labels, f"{h}d", *cluster), fit.at_day(h))
         when = pool.exhaustion()
         if when is not None:
-            exhaustion.add((*base, k.resource, k.unit), when)
+            exhaustion.add((*pool_labels, *cluster), when)
     return [*families.values(), exhaustion, last]

@@ -17,8 +17,29 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from unitcost.metrics.catalogue import Binary, Kind, MetricSpec, Section
 from unitcost.metrics.family import MetricFamily
 
+#: vLLM's own families, as its servers name them: not unitcost's, so not in its catalogue.
+SIMULATED_VLLM = Section("Simulated vLLM token counters (demo only)")
+PROMPT_TOKENS = MetricSpec(
+    "vllm:prompt_tokens_total",
+    "Number of prefill tokens processed (simulated vLLM).",
+    Kind.COUNTER,
+    "{token}",
+    ("namespace", "pod", "model_name"),
+    SIMULATED_VLLM,
+    frozenset({Binary.EXPORTER}),
+)
+GENERATION_TOKENS = MetricSpec(
+    "vllm:generation_tokens_total",
+    "Number of generation tokens processed (simulated vLLM).",
+    Kind.COUNTER,
+    "{token}",
+    ("namespace", "pod", "model_name"),
+    SIMULATED_VLLM,
+    frozenset({Binary.EXPORTER}),
+)
 #: Served models: (name, parameters in billions). Small models on 1-2 GPUs, large on 4-8.
 SMALL_MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "mistralai/Mistral-7B-Instruct-v0.3")
 LARGE_MODELS = ("meta-llama/Llama-3.1-70B-Instruct", "Qwen/Qwen2.5-72B-Instruct")
@@ -86,19 +107,8 @@ class SimulatedVllm:
         self._totals = totals
 
     def families(self) -> list[MetricFamily]:
-        labels = ("namespace", "pod", "model_name")
-        prompt = MetricFamily(
-            "vllm:prompt_tokens_total",
-            "Number of prefill tokens processed (simulated vLLM).",
-            labels,
-            kind="counter",
-        )
-        generation = MetricFamily(
-            "vllm:generation_tokens_total",
-            "Number of generation tokens processed (simulated vLLM).",
-            labels,
-            kind="counter",
-        )
+        prompt = PROMPT_TOKENS.family()
+        generation = GENERATION_TOKENS.family()
         for key, (p, g) in sorted(self._totals.items()):
             prompt.add(key, p)
             generation.add(key, g)
