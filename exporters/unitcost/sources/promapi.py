@@ -1,7 +1,7 @@
 """A small client for the Prometheus HTTP API, shared by the commands that read history.
 
 `chargeback`, `forecast` and `recommend` speak only this API, so they work unchanged against
-Prometheus, Thanos Query or Mimir (docs: DESIGN.md, "Beyond one cluster"). Transient failures
+Prometheus, Thanos Query or Mimir (docs/design.md, "Beyond one cluster"). Transient failures
 (connection errors, 502/503/504) are retried with backoff by urllib3; anything else becomes a
 `PrometheusError` that names the URL and the query.
 """

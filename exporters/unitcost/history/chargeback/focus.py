@@ -22,7 +22,7 @@ from unitcost.history.chargeback.query import Charge, Charges
 DEFAULT_ACCOUNT_ID = "kubernetes-platform"
 DEFAULT_ACCOUNT_NAME = "Kubernetes platform"
 DEFAULT_PROVIDER = "Kubernetes platform"
-CURRENCY = "USD"  # DESIGN.md: money is US dollars everywhere
+CURRENCY = "USD"  # docs/design.md: money is US dollars everywhere
 #: Decimal places written for money and quantities: micro-dollars, so summing thousands of
 #: rows still reconciles to the cent.
 SCALE = 6
