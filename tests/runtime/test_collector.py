@@ -9,7 +9,7 @@ from unitcost.data.model import Snapshot
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 from unitcost.sources.base import SourceError
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster
 
 
 class FlakySource:

@@ -18,7 +18,7 @@ from unitcost.data.records import CollectStats, SourceHealth
 from unitcost.pricing import PriceBook
 from unitcost.sinks.exposition import render
 from unitcost.sinks.metrics import cost_families, health_families, policy_families, teams_in
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 

@@ -21,7 +21,7 @@ from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 from unitcost.sinks.otlp import OTEL_NAME, OtlpPublisher, unit_for
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 Receiver = Callable[[], AbstractContextManager[tuple[str, Received]]]
 

@@ -38,7 +38,7 @@ from unitcost.runtime.webconfig import WebConfig, load_web_config
 from unitcost.sinks.showback import TeamRow, team_rows
 from unitcost.sinks.table import showback_table
 from unitcost.sources.base import Source
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 log = logging.getLogger("unitcost")
 

@@ -3,7 +3,7 @@ with the pod and go with it."""
 
 from __future__ import annotations
 
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 from unitcost.sources.simulator.vllm import (
     GENERATION_PER_GPU_SECOND,
     PROMPT_PER_GENERATED,
