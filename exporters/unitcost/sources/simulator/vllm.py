@@ -38,6 +38,36 @@ PROMPT_PER_GENERATED = 3.0
 
 
 @dataclass(frozen=True, slots=True)
+class CounterSpec:
+    """A counter family as declared once: name, help, labels and type (the shape of the
+    metric catalogue's specs, which these two can become by changing the class name)."""
+
+    name: str
+    help: str
+    type: str
+    labels: tuple[str, ...]
+
+    def family(self) -> MetricFamily:
+        """An empty family to fill with this collect's samples."""
+        return MetricFamily(self.name, self.help, self.labels, kind=self.type)
+
+
+VLLM_LABELS = ("namespace", "pod", "model_name")
+PROMPT_TOKENS = CounterSpec(
+    name="vllm:prompt_tokens_total",
+    help="Number of prefill tokens processed (simulated vLLM).",
+    type="counter",
+    labels=VLLM_LABELS,
+)
+GENERATION_TOKENS = CounterSpec(
+    name="vllm:generation_tokens_total",
+    help="Number of generation tokens processed (simulated vLLM).",
+    type="counter",
+    labels=VLLM_LABELS,
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Serving:
     """A running inference pod as vLLM would describe it."""
 
@@ -86,19 +116,9 @@ class SimulatedVllm:
         self._totals = totals
 
     def families(self) -> list[MetricFamily]:
-        labels = ("namespace", "pod", "model_name")
-        prompt = MetricFamily(
-            "vllm:prompt_tokens_total",
-            "Number of prefill tokens processed (simulated vLLM).",
-            labels,
-            kind="counter",
-        )
-        generation = MetricFamily(
-            "vllm:generation_tokens_total",
-            "Number of generation tokens processed (simulated vLLM).",
-            labels,
-            kind="counter",
-        )
+        """The counters now; safe to call from another thread than advance() (it swaps the
+        totals whole)."""
+        prompt, generation = PROMPT_TOKENS.family(), GENERATION_TOKENS.family()
         for key, (p, g) in sorted(self._totals.items()):
             prompt.add(key, p)
             generation.add(key, g)
