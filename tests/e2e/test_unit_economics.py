@@ -1,6 +1,6 @@
-"""Unit economics end to end: the demo exporter (simulated vLLM counters included) scraped by
-the real Prometheus with every recording rule; cost per run, per GPU-hour and per million
-tokens come out, join to the right pods, and are sane."""
+"""Unit economics end to end: the demo exporter and its simulated vLLM counters (a second
+scrape job on their own path) scraped by the real Prometheus with every recording rule; cost
+per run, per GPU-hour and per million tokens come out, join to the right pods, and are sane."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ RULES = sorted((Path(__file__).resolve().parents[2] / "recording-rules").glob("*
 def test_unit_costs_on_the_demo_cluster() -> None:
     with (
         exporter(demo_args=["--interval", "1"]) as target,
-        prometheus([target.address], RULES) as prom,
+        prometheus([target.address], RULES, simulated_vllm=[target.address]) as prom,
     ):
         # Every token-serving pod joins a cost series on (namespace, pod). The ratio itself
         # needs pods that have served for 5 minutes (docs/unit-economics.md), longer than this

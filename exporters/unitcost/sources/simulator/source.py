@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 
 from unitcost.data.model import Snapshot
-from unitcost.metrics.family import MetricFamily
 from unitcost.sources.simulator.clock import SimulationClock
 from unitcost.sources.simulator.cluster import SimulatedCluster
 from unitcost.sources.simulator.vllm import SimulatedVllm
@@ -15,7 +14,8 @@ from unitcost.sources.simulator.vllm import SimulatedVllm
 class SimulatorSource:
     """Each read advances the cluster by the wall time since the previous read, times
     `speed`. Its LLM inference pods' token counters (`vllm`) advance by the wall time itself
-    (vllm.py)."""
+    (vllm.py); they are not part of the snapshot, and the exporter serves them on an endpoint
+    of their own (cli/exporter.py)."""
 
     name = "simulator"
 
@@ -35,10 +35,6 @@ class SimulatorSource:
         self.cluster.advance(simulated_seconds)
         self.vllm.advance(self.cluster.serving(), wall_seconds)
         return self.cluster.snapshot()
-
-    def families(self) -> list[MetricFamily]:
-        """Series the simulated workloads serve themselves (vLLM token counters)."""
-        return self.vllm.families()
 
     def close(self) -> None:
         self.cluster.close()
