@@ -71,6 +71,7 @@ def bench_rules(pods: int, rounds: int = 5) -> dict[str, object]:
             prometheus(
                 [proc.address],
                 rule_files,
+                simulated_vllm=[proc.address],  # the LLM rules evaluate on tokens too
                 scrape_interval="30s",
                 evaluation_interval="15s",
                 timeout=120,

@@ -45,7 +45,7 @@ from unitcost.metrics.family import MetricFamily  # noqa: E402
 from unitcost.pricing import PriceBook  # noqa: E402
 from unitcost.sinks.exposition import render  # noqa: E402
 from unitcost.sinks.metrics import cost_families  # noqa: E402
-from unitcost.sources.simulator.cluster import SimulatedCluster  # noqa: E402
+from unitcost.sources.simulator import SimulatedCluster  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

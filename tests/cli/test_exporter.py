@@ -5,13 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import click
 import pytest
+import yaml
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
+from support.prometheus import exporter, http_get
+from unitcost.cli.exporter import SIMULATED_VLLM_PATH, source_endpoints
 from unitcost.cli.main import main
+from unitcost.data.model import Snapshot
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 
 def commands() -> list[tuple[str, click.Command]]:
@@ -73,3 +81,50 @@ def test_validate_summarises_a_good_setup() -> None:
 def test_bad_listen_address_is_rejected() -> None:
     result = CliRunner().invoke(main, ["demo", "--listen", "nowhere", "--duration", "1"])
     assert result.exit_code == 2 and "--listen" in result.output
+
+
+class _RealCluster:
+    """Any source but the simulator: its vLLM pods serve their own counters."""
+
+    name = "kubernetes"
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(timestamp=0.0)
+
+    def close(self) -> None:
+        return None
+
+
+def test_only_the_simulator_gets_a_vllm_endpoint() -> None:
+    assert source_endpoints(_RealCluster()) == {}
+    source = SimulatorSource(SimulatedCluster(seed=42, nodes=20, pods=300), speed=60)
+    endpoints = source_endpoints(source)
+    assert set(endpoints) == {SIMULATED_VLLM_PATH}
+    source.snapshot()
+    text = endpoints[SIMULATED_VLLM_PATH]().decode()
+    served = {s.labels["pod"] for f in text_string_to_metric_families(text) for s in f.samples}
+    assert served == {s.pod for s in source.cluster.serving()} != set()
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_serve_metrics_pass_promtool_and_vllm_counters_are_beside_them(tmp_path: Path) -> None:
+    """The real `unitcost serve` process on the simulator source."""
+    config = tmp_path / "unitcost.yaml"
+    simulator = {"seed": 42, "nodes": 20, "pods": 300, "speed": 60}
+    config.write_text(yaml.safe_dump({"source": {"kind": "simulator", "simulator": simulator}}))
+    with exporter(config) as proc:
+        metrics = http_get(f"{proc.url}/metrics")
+        vllm = http_get(f"{proc.url}{SIMULATED_VLLM_PATH}").decode()
+    result = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=metrics,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, b"")
+    names = {f.name for f in text_string_to_metric_families(metrics.decode())}
+    assert names and all(n.startswith("unitcost_") for n in names), sorted(names)
+    counters = {f.name: f for f in text_string_to_metric_families(vllm)}
+    assert set(counters) == {"vllm:prompt_tokens", "vllm:generation_tokens"}
+    assert all(f.type == "counter" and f.samples for f in counters.values())

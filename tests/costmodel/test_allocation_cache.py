@@ -17,7 +17,7 @@ from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.frame import CostFrame
 from unitcost.data.model import LocalQueue, Snapshot
 from unitcost.pricing import PriceBook
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster
 
 PRICES = PriceBook.load()
 POLICY = allocation_policy(demo_config())

@@ -28,7 +28,7 @@ from unitcost.data.model import (
     Snapshot,
 )
 from unitcost.pricing import PriceBook
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster
 
 PRICES = PriceBook.load()
 #: Edge values the vectorised path must treat exactly as the loop does: negative zero,

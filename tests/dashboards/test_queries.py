@@ -28,7 +28,7 @@ GRAFANA_RANGE = {"__range": "1h", "__interval": "15s", "__rate_interval": "1m"}
 def prom() -> Iterator[Prometheus]:
     with (
         exporter(demo_args=["--interval", "1"]) as target,
-        prometheus([target.address], RULES) as p,
+        prometheus([target.address], RULES, simulated_vllm=[target.address]) as p,
     ):
         # The longest rule chain (cost -> month to date -> forecast -> budget ratio) evaluated.
         wait_until(

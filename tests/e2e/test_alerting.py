@@ -150,7 +150,9 @@ def test_budget_overrun_and_idle_gpus_reach_the_team_receivers(tmp_path: Path) -
         webhook_server() as (webhook, received),
         alertmanager(alertmanager_config(webhook)) as am,
         exporter(config) as target,
-        prometheus([target.address], rules, alertmanagers=[am.address]) as prom,
+        prometheus(
+            [target.address], rules, alertmanagers=[am.address], simulated_vllm=[target.address]
+        ) as prom,
     ):
         # Every rule loads and evaluates without error.
         wait_until(

@@ -1,6 +1,6 @@
-"""Unit economics end to end: the demo exporter (simulated vLLM counters included) scraped by
-the real Prometheus with every recording rule; cost per run, per GPU-hour and per million
-tokens come out, join to the right pods, and are sane."""
+"""Unit economics end to end: the demo exporter and its simulated vLLM counters (a second
+scrape job on their own path) scraped by the real Prometheus with every recording rule; cost
+per run, per GPU-hour and per million tokens come out, join to the right pods, and are sane."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ RULES = sorted((Path(__file__).resolve().parents[2] / "recording-rules").glob("*
 def test_unit_costs_on_the_demo_cluster() -> None:
     with (
         exporter(demo_args=["--interval", "1"]) as target,
-        prometheus([target.address], RULES) as prom,
+        prometheus([target.address], RULES, simulated_vllm=[target.address]) as prom,
     ):
         # Every token-serving pod joins a cost series on (namespace, pod). The ratio itself
         # needs pods that have served for 5 minutes (docs/unit-economics.md), longer than this
@@ -29,11 +29,17 @@ def test_unit_costs_on_the_demo_cluster() -> None:
             what="simulated vLLM counters",
         )
         assert {dict(k)["namespace"] for k in serving} == {"batch-inference"}
-        unjoined = prom.query(
-            "vllm:generation_tokens_total unless on (namespace, pod) "
-            "unitcost_pod_cost_dollars_per_hour"
+        # Two targets are scraped at their own offsets while the demo churns pods at 60x, so
+        # a pod can show on one before the other: the join must hold once both are current.
+        wait_until(
+            lambda: prom.query(
+                "vllm:generation_tokens_total unless on (namespace, pod) "
+                "unitcost_pod_cost_dollars_per_hour"
+            )
+            == [],
+            timeout=30,
+            what="every vLLM series joined to a pod cost series",
         )
-        assert unjoined == []
         # A busy GPU decodes ~1,000 tokens/s or more; these pods serve at the GPUs' activity.
         rates = wait_until(
             lambda: prom.values("rate(vllm:generation_tokens_total[1m]) > 0") or None,

@@ -9,7 +9,7 @@ from unitcost.data.model import Snapshot
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 from unitcost.sources.base import SourceError
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 
 class FlakySource:
@@ -62,3 +62,12 @@ def test_failing_source_serves_last_data_then_drops_it_when_stale() -> None:
     recovered = collector.collect_once()
     assert values(recovered.exposition, "unitcost_source_up") == [1.0]
     assert values(recovered.exposition, "unitcost_node_cost_dollars_per_hour")
+
+
+def test_the_collect_publishes_only_unitcost_families() -> None:
+    """The simulator's vLLM counters are served beside /metrics (cli/exporter.py), not in it."""
+    source = SimulatorSource(SimulatedCluster(seed=42, nodes=20, pods=300), speed=60)
+    collected = Collector(source, PriceBook.load(), demo_config()).collect_once()
+    assert source.cluster.serving()  # pods that serve tokens exist
+    names = {f.name for f in collected.families}
+    assert names and all(n.startswith("unitcost_") for n in names), sorted(names)

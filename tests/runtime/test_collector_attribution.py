@@ -11,7 +11,7 @@ from unitcost.config.file import demo_config
 from unitcost.data.model import Snapshot
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster
 
 
 class RelabellingSource:

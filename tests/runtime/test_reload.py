@@ -14,7 +14,7 @@ from unitcost.config.file import load_config
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 from unitcost.runtime.reload import Reloader
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 CONFIG = """
 source:

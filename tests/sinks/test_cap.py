@@ -18,7 +18,7 @@ from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 from unitcost.sinks.cap import POD_FAMILIES, WORKLOAD_FAMILIES, cap_series
 from unitcost.sinks.metrics import cost_families
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 
 def pods_of(families: list) -> dict[str, set[tuple[str, str]]]:  # type: ignore[type-arg]

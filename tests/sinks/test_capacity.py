@@ -8,8 +8,9 @@ from dataclasses import replace
 from support.builders import node, pod, res
 from unitcost.config.file import demo_config
 from unitcost.costmodel.allocation import allocate
-from unitcost.costmodel.capacity import PoolKey, capacity_amounts
+from unitcost.costmodel.capacity import capacity_amounts
 from unitcost.costmodel.policy import allocation_policy
+from unitcost.data.capacity import PoolKey
 from unitcost.data.model import Flavor, Gpu, LocalQueue, PodPhase, Queue, Snapshot
 from unitcost.pricing import PriceBook
 from unitcost.sinks.capacity import capacity_families
@@ -76,7 +77,7 @@ def test_amounts_by_hand() -> None:
 def test_families_only_for_resources_a_pool_has() -> None:
     snapshot = cluster()
     frame = allocate(snapshot, PriceBook.load(), allocation_policy(demo_config()))
-    families = {f.name: f for f in capacity_families(snapshot, frame)}
+    families = {f.name: f for f in capacity_families(capacity_amounts(snapshot, frame))}
     assert set(families) == {
         "unitcost_capacity_allocatable",
         "unitcost_capacity_requested",

@@ -26,7 +26,7 @@ from unitcost.metrics.catalogue import (
 from unitcost.pricing import PriceBook
 from unitcost.sinks.exposition import render
 from unitcost.sinks.metrics import cost_families, health_families, policy_families, teams_in
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.sinks.exposition import render
 from unitcost.sinks.metrics import cost_families
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster
 
 VALUES = st.one_of(
     st.floats(),  # NaN and both infinities included

@@ -18,7 +18,7 @@ from unitcost.pricing import PriceBook
 from unitcost.sinks.cap import cap_series
 from unitcost.sinks.metrics import cost_families
 from unitcost.sinks.workloads import workload_families
-from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator import SimulatedCluster
 
 POD_TO_WORKLOAD = {
     "unitcost_pod_cost_dollars_per_hour": "unitcost_workload_cost_dollars_per_hour",

@@ -5,6 +5,10 @@ Plain functions and context managers (no pytest), so any test or script can use 
     with exporter(config_path) as target, prometheus([target], rule_files) as prom:
         wait_until(lambda: prom.query("up") or None, timeout=20, what="first scrape")
 
+A demo exporter serves its simulated vLLM counters on a path of their own: pass it as
+`simulated_vllm=[target]` too, and a second job scrapes them as a PodMonitor would real vLLM
+pods (the unit-economics rules need them).
+
 Every process is started in a fresh temp dir on a loopback port and stopped on exit (SIGTERM,
 then SIGKILL after a grace period), also when the body raises. Startup failures raise
 `ProcessError` with the process's last log lines, so a broken config explains itself.
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from unitcost.cli.exporter import SIMULATED_VLLM_PATH
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
@@ -260,12 +266,25 @@ def prometheus_config(
     evaluation_interval: str = "1s",
     alertmanagers: Sequence[str] = (),
     job: str = "unitcost",
+    simulated_vllm: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The prometheus.yml for a test: one job scraping `targets`, the rules, the alertmanagers."""
+    """The prometheus.yml for a test: one job scraping `targets`, the rules, the alertmanagers;
+    a second job for the demo exporters in `simulated_vllm`, scraping their vLLM counters."""
+    scrape_configs: list[dict[str, Any]] = [
+        {"job_name": job, "static_configs": [{"targets": list(targets)}]}
+    ]
+    if simulated_vllm:
+        scrape_configs.append(
+            {
+                "job_name": "simulated-vllm",
+                "metrics_path": SIMULATED_VLLM_PATH,
+                "static_configs": [{"targets": list(simulated_vllm)}],
+            }
+        )
     config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
         "rule_files": [str(Path(p).resolve()) for p in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}],
+        "scrape_configs": scrape_configs,
     }
     if alertmanagers:
         config["alerting"] = {
@@ -284,6 +303,7 @@ def prometheus(
     alertmanagers: Sequence[str] = (),
     timeout: float = 30.0,
     history: str | None = None,
+    simulated_vllm: Sequence[str] = (),
 ) -> Iterator[Prometheus]:
     """The real Prometheus (Debian package) in a temp dir, on a free loopback port.
 
@@ -301,6 +321,7 @@ def prometheus(
             scrape_interval=scrape_interval,
             evaluation_interval=evaluation_interval,
             alertmanagers=alertmanagers,
+            simulated_vllm=simulated_vllm,
         )
         config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(cfg, sort_keys=False), "utf-8")

@@ -1,5 +1,6 @@
 """The cluster exporter's commands: `unitcost serve | demo | report | validate`, and the
-wiring of source, clouds, reload and OTLP into its collector."""
+wiring of source, clouds, reload and OTLP into its collector, and of the simulator's vLLM
+counters into an HTTP endpoint of their own."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -33,14 +34,24 @@ from unitcost.pricing import PriceBook
 from unitcost.runtime.collected import Collected
 from unitcost.runtime.collector import Collector
 from unitcost.runtime.reload import Reloader
-from unitcost.runtime.server import ExporterServer, parse_listen, serving_until_stopped
+from unitcost.runtime.server import (
+    Endpoint,
+    ExporterServer,
+    parse_listen,
+    serving_until_stopped,
+)
 from unitcost.runtime.webconfig import WebConfig, load_web_config
+from unitcost.sinks.exposition import render
 from unitcost.sinks.showback import TeamRow, team_rows
 from unitcost.sinks.table import showback_table
 from unitcost.sources.base import Source
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 log = logging.getLogger("unitcost")
+
+#: Where the simulator's vLLM token counters are served: beside /metrics, never on it, so
+#: /metrics holds only unitcost_* series (docs/unit-economics.md "In the demo").
+SIMULATED_VLLM_PATH = "/simulated/vllm/metrics"
 
 
 def _build_source(config: Config) -> Source:
@@ -59,6 +70,15 @@ def _build_source(config: Config) -> Source:
         gpu_idle_share=sim.gpu_idle_share,
     )
     return SimulatorSource(cluster, speed=sim.speed)
+
+
+def source_endpoints(source: Source) -> dict[str, Endpoint]:
+    """The extra endpoints a source's workloads need: the simulator's vLLM counters (real
+    vLLM pods serve their own); none for a real cluster."""
+    if isinstance(source, SimulatorSource):
+        vllm = source.vllm
+        return {SIMULATED_VLLM_PATH: lambda: render(vllm.families())}
+    return {}
 
 
 def _load(config_path: Path | None, pricebooks: Sequence[Path]) -> tuple[Config, PriceBook]:
@@ -82,11 +102,12 @@ def _run_exporter(
     *,
     web: WebConfig | None = None,
     reloader: Reloader | None = None,
+    endpoints: Mapping[str, Endpoint] | None = None,
 ) -> None:
     address = _listen_address(listen)
     collector.collect_once()  # serve real data from the first scrape
     try:
-        server = ExporterServer(address, collector, web)
+        server = ExporterServer(address, collector, web, endpoints)
     except OSError as exc:
         fail(f"cannot listen on {listen}: {exc.strerror or exc}")
     if reloader is not None:
@@ -99,6 +120,8 @@ def _run_exporter(
             log.info(
                 "serving %s://%s:%s/metrics (source %s)", scheme, host, port, collector.source.name
             )
+            for path in server.endpoints:
+                log.info("also serving %s://%s:%s%s", scheme, host, port, path)
             collector.run(stop, on_collect)  # type: ignore[arg-type]
     finally:
         if reloader is not None:
@@ -151,9 +174,10 @@ def serve(
     if config_path is not None:
         poll = reload_check_seconds if reload_check_seconds > 0 else 365 * 86400.0
         reloader = Reloader(config_path, config, pricebooks, poll_seconds=poll)
+    endpoints = source_endpoints(source)  # before exporter_collector may wrap the source
     collector = exporter_collector(config, book, source, reloader=reloader)
     start_otlp_for(config.otlp, otlp_endpoint, otlp_protocol, lambda: collector.current)
-    _run_exporter(collector, listen, duration, web=web, reloader=reloader)
+    _run_exporter(collector, listen, duration, web=web, reloader=reloader, endpoints=endpoints)
 
 
 @click.command()
@@ -205,7 +229,9 @@ def demo(
     if interval is not None:
         updates["collect_interval_seconds"] = interval
     config = config.model_copy(update=updates)
-    collector = Collector(_build_source(config), book, config)
+    source = _build_source(config)
+    endpoints = source_endpoints(source)
+    collector = Collector(source, book, config)
     start_otlp_for(config.otlp, otlp_endpoint, otlp_protocol, lambda: collector.current)
     console = Console(stderr=False)
     host, port = _listen_address(listen)
@@ -221,7 +247,7 @@ def demo(
                         showback_table(rows, title, collected.frame.timestamp), refresh=True
                     )
 
-            _run_exporter(collector, listen, duration, refresh)
+            _run_exporter(collector, listen, duration, refresh, endpoints=endpoints)
     else:
 
         def summary(collected: Collected) -> None:
@@ -237,7 +263,7 @@ def demo(
                 )
 
         click.echo(title)
-        _run_exporter(collector, listen, duration, summary)
+        _run_exporter(collector, listen, duration, summary, endpoints=endpoints)
 
 
 def _write_rows(rows: list[TeamRow], fmt: str, out: TextIO, timestamp: float) -> None:

@@ -401,7 +401,8 @@ QUEUE_INFO = _spec(
 CAPACITY = Section(
     "Capacity",
     "Node pools' capacity and demand: the history `unitcost forecast` reads "
-    "([forecast.md](forecast.md)). Per provider, node pool and GPU model (`gpu_model` empty for CPU pools) and resource "
+    "([forecast.md](forecast.md)). Per provider, node pool and GPU model (`gpu_model` empty "
+    "for CPU pools) and resource "
     "(`cpu`, `memory`, `gpu`; a pool without GPUs has no `gpu` series). Values are in the "
     "resource's base unit, named by the `unit` label (`cores`, `bytes`, `gpus`), as "
     "kube-state-metrics does.",
@@ -446,7 +447,8 @@ CAPACITY_PENDING = _spec(
 
 POLICY = Section(
     "Policy",
-    "From the config file, exported so that recording rules and alerts stay static YAML and compare `on(team)`. "
+    "From the config file, exported so that recording rules and alerts stay static YAML and "
+    "compare `on(team)`. "
     "Per-team thresholds are effective values: the team's override, else the default, for "
     "every team the exporter knows (seen in the data or named in the config).",
 )
@@ -494,7 +496,8 @@ POLICY_SOURCE_STALE = _spec(
 
 CLOUDS = Section(
     "Clouds",
-    "Only when `clouds:` enables them ([clouds.md](clouds.md)). The cloud pollers also report `unitcost_source_up{source}` as `aws-pricing`, "
+    "Only when `clouds:` enables them ([clouds.md](clouds.md)). The cloud pollers also "
+    "report `unitcost_source_up{source}` as `aws-pricing`, "
     "`aws-billing` and `gcp-monitoring`.",
 )
 CLOUD_BILLED_COST = _spec(
@@ -632,7 +635,8 @@ CONFIG_LAST_RELOAD = _spec(
 
 GPU_AGENT = Section(
     "GPU agent telemetry",
-    "Served by `unitcost gpu-agent` ([gpu-agent.md](gpu-agent.md)). Per-device series carry `node`, `gpu` (the device index, or `<index>/<gpu instance id>` "
+    "Served by `unitcost gpu-agent` ([gpu-agent.md](gpu-agent.md)). Per-device series carry "
+    "`node`, `gpu` (the device index, or `<index>/<gpu instance id>` "
     "for a MIG slice) and `mig_profile` (`1g.10gb`, `3g.40gb`, ...; empty, hence absent, on "
     "whole GPUs). The agent also writes `unitcost_gpu_info` for every device it sees and "
     "`unitcost_gpu_idle_cost_dollars_per_hour` (GPUs, above).",
@@ -733,7 +737,8 @@ GPU_POD_MEMORY = _spec(
 
 RECOMMENDATIONS = Section(
     "Recommender and controller",
-    "Served by `unitcost recommend --serve` and `unitcost controller`, computed from Prometheus history every `recommend.interval_seconds` "
+    "Served by `unitcost recommend --serve` and `unitcost controller`, computed from "
+    "Prometheus history every `recommend.interval_seconds` "
     "(docs/recommendations.md).",
 )
 RECOMMENDATION_SAVINGS = _spec(

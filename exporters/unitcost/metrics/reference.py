@@ -40,9 +40,12 @@ with a migration note in CHANGELOG.md; `alpha`: may change in a minor release); 
 #: Series outside unitcost's contract that the demo serves (not in the catalogue).
 APPENDIX = """## Simulated vLLM token counters (simulator source only)
 
-With `source.kind: simulator` the exporter also serves `vllm:prompt_tokens_total` and
-`vllm:generation_tokens_total` (counters; labels namespace, pod, model_name) for the simulated LLM
-inference pods, as real vLLM pods serve them on their own /metrics (docs/unit-economics.md).
+Not on /metrics: with `source.kind: simulator` the exporter serves `vllm:prompt_tokens_total`
+and `vllm:generation_tokens_total` (counters; labels namespace, pod, model_name) for the
+simulated LLM inference pods on a separate path, `/simulated/vllm/metrics`, as real vLLM pods
+serve them on their own /metrics. Scrape it with a second job (docs/unit-economics.md, "In the
+demo"); /metrics itself holds only `unitcost_*` families. They are vLLM's names, so they are
+declared in `exporters/unitcost/sources/simulator/vllm.py`, not in the catalogue.
 """
 
 

@@ -36,7 +36,7 @@ from unitcost.sinks.metrics import (
     policy_families,
     teams_in,
 )
-from unitcost.sources.base import Source, extra_health, source_families
+from unitcost.sources.base import Source, extra_health
 
 if TYPE_CHECKING:  # the CLI imports it only when a cloud part is configured (boto3)
     from unitcost.sources.cloud.services import CloudServices
@@ -121,7 +121,6 @@ class Collector:
             families += cost_families(frame)
             # The capacity forecast's history.
             families += capacity_families(capacity_amounts(snapshot, frame))
-            families += source_families(self.source)
         families += policy_families(self.config, teams_in(frame) if frame else ())
         # Duration covers reading and allocating; rendering is measured into the next one.
         duration = time.perf_counter() - started

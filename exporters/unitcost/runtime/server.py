@@ -1,4 +1,6 @@
-"""HTTP serving: /metrics (cached exposition, gzip on request), / (landing page), /healthz."""
+"""HTTP serving: /metrics (cached exposition, gzip on request), / (landing page), /healthz,
+and any extra read-only endpoints the composition root adds (the demo's simulated vLLM
+counters)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Protocol
@@ -27,7 +29,7 @@ LANDING = """<!doctype html>
 <body><h1>unitcost {version}</h1>
 <p>Cost-enriched metrics for Kubernetes data and AI batch platforms.</p>
 <ul><li><a href="/metrics">/metrics</a>: the Prometheus exposition</li>
-<li><a href="/healthz">/healthz</a>: liveness</li></ul>
+{extra}<li><a href="/healthz">/healthz</a>: liveness</li></ul>
 <p>Source: {source}</p></body></html>
 """
 
@@ -62,14 +64,30 @@ HANDSHAKE_TIMEOUT_SECONDS = 10.0
 DRAIN_SECONDS = 10.0
 
 
+#: An extra endpoint's body: exposition text made when scraped (CONTENT_TYPE).
+Endpoint = Callable[[], bytes]
+_OWN_PATHS = frozenset({"/", "/metrics", "/healthz"})
+
+
 class ExporterServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], collector: Serving, web: WebConfig | None = None
+        self,
+        address: tuple[str, int],
+        collector: Serving,
+        web: WebConfig | None = None,
+        endpoints: Mapping[str, Endpoint] | None = None,
     ) -> None:
+        """`endpoints`: more read-only paths (path -> exposition bytes), behind the same
+        authentication as /metrics."""
+        extra = dict(endpoints or {})
+        taken = sorted(p for p in extra if p in _OWN_PATHS or not p.startswith("/"))
+        if taken:
+            raise ValueError(f"extra endpoints must be new absolute paths, got {taken}")
         self.collector = collector
         self.web = web
+        self.endpoints = extra
         self.draining = False
         self._in_flight = 0
         self._idle = threading.Condition()
@@ -172,10 +190,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, current.gzipped(), CONTENT_TYPE, "gzip")
             else:
                 self._send(200, body, CONTENT_TYPE)
+        elif path in self.server.endpoints:
+            try:
+                body = self.server.endpoints[path]()
+            except Exception:  # a broken extra endpoint must not take the server down
+                log.exception("endpoint %s failed", path)
+                self._send(500, b"internal error\n", "text/plain")
+                return
+            self._send(200, body, CONTENT_TYPE)
         elif path == "/":
+            extra = "".join(
+                f'<li><a href="{html.escape(p)}">{html.escape(p)}</a></li>\n'
+                for p in sorted(self.server.endpoints)
+            )
             page = LANDING.format(
                 version=html.escape(__version__),
                 source=html.escape(self.server.collector.source.name),
+                extra=extra,
             )
             self._send(200, page.encode(), "text/html; charset=utf-8")
         elif path == "/healthz":

@@ -9,7 +9,6 @@ gRPC or HTTP/protobuf exporter.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -36,8 +35,6 @@ def unit_for(name: str) -> str:
 
 #: The families to push: the latest collect's (empty before the first one).
 Current = Callable[[], Sequence[MetricFamily]]
-#: OpenTelemetry's instrument name syntax (API spec, "Instrument name syntax").
-OTEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_./-]{0,254}")
 
 
 class OtlpPublisher:
@@ -83,11 +80,6 @@ class OtlpPublisher:
                 if name in self._registered:
                     continue
                 self._registered.add(name)
-                if not OTEL_NAME.fullmatch(name):
-                    # e.g. `vllm:...` names relayed as scraped: a colon is valid in Prometheus
-                    # but not in an OpenTelemetry instrument name; renaming would break joins.
-                    log.warning("OTLP: %s is not a valid instrument name; not pushed", name)
-                    continue
                 create = (
                     self.meter.create_observable_counter
                     if family.kind == "counter"

@@ -7,7 +7,6 @@ from typing import Protocol
 
 from unitcost.data.model import Snapshot
 from unitcost.data.records import SourceHealth
-from unitcost.metrics.family import MetricFamily
 
 
 class SourceError(Exception):
@@ -36,10 +35,3 @@ def extra_health(source: object) -> tuple[SourceHealth, ...]:
     """The source's extra statuses, if it reports any (most sources do not)."""
     health = getattr(source, "health", None)
     return tuple(health()) if callable(health) else ()
-
-
-def source_families(source: object) -> list[MetricFamily]:
-    """Series a source serves on behalf of its workloads (the simulator's vLLM token
-    counters); most sources have none."""
-    families = getattr(source, "families", None)
-    return list(families()) if callable(families) else []

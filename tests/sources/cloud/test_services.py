@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from unitcost.cli.exporter import exporter_collector
 from unitcost.config.file import load_config
 from unitcost.pricing import PriceBook
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 CONFIG = """\
 source: {simulator: {nodes: 8, pods: 40}}

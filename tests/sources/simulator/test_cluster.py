@@ -14,7 +14,7 @@ from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.model import PodPhase, Provider, Snapshot
 from unitcost.pricing import PriceBook
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 
 PRICES = PriceBook.load()
 POLICY = allocation_policy(demo_config())
@@ -42,7 +42,7 @@ def test_totals_are_stable_across_processes() -> None:
     """Different interpreter runs (different hash seeds) give the same dollars for a seed."""
     code = (
         "import json; from tests.sources.simulator.test_cluster import totals;"
-        "from unitcost.sources.simulator.cluster import SimulatedCluster as S;"
+        "from unitcost.sources.simulator import SimulatedCluster as S;"
         "c = S(seed=11); c.advance(7200); print(json.dumps(totals(c.snapshot())))"
     )
     runs = []
@@ -97,6 +97,18 @@ def test_pods_come_and_go_and_usage_varies() -> None:
     usage_before = {p.name: p.usage for p in before.pods}
     assert any(usage_before[p.name] != p.usage for p in common)
     assert after.timestamp - before.timestamp == 3 * 3600
+
+
+def test_dense_clusters_shrink_cpu_work_so_it_still_runs() -> None:
+    sparse = SimulatedCluster(seed=1, nodes=10, pods=300)
+    dense = SimulatedCluster(seed=1, nodes=10, pods=3000)
+    assert dense.cpu_scale < sparse.cpu_scale <= 1.0
+    dense.advance(3 * 3600)  # replacements are made at the same scale
+    snapshot = dense.snapshot()
+    drivers = [p for p in snapshot.pods if p.labels.get("spark-role") == "driver"]
+    assert drivers and {p.requests.cpu for p in drivers} == {1.0 * dense.cpu_scale}
+    running = sum(p.phase is PodPhase.RUNNING for p in snapshot.pods)
+    assert running > 0.95 * len(snapshot.pods)
 
 
 def test_scales_to_kubernetes_documented_limits() -> None:

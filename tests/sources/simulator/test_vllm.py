@@ -3,7 +3,7 @@ with the pod and go with it."""
 
 from __future__ import annotations
 
-from unitcost.sources.simulator.cluster import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 from unitcost.sources.simulator.vllm import (
     GENERATION_PER_GPU_SECOND,
     PROMPT_PER_GENERATED,
@@ -42,7 +42,7 @@ def test_simulator_source_serves_counters_by_wall_clock() -> None:
     now[0] = 2.0  # two wall seconds = two simulated minutes
     snapshot = source.snapshot()
     running = {p.name for p in snapshot.pods if p.node}
-    families = {f.name: f for f in source.families()}
+    families = {f.name: f for f in source.vllm.families()}
     generated = families["vllm:generation_tokens_total"].samples
     assert {values[1] for values, _ in generated} <= running  # they join to real pods
     busy = [s for s in source.cluster.serving() if s.utilization > 0]

@@ -3,8 +3,9 @@
 Real vLLM serves `vllm:prompt_tokens_total` and `vllm:generation_tokens_total` (label
 `model_name`) on each pod's own /metrics; Prometheus' Kubernetes service discovery adds the
 `namespace` and `pod` target labels that join them to unitcost's pod cost. The simulator has no
-pods to scrape, so the exporter serves the same counters itself, with `namespace` and `pod`
-written as labels: one scrape target, and the rules cannot tell the difference
+pods to scrape, so the demo exporter serves the same counters itself, with `namespace` and
+`pod` written as labels, on an endpoint of their own beside /metrics (the CLI registers it):
+they are not unitcost's series, and the rules cannot tell them from real ones
 (docs/unit-economics.md).
 
 Counters advance by each pod's throughput times *wall-clock* seconds: Prometheus' `rate()`
@@ -107,8 +108,9 @@ class SimulatedVllm:
         self._totals = totals
 
     def families(self) -> list[MetricFamily]:
-        prompt = PROMPT_TOKENS.family()
-        generation = GENERATION_TOKENS.family()
+        """The counters now; safe to call from another thread than advance() (it swaps the
+        totals whole)."""
+        prompt, generation = PROMPT_TOKENS.family(), GENERATION_TOKENS.family()
         for key, (p, g) in sorted(self._totals.items()):
             prompt.add(key, p)
             generation.add(key, g)

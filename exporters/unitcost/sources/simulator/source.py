@@ -1,0 +1,40 @@
+"""The simulated cluster as a live source (the Source protocol, sources/base.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from unitcost.data.model import Snapshot
+from unitcost.sources.simulator.clock import SimulationClock
+from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator.vllm import SimulatedVllm
+
+
+class SimulatorSource:
+    """Each read advances the cluster by the wall time since the previous read, times
+    `speed`. Its LLM inference pods' token counters (`vllm`) advance by the wall time itself
+    (vllm.py); they are not part of the snapshot, and the exporter serves them on an endpoint
+    of their own (cli/exporter.py)."""
+
+    name = "simulator"
+
+    def __init__(
+        self,
+        cluster: SimulatedCluster,
+        *,
+        speed: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cluster = cluster
+        self._clock = SimulationClock(speed, clock)
+        self.vllm = SimulatedVllm()
+
+    def snapshot(self) -> Snapshot:
+        wall_seconds, simulated_seconds = self._clock.tick()
+        self.cluster.advance(simulated_seconds)
+        self.vllm.advance(self.cluster.serving(), wall_seconds)
+        return self.cluster.snapshot()
+
+    def close(self) -> None:
+        self.cluster.close()
