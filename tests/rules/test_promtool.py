@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from support.promql import label_names
+
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((ROOT / "recording-rules").glob("*.yml"))
 ALERT_FILES = sorted(p for p in (ROOT / "alerts").glob("*.yml") if "alertmanager" not in p.name)
@@ -114,6 +116,12 @@ def test_recording_rule_conventions(rule: dict[str, Any]) -> None:
         labels = {label.strip() for label in clause.split(",") if label.strip()}
         # on () joins label-less series (clock, scalars); every other grouping keeps cluster.
         assert not labels or "cluster" in labels, f"{name}: grouping ({clause}) drops cluster"
+
+
+@pytest.mark.parametrize("rule", RECORDS + ALERTS, ids=lambda r: r.get("record") or r["alert"])
+def test_rules_name_every_series_they_read(rule: dict[str, Any]) -> None:
+    """No {__name__=~"a|b"} selectors: a rename or a grep then finds every reader of a series."""
+    assert "__name__" not in label_names(rule["expr"]), rule["expr"]
 
 
 @pytest.mark.parametrize("alert", ALERTS, ids=lambda a: a["alert"])
