@@ -260,12 +260,17 @@ def prometheus_config(
     evaluation_interval: str = "1s",
     alertmanagers: Sequence[str] = (),
     job: str = "unitcost",
+    target_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The prometheus.yml for a test: one job scraping `targets`, the rules, the alertmanagers."""
+    """The prometheus.yml for a test: one job scraping `targets` (with `target_labels` on every
+    series, e.g. the cluster), the rules, the alertmanagers."""
+    static: dict[str, Any] = {"targets": list(targets)}
+    if target_labels:
+        static["labels"] = dict(target_labels)
     config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
         "rule_files": [str(Path(p).resolve()) for p in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}],
+        "scrape_configs": [{"job_name": job, "static_configs": [static]}],
     }
     if alertmanagers:
         config["alerting"] = {
@@ -284,6 +289,7 @@ def prometheus(
     alertmanagers: Sequence[str] = (),
     timeout: float = 30.0,
     history: str | None = None,
+    target_labels: Mapping[str, str] | None = None,
 ) -> Iterator[Prometheus]:
     """The real Prometheus (Debian package) in a temp dir, on a free loopback port.
 
@@ -301,6 +307,7 @@ def prometheus(
             scrape_interval=scrape_interval,
             evaluation_interval=evaluation_interval,
             alertmanagers=alertmanagers,
+            target_labels=target_labels,
         )
         config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(cfg, sort_keys=False), "utf-8")
