@@ -32,7 +32,7 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m unitcost.metrics.reference docs/metrics.md
 
-## dashboards: regenerate dashboards/json from dashboards/*.dashboard.py (commit the JSON)
+## dashboards: regenerate helm/unitcost/files/dashboards from dashboards/*.dashboard.py (commit the JSON)
 dashboards: $(STAMP)
 	$(BIN)/python dashboards/generate.py
 
@@ -45,7 +45,7 @@ bench: $(STAMP)
 bench-rules: $(STAMP)
 	$(BIN)/python benchmarks/rules.py $(ARGS)
 
-## chart: copy recording rules, alerts and dashboards into the Helm chart (helm/sync.py)
+## chart: copy recording rules and alerts into the Helm chart (helm/sync.py; dashboards: make dashboards)
 ## soak: churn soak (10 min at 1,000 pod events/s; ARGS='--minutes 1' for a short run)
 .PHONY: soak
 soak: $(STAMP)

@@ -1,10 +1,13 @@
-"""Generate dashboards/json/<uid>.json from dashboards/*.dashboard.py (`make dashboards`).
+"""Generate helm/unitcost/files/dashboards/<uid>.json from dashboards/*.dashboard.py
+(`make dashboards`).
 
     python dashboards/generate.py           # (re)write the JSON
     python dashboards/generate.py --check   # exit 1 if the committed JSON is not what the
                                             # sources generate (the CI drift check)
 
-Each source is a Python file that defines a module-level `dashboard` built with
+The JSON is committed once, in the Helm chart (which can only read files inside its own
+folder and ships each dashboard as a ConfigMap); Grafana users without Helm import the same
+files. Each source is a Python file that defines a module-level `dashboard` built with
 unitcost_dashboards.dashboard(). Files are loaded by path because their names contain dots.
 """
 
@@ -18,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-OUT_DIR = HERE / "json"
+OUT_DIR = HERE.parent / "helm" / "unitcost" / "files" / "dashboards"
 SUFFIX = ".dashboard.py"
 
 
@@ -47,7 +50,7 @@ def load(path: Path) -> Any:
 
 
 def render_all(directory: Path = HERE) -> dict[str, str]:
-    """File name in json/ -> JSON text, for every source; uids must be unique."""
+    """File name in OUT_DIR -> JSON text, for every source; uids must be unique."""
     from unitcost_dashboards import to_json  # after load() put HERE on sys.path
 
     rendered: dict[str, str] = {}
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"generate: {problem}; run `make dashboards`", file=sys.stderr)
         return 1 if problems else 0
-    OUT_DIR.mkdir(exist_ok=True)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
     for path in OUT_DIR.glob("*.json"):
         if path.name not in rendered:
             path.unlink()

@@ -62,7 +62,7 @@ dashboard = build(
                 "Waste per hour",
                 "Requested but unused resources, priced: what right-sizing requests would save.",
                 DOLLARS_PER_HOUR,
-                Query(f"sum(team:unitcost_pod_unused_cost_dollars_per_hour:sum{C})"),
+                Query(f"sum(team:unitcost_workload_unused_cost_dollars_per_hour:sum{C})"),
             ),
             stat(
                 "GPU idle per hour",
@@ -181,8 +181,8 @@ dashboard = build(
                 "Unused-request cost divided by allocated cost, fleet-wide (a ratio of sums).",
                 RATIO,
                 Query(
-                    f"sum(team:unitcost_pod_unused_cost_dollars_per_hour:sum{C}) "
-                    f"/ sum(team:unitcost_pod_cost_dollars_per_hour:sum{C})",
+                    f"sum(team:unitcost_workload_unused_cost_dollars_per_hour:sum{C}) "
+                    f"/ sum(team:unitcost_workload_cost_dollars_per_hour:sum{C})",
                     legend="waste ratio",
                 ),
             ),

@@ -95,8 +95,8 @@ dashboard = build(
                 "Unused-request cost divided by allocated pod cost (a ratio of sums).",
                 RATIO,
                 Query(
-                    f"sum(team:unitcost_pod_unused_cost_dollars_per_hour:sum{T}) "
-                    f"/ sum(team:unitcost_pod_cost_dollars_per_hour:sum{T})"
+                    f"sum(team:unitcost_workload_unused_cost_dollars_per_hour:sum{T}) "
+                    f"/ sum(team:unitcost_workload_cost_dollars_per_hour:sum{T})"
                 ),
                 width=4,
             ),
@@ -138,7 +138,7 @@ dashboard = build(
                 "team in the selected namespaces.",
                 DOLLARS_PER_HOUR,
                 Query(
-                    f"sum by (app) (workload:unitcost_pod_cost_dollars_per_hour:sum{TN})",
+                    f"sum by (app) (workload:unitcost_workload_cost_dollars_per_hour:max{TN})",
                     legend="{{app}}",
                 ),
                 stack=True,
@@ -150,7 +150,8 @@ dashboard = build(
                 DOLLARS_PER_HOUR,
                 # Per (namespace, owners) already: fewer series than per workload.
                 Query(
-                    f"sum by (queue) (namespace_team:unitcost_pod_cost_dollars_per_hour:sum{TN})",
+                    "sum by (queue) "
+                    f"(namespace_team:unitcost_workload_cost_dollars_per_hour:sum{TN})",
                     legend="{{queue}}",
                 ),
                 stack=True,
@@ -163,8 +164,8 @@ dashboard = build(
                 "requests would save.",
                 DOLLARS_PER_HOUR,
                 Query(
-                    "sum by (namespace) (namespace:unitcost_pod_unused_cost_dollars_per_hour"
-                    f":sum{NS} {OWNED})",
+                    "sum by (namespace) "
+                    f"(namespace:unitcost_workload_unused_cost_dollars_per_hour:sum{NS} {OWNED})",
                     legend="{{namespace}}",
                 ),
             ),
@@ -207,7 +208,7 @@ dashboard = build(
                 "The team's ten costliest workloads (Spark application, Job, JobSet, Ray "
                 "cluster, Deployment) right now: the allocated cost of all their pods.",
                 DOLLARS_PER_HOUR,
-                Query(f"topk(10, workload:unitcost_pod_cost_dollars_per_hour:sum{TN})"),
+                Query(f"topk(10, workload:unitcost_workload_cost_dollars_per_hour:max{TN})"),
                 columns=WORKLOAD_COLUMNS | {"Value": "$ per hour"},
                 links=[NAMESPACE_LINK],
             ),
@@ -216,7 +217,7 @@ dashboard = build(
                 "The team's ten workloads with the most unused-request dollars right now: "
                 "where right-sizing requests saves the most.",
                 DOLLARS_PER_HOUR,
-                Query(f"topk(10, workload:unitcost_pod_unused_cost_dollars_per_hour:sum{TN})"),
+                Query(f"topk(10, workload:unitcost_workload_unused_cost_dollars_per_hour:max{TN})"),
                 columns=WORKLOAD_COLUMNS | {"Value": "Unused $ per hour"},
                 links=[NAMESPACE_LINK],
             ),

@@ -40,6 +40,9 @@ BAD_VALUES = [
         "receiver",
     ),
     ({"rbac": {"kueue": False}}, "/rbac", "additional properties 'kueue'"),
+    ({"clusterLabel": "k8s-cluster"}, "/clusterLabel", "pattern"),
+    ({"clusterLabel": ""}, "/clusterLabel", "pattern"),
+    ({"prometheusRule": {"runbookBaseUrl": "https://x/runbooks.md#a"}}, "runbookBaseUrl", ""),
 ]
 
 

@@ -1,4 +1,5 @@
-"""The committed JSON is exactly what the sources generate (the CI drift check)."""
+"""The committed JSON (helm/unitcost/files/dashboards/, its only copy) is exactly what the
+sources generate (the CI drift check)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ from types import ModuleType
 
 import pytest
 
-DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS_DIR = REPO_ROOT / "dashboards"
+CHART_DASHBOARDS = REPO_ROOT / "helm" / "unitcost" / "files" / "dashboards"
 
 
 def test_committed_json_matches_the_sources(
     generator: ModuleType, rendered: dict[str, str]
 ) -> None:
-    problems = generator.drift(rendered, DASHBOARDS_DIR / "json")
-    assert not problems, "\n".join(problems) + "\nrun `make dashboards` and commit dashboards/json"
+    assert generator.OUT_DIR == CHART_DASHBOARDS
+    problems = generator.drift(rendered, CHART_DASHBOARDS)
+    assert not problems, (
+        "\n".join(problems) + f"\nrun `make dashboards` and commit {CHART_DASHBOARDS}"
+    )
 
 
 def test_generation_is_deterministic(generator: ModuleType, rendered: dict[str, str]) -> None:
@@ -44,10 +50,12 @@ def test_check_mode_exit_status(tmp_path: Path) -> None:
     """`generate.py --check` passes on the repo and fails on a copy with edited JSON."""
     copy = tmp_path / "dashboards"
     shutil.copytree(DASHBOARDS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    chart_copy = tmp_path / CHART_DASHBOARDS.relative_to(REPO_ROOT)
+    shutil.copytree(CHART_DASHBOARDS, chart_copy)
     script = [sys.executable, str(copy / "generate.py"), "--check"]
     ok = subprocess.run(script, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
-    victim = next((copy / "json").glob("*.json"))
+    victim = next(chart_copy.glob("*.json"))
     victim.write_text(victim.read_text() + " ")
     bad = subprocess.run(script, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1

@@ -1,5 +1,10 @@
 """Every dashboard query on the real thing: Prometheus scraping the demo exporter, with the
-recording rules loaded. One Prometheus for the module, in one xdist group.
+recording rules loaded. One Prometheus per setup, in one xdist group.
+
+Two setups: the repository's files (a single-cluster Prometheus, no cluster label), and the
+Helm chart's rules and dashboards rendered with `clusterLabel: k8s_cluster` (every scraped
+series carries k8s_cluster="demo", and the Cluster variable is set to it rather than All, so
+a rule or query that lost the label shows no data).
 
 Variables are resolved as Grafana would (label_values against the same Prometheus); 'All'
 becomes `.*`. Every query must be valid PromQL; every query not marked `history` must return
@@ -9,26 +14,59 @@ of the team dashboard).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.helmchart import rendered_dashboards, write_rendered_rules
 from support.prometheus import Prometheus, PrometheusError, exporter, prometheus, wait_until
+from support.promql import rename_label
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dashboards")]
 
 RULES = sorted((Path(__file__).resolve().parents[2] / "recording-rules").glob("*.yml"))
 GRAFANA_RANGE = {"__range": "1h", "__interval": "15s", "__rate_interval": "1m"}
+CLUSTER_LABEL = "k8s_cluster"
 
 
-@pytest.fixture(scope="module")
-def prom() -> Iterator[Prometheus]:
+@dataclass
+class Setup:
+    prom: Prometheus
+    dashboards: dict[str, dict[str, Any]]
+    history_exprs: set[str]
+    #: Variables set to one value instead of All (and that value must be among its choices).
+    pinned: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module", params=["files", f"chart-{CLUSTER_LABEL}"])
+def setup(
+    request: pytest.FixtureRequest,
+    dashboards: dict[str, dict[str, Any]],
+    history_exprs: set[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Setup]:
+    if request.param == "files":
+        rules, target_labels, pinned = RULES, {}, {}
+    else:
+        values = {"clusterLabel": CLUSTER_LABEL}
+        rules = list(write_rendered_rules(values, tmp_path_factory.mktemp("rules")).values())
+        dashboards = {
+            json.loads(text)["uid"]: json.loads(text)
+            for text in rendered_dashboards(values).values()
+        }
+        history_exprs = {rename_label(e, "cluster", CLUSTER_LABEL) for e in history_exprs}
+        target_labels = {CLUSTER_LABEL: "demo"}
+        pinned = {"cluster": "demo"}
     with (
         exporter(demo_args=["--interval", "1"]) as target,
-        prometheus([target.address], RULES, simulated_vllm=[target.address]) as p,
+        prometheus(
+            [target.address], rules, simulated_vllm=[target.address], target_labels=target_labels
+        ) as p,
     ):
         # The longest rule chain (cost -> month to date -> forecast -> budget ratio) evaluated.
         wait_until(
@@ -36,7 +74,7 @@ def prom() -> Iterator[Prometheus]:
             timeout=40,
             what="the recording rules to evaluate",
         )
-        yield p
+        yield Setup(p, dashboards, history_exprs, pinned)
 
 
 def substitute(text: str, values: dict[str, str]) -> str:
@@ -54,19 +92,26 @@ def label_values(prom: Prometheus, query: str) -> list[str]:
     return sorted({r["metric"][label] for r in prom.query(series) if label in r["metric"]})
 
 
-def variable_choices(prom: Prometheus, dash: dict[str, Any]) -> list[dict[str, str]]:
-    """Every combination of the single-value variables' values ('All' for the others)."""
+def variable_choices(
+    prom: Prometheus, dash: dict[str, Any], pinned: dict[str, str] | None = None
+) -> list[dict[str, str]]:
+    """Every combination of the single-value variables' values ('All' for the others, the
+    pinned value for pinned ones)."""
+    pinned = pinned or {}
     choices: list[dict[str, str]] = [{}]
     for v in dash["templating"]["list"]:
         if v["type"] != "query":
             continue
         grown = []
         for chosen in choices:
-            if v["includeAll"]:
+            if v["includeAll"] and v["name"] not in pinned:
                 grown.append({**chosen, v["name"]: v["allValue"]})
                 continue
             values = label_values(prom, substitute(v["query"]["query"], chosen))
             assert values, f"{dash['uid']}: variable {v['name']} has no values"
+            if v["name"] in pinned:
+                assert pinned[v["name"]] in values, (v["name"], values)
+                values = [pinned[v["name"]]]
             grown += [{**chosen, v["name"]: value} for value in values]
         choices = grown
     return choices
@@ -86,38 +131,29 @@ UIDS = [
 
 
 @pytest.mark.parametrize("uid", UIDS)
-def test_variables_resolve_to_values(
-    prom: Prometheus, dashboards: dict[str, dict[str, Any]], uid: str
-) -> None:
-    choices = variable_choices(prom, dashboards[uid])
+def test_variables_resolve_to_values(setup: Setup, uid: str) -> None:
+    choices = variable_choices(setup.prom, setup.dashboards[uid], setup.pinned)
     assert choices and all("$" not in value for c in choices for value in c.values())
 
 
 @pytest.mark.parametrize("uid", UIDS)
-def test_every_query_is_valid_promql(
-    prom: Prometheus, dashboards: dict[str, dict[str, Any]], uid: str
-) -> None:
-    dash = dashboards[uid]
-    values = variable_choices(prom, dash)[0]
+def test_every_query_is_valid_promql(setup: Setup, uid: str) -> None:
+    dash = setup.dashboards[uid]
+    values = variable_choices(setup.prom, dash, setup.pinned)[0]
     errors = []
     for title, expr in _exprs(dash):
         try:
-            prom.query(substitute(expr, values))
+            setup.prom.query(substitute(expr, values))
         except PrometheusError as exc:
             errors.append(f"{title!r}: {exc}")
     assert not errors, "\n".join(errors)
 
 
 @pytest.mark.parametrize("uid", UIDS)
-def test_every_query_returns_data(
-    prom: Prometheus,
-    dashboards: dict[str, dict[str, Any]],
-    history_exprs: set[str],
-    uid: str,
-) -> None:
-    dash = dashboards[uid]
-    live = [(title, expr) for title, expr in _exprs(dash) if expr not in history_exprs]
-    choices = variable_choices(prom, dash)
+def test_every_query_returns_data(setup: Setup, uid: str) -> None:
+    prom, dash = setup.prom, setup.dashboards[uid]
+    live = [(title, expr) for title, expr in _exprs(dash) if expr not in setup.history_exprs]
+    choices = variable_choices(prom, dash, setup.pinned)
 
     def empty_panels(values: dict[str, str]) -> list[str]:
         return [t for t, expr in live if not prom.query(substitute(expr, values))]

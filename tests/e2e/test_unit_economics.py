@@ -32,11 +32,13 @@ def test_unit_costs_on_the_demo_cluster() -> None:
         # Two targets are scraped at their own offsets while the demo churns pods at 60x, so
         # a pod can show on one before the other: the join must hold once both are current.
         wait_until(
-            lambda: prom.query(
-                "vllm:generation_tokens_total unless on (namespace, pod) "
-                "unitcost_pod_cost_dollars_per_hour"
-            )
-            == [],
+            lambda: (
+                prom.query(
+                    "vllm:generation_tokens_total unless on (namespace, pod) "
+                    "unitcost_pod_cost_dollars_per_hour"
+                )
+                == []
+            ),
             timeout=30,
             what="every vLLM series joined to a pod cost series",
         )

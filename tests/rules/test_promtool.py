@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from support.promql import label_names, metric_names, tokenize
+
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((ROOT / "recording-rules").glob("*.yml"))
 ALERT_FILES = sorted(p for p in (ROOT / "alerts").glob("*.yml") if "alertmanager" not in p.name)
@@ -114,6 +116,39 @@ def test_recording_rule_conventions(rule: dict[str, Any]) -> None:
         labels = {label.strip() for label in clause.split(",") if label.strip()}
         # on () joins label-less series (clock, scalars); every other grouping keeps cluster.
         assert not labels or "cluster" in labels, f"{name}: grouping ({clause}) drops cluster"
+
+
+#: Exporter metrics the rules read (names without a colon).
+EXPORTER_METRICS = {
+    m for r in RECORDS + ALERTS for m in metric_names(r["expr"]) if ":" not in m
+} - {"up", "vector"}
+AGGREGATIONS = {"sum", "max", "min", "avg", "count"}
+#: Records whose operation is not an aggregation they run, and why the name still holds.
+OPERATION_EXCEPTIONS = {
+    "source:unitcost_source_age_seconds:min": "time() - max(last success) is the smallest age",
+}
+
+
+@pytest.mark.parametrize("rule", RECORDS, ids=lambda r: r["record"])
+def test_record_names_say_what_they_compute(rule: dict[str, Any]) -> None:
+    """level:metric:operations: a record named after an exporter metric reads that metric (or
+    records of it), and an aggregation named as its operation is one it runs (or reads)."""
+    name, expr = rule["record"], rule["expr"]
+    _, metric, operation = name.split(":")
+    reads = metric_names(expr)
+    read_metrics = {r if ":" not in r else r.split(":")[1] for r in reads}
+    if metric in EXPORTER_METRICS:
+        assert metric in read_metrics, f"{name}: named after {metric}, reads {sorted(reads)}"
+    if operation in AGGREGATIONS and name not in OPERATION_EXCEPTIONS:
+        runs = {t.text for t in tokenize(expr) if t.kind == "ident"}
+        read_operations = {r.split(":")[2] for r in reads if r.count(":") == 2}
+        assert operation in runs | read_operations, f"{name}: no {operation} in {expr}"
+
+
+@pytest.mark.parametrize("rule", RECORDS + ALERTS, ids=lambda r: r.get("record") or r["alert"])
+def test_rules_name_every_series_they_read(rule: dict[str, Any]) -> None:
+    """No {__name__=~"a|b"} selectors: a rename or a grep then finds every reader of a series."""
+    assert "__name__" not in label_names(rule["expr"]), rule["expr"]
 
 
 @pytest.mark.parametrize("alert", ALERTS, ids=lambda a: a["alert"])

@@ -61,9 +61,9 @@ def _sum(*rates: Rate) -> Rate:
     return rate
 
 
-POD = "workload:unitcost_pod_cost_dollars_per_hour:sum"
-UNUSED = "workload:unitcost_pod_unused_cost_dollars_per_hour:sum"
-SHARED = "workload:unitcost_pod_shared_cost_dollars_per_hour:sum"
+ALLOCATED = "workload:unitcost_workload_cost_dollars_per_hour:max"
+UNUSED = "workload:unitcost_workload_unused_cost_dollars_per_hour:max"
+SHARED = "workload:unitcost_workload_shared_cost_dollars_per_hour:max"
 VOLUME = "namespace:unitcost_volume_cost_dollars_per_hour:sum"
 
 
@@ -90,11 +90,11 @@ ETL_DRIVER_COST = _constant(2.0)
 ETL_EXECUTOR_COST = _between(600, 2400, 3600, 6.0)  # runs minutes 10-40 of every hour
 
 LINES = [
-    Line(POD, ML_TRAIN_A, _constant(12.5)),
+    Line(ALLOCATED, ML_TRAIN_A, _constant(12.5)),
     # Runs 03:20-09:50 every day: starts and ends inside hours.
-    Line(POD, ML_TRAIN_B, _between(3 * 3600 + 1200, 9 * 3600 + 3000, 86400, 30.0)),
-    Line(POD, ML_SERVE, _wave(4.0, 1.5)),
-    Line(POD, ETL, _sum(ETL_DRIVER_COST, ETL_EXECUTOR_COST)),
+    Line(ALLOCATED, ML_TRAIN_B, _between(3 * 3600 + 1200, 9 * 3600 + 3000, 86400, 30.0)),
+    Line(ALLOCATED, ML_SERVE, _wave(4.0, 1.5)),
+    Line(ALLOCATED, ETL, _sum(ETL_DRIVER_COST, ETL_EXECUTOR_COST)),
     Line(SHARED, ETL, _constant(0.5)),
     Line(UNUSED, ML_TRAIN_A, _constant(5.0)),
     # Only the executor has a known usage: the workload's unused series follows it.
@@ -144,7 +144,7 @@ def team_series() -> dict[str, dict[str, dict[int, float]]]:
     return {
         "team:unitcost_cost_dollars_per_hour:sum": dict(cost),
         "team:unitcost_cost_dollars_per_hour:avg1h": avg1h,
-        "team:unitcost_pod_unused_cost_dollars_per_hour:sum": dict(unused),
+        "team:unitcost_workload_unused_cost_dollars_per_hour:sum": dict(unused),
         "team:unitcost_gpu_idle_cost_dollars_per_hour:sum": gpu,
     }
 

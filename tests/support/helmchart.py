@@ -4,6 +4,7 @@ hand back the manifests as parsed objects, for tests/chart/."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -103,4 +104,43 @@ def everything_on() -> dict[str, Any]:
         "alertmanagerConfig": {"enabled": True},
         "pricebook": {"fallback": {"gpu_hour": 3.0}},
         "cloudCredentials": {"existingSecret": "cloud", "gcpKeyFile": "key.json"},
+    }
+
+
+def _rule_file_source(chart_file: str) -> str:
+    """The repository path a chart rule file was copied from (its generated header)."""
+    header = (CHART_DIR / "files" / "rules" / chart_file).read_text("utf-8").splitlines()[0]
+    match = re.search(r"from (\S+):", header)
+    assert match, f"{chart_file}: no generated header"
+    return match.group(1)
+
+
+def rendered_rules(values: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Source path (e.g. recording-rules/attribution.yml) -> the groups of its PrometheusRule,
+    as the chart renders them with `values`."""
+    return {
+        _rule_file_source(r["metadata"]["annotations"]["unitcost.io/rule-file"]): r["spec"][
+            "groups"
+        ]
+        for r in of_kind(render(values), "PrometheusRule")
+    }
+
+
+def write_rendered_rules(values: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """Each rendered rule file as a plain Prometheus rule file in `folder`; source -> file."""
+    written = {}
+    for source, groups in rendered_rules(values).items():
+        path = folder / source.replace("/", "-")
+        path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), "utf-8")
+        written[source] = path
+    return written
+
+
+def rendered_dashboards(values: dict[str, Any]) -> dict[str, str]:
+    """Dashboard file name -> the JSON text its ConfigMap carries."""
+    return {
+        key: text
+        for cm in of_kind(render(values), "ConfigMap")
+        for key, text in cm.get("data", {}).items()
+        if key.endswith(".json")
     }

@@ -267,18 +267,22 @@ def prometheus_config(
     alertmanagers: Sequence[str] = (),
     job: str = "unitcost",
     simulated_vllm: Sequence[str] = (),
+    target_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The prometheus.yml for a test: one job scraping `targets`, the rules, the alertmanagers;
-    a second job for the demo exporters in `simulated_vllm`, scraping their vLLM counters."""
-    scrape_configs: list[dict[str, Any]] = [
-        {"job_name": job, "static_configs": [{"targets": list(targets)}]}
-    ]
+    """The prometheus.yml for a test: one job scraping `targets` (with `target_labels` on every
+    series, e.g. the cluster), the rules, the alertmanagers; a second job for the demo exporters
+    in `simulated_vllm`, scraping their vLLM counters (with the same target labels)."""
+    static: dict[str, Any] = {"targets": list(targets)}
+    if target_labels:
+        static["labels"] = dict(target_labels)
+    scrape_configs: list[dict[str, Any]] = [{"job_name": job, "static_configs": [static]}]
     if simulated_vllm:
+        vllm_static: dict[str, Any] = {**static, "targets": list(simulated_vllm)}
         scrape_configs.append(
             {
                 "job_name": "simulated-vllm",
                 "metrics_path": SIMULATED_VLLM_PATH,
-                "static_configs": [{"targets": list(simulated_vllm)}],
+                "static_configs": [vllm_static],
             }
         )
     config: dict[str, Any] = {
@@ -304,6 +308,7 @@ def prometheus(
     timeout: float = 30.0,
     history: str | None = None,
     simulated_vllm: Sequence[str] = (),
+    target_labels: Mapping[str, str] | None = None,
 ) -> Iterator[Prometheus]:
     """The real Prometheus (Debian package) in a temp dir, on a free loopback port.
 
@@ -322,6 +327,7 @@ def prometheus(
             evaluation_interval=evaluation_interval,
             alertmanagers=alertmanagers,
             simulated_vllm=simulated_vllm,
+            target_labels=target_labels,
         )
         config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(cfg, sort_keys=False), "utf-8")

@@ -24,14 +24,14 @@ from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 #: per-workload records carry every ROW_LABELS label and are few (workloads, not pods), so
 #: the hourly `sum_over_time` over them stays cheap at 150,000 pods.
 COMPONENTS: dict[str, str] = {
-    "compute": "workload:unitcost_pod_cost_dollars_per_hour:sum",
-    "shared": "workload:unitcost_pod_shared_cost_dollars_per_hour:sum",
+    "compute": "workload:unitcost_workload_cost_dollars_per_hour:max",
+    "shared": "workload:unitcost_workload_shared_cost_dollars_per_hour:max",
     "storage": "namespace:unitcost_volume_cost_dollars_per_hour:sum",
 }
 ROW_LABELS = ("cluster", "team", "org", "cost_center", "namespace", "queue", "app")
 TEAM_HOURLY = "team:unitcost_cost_dollars_per_hour:avg1h"
 TEAM_RATE = "team:unitcost_cost_dollars_per_hour:sum"
-WASTE_RATE = "team:unitcost_pod_unused_cost_dollars_per_hour:sum"
+WASTE_RATE = "team:unitcost_workload_unused_cost_dollars_per_hour:sum"
 GPU_IDLE_RATE = "team:unitcost_gpu_idle_cost_dollars_per_hour:sum"
 
 TeamKey = tuple[str, str]  # (cluster, team)
