@@ -29,7 +29,7 @@ from unitcost import __version__
 TAG = "unitcost"
 
 # Grafana unit ids (https://grafana.com/docs/grafana/latest/panels-visualizations/
-# configure-standard-options/#unit). Money is US dollars everywhere (DESIGN.md).
+# configure-standard-options/#unit). Money is US dollars everywhere (docs/design.md).
 DOLLARS = "currencyUSD"
 DOLLARS_PER_HOUR = "currencyUSD"  # Grafana has no "$/h" unit: titles say "per hour"
 RATIO = "percentunit"  # 0..1 shown as percent
@@ -40,7 +40,7 @@ UNITS = frozenset({DOLLARS, RATIO, SECONDS, TIMESTAMP, COUNT, "none", "bool_on_o
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 #: Every selector carries this, so the same dashboards read a per-cluster Prometheus and a
-#: fleet-wide Thanos/Mimir (DESIGN.md "Beyond one cluster").
+#: fleet-wide Thanos/Mimir (docs/design.md, "Beyond one cluster").
 CLUSTER = 'cluster=~"$cluster"'
 
 UIDS = {
