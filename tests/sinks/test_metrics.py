@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.invariant import assert_scraped_invariant
+from support.prometheus import Promtool
 from unitcost.config.file import demo_config
 from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.policy import allocation_policy
@@ -125,13 +124,6 @@ def test_every_exported_metric_is_documented(exposition: str) -> None:
     assert exported - documented == set()
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
-def test_promtool_check_metrics_is_clean(exposition: str) -> None:
-    result = subprocess.run(
-        ["promtool", "check", "metrics"],
-        input=exposition.encode(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+def test_promtool_check_metrics_is_clean(exposition: str, promtool: Promtool) -> None:
+    result = promtool(exposition)
     assert result.returncode == 0, (result.stdout + result.stderr).decode()[:2000]
