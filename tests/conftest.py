@@ -49,9 +49,10 @@ E2E_FIXTURES = frozenset(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        folder = item.path.relative_to(TESTS_DIR).parts[0]
-        fixtures = getattr(item, "fixturenames", ())
-        if folder in E2E_FOLDERS or E2E_FIXTURES.intersection(fixtures):
+        in_folder = item.path.is_relative_to(TESTS_DIR) and (
+            item.path.relative_to(TESTS_DIR).parts[0] in E2E_FOLDERS
+        )
+        if in_folder or E2E_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
 
 
