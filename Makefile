@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dashboards demo test lint typecheck unit bench clean
+.PHONY: dashboards demo test lint typecheck pytest unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
 ## demo: the exporter on the simulated cluster, with a live showback table
@@ -17,10 +17,15 @@ demo: $(STAMP)
 	$(BIN)/unitcost demo $(ARGS)
 
 ## test: lint, type-check, then every test
-test: lint unit
+test: lint pytest
 
-unit: $(STAMP)
+## pytest: every test, both lanes (no lint)
+pytest: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+## unit: the fast lane, pure and in-process tests only (e2e ones are sorted out in tests/conftest.py)
+unit: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check exporters tests benchmarks dashboards helm

@@ -1,12 +1,69 @@
 """Shared test setup: make `tests/support` importable as `support` (pytest runs in importlib mode,
-so test files may share basenames across folders)."""
+so test files may share basenames across folders), and sort tests into two lanes.
+
+`make unit` runs `-m "not e2e"`: pure and in-process tests. A test is e2e when it starts a
+server or an external program (Prometheus, Alertmanager, promtool, Chromium, `unitcost serve`
+or `demo`, a fresh venv) or serves over a socket (the fake apiserver, moto, OTLP and gRPC
+fakes). It is marked here, by folder or by the fixture that does it, so a new test that uses
+such a fixture lands in the right lane without a mark; a test that starts one inline is marked
+where it is written. One-shot `python -c` runs that exit within a second stay in the fast lane.
+"""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
+
+from support.prometheus import Promtool, check_metrics  # noqa: E402 (needs the path above)
+
+#: Folders (under tests/) whose every test is e2e.
+E2E_FOLDERS = frozenset({"e2e", "faults", "rules", "security", "packaging"})
+#: Fixtures that start a server or a program; each name means that wherever it is defined.
+E2E_FIXTURES = frozenset(
+    {
+        "prom",  # a real Prometheus (chargeback, dashboards, recommend)
+        "prom_history",  # a real Prometheus holding backfilled capacity history (forecast)
+        "promtool",  # below
+        "demo_process",  # `unitcost demo`
+        "secured",  # `unitcost serve` with TLS and basic auth
+        "served",  # `unitcost serve` against the fake apiserver
+        "stack",  # fake apiserver + exporter over HTTP (faults)
+        "apiserver",  # the fake apiserver (sources/kubernetes)
+        "served_cluster",  # the writable fake apiserver (actions controller)
+        "start_agent",  # GPU agent served over HTTP, pods from the fake apiserver
+        "yunikorn_rest",  # a YuniKorn REST fake
+        "moto_url",  # moto's server
+        "monitoring_client",  # a gRPC Cloud Monitoring fake
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        in_folder = item.path.is_relative_to(TESTS_DIR) and (
+            item.path.relative_to(TESTS_DIR).parts[0] in E2E_FOLDERS
+        )
+        if in_folder or E2E_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def promtool() -> Promtool:
+    """`promtool check metrics` on an exposition; the test is skipped at the call when
+    promtool is not installed (CI installs it: .ci/run)."""
+
+    def check(exposition: bytes | str) -> subprocess.CompletedProcess[bytes]:
+        if shutil.which("promtool") is None:
+            pytest.skip("promtool not installed")
+        return check_metrics(exposition)
+
+    return check

@@ -313,21 +313,3 @@ def test_real_dashboards_each_get_a_configmap() -> None:
     for c in labelled:
         ((key, text),) = c["data"].items()
         assert text == (CHART_DIR / "files" / "dashboards" / key).read_text()
-
-
-def test_image_user_matches_the_dockerfile() -> None:
-    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
-    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
-    assert users, "Dockerfile: no USER"
-    uid, _, gid = users[-1].partition(":")
-    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
-    assert int(uid) == values["podSecurityContext"]["runAsUser"] != 0
-    assert int(gid) == values["podSecurityContext"]["runAsGroup"]
-    args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", dockerfile, re.M))
-    bases = [
-        re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], b)
-        for b in re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
-    ]
-    assert len(bases) >= 2, "Dockerfile: expected a multi-stage build"
-    for base in bases:
-        assert re.search(r":\d+\.\d+\.\d+", base) or "@sha256:" in base, f"unpinned base {base}"

@@ -143,6 +143,34 @@ def test_config_change_rolls_the_pods() -> None:
     assert set(before).isdisjoint(after)
 
 
+def _images(values: dict[str, Any]) -> dict[str, str]:
+    return {
+        m.kind: c["image"]
+        for m in render(values)
+        if m.kind in ("Deployment", "DaemonSet")
+        for c in m.obj["spec"]["template"]["spec"]["containers"]
+    }
+
+
+def test_the_gpu_agent_runs_its_own_image() -> None:
+    version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
+    assert _images({"gpuAgent": {"enabled": True}}) == {
+        "Deployment": f"ghcr.io/unitcost/unitcost:{version}",
+        "DaemonSet": f"ghcr.io/unitcost/unitcost-gpu-agent:{version}",
+    }
+    digest = "sha256:" + "a" * 64
+    pinned = _images(
+        {
+            "image": {"tag": "1.2.3"},
+            "gpuAgent": {"enabled": True, "image": {"repository": "r/agent", "digest": digest}},
+        }
+    )
+    assert pinned == {
+        "Deployment": "ghcr.io/unitcost/unitcost:1.2.3",
+        "DaemonSet": f"r/agent@{digest}",  # the digest wins over the (default) tag
+    }
+
+
 def test_long_release_names_stay_within_kubernetes_limits() -> None:
     release = "a-very-long-release-name-for-the-finops-platform-team-x"
     manifests = render({"gpuAgent": {"enabled": True}}, release=release)

@@ -34,6 +34,8 @@ BAD_VALUES = [
     ({"cloudCredentials": {"accessKey": "AKIA..."}}, "/cloudCredentials", "'accessKey'"),
     ({"cloudCredentials": {"existingSecret": {"name": "x"}}}, "existingSecret", "want string"),
     ({"image": {"digest": "latest"}}, "/image/digest", "pattern"),
+    ({"gpuAgent": {"image": {"digest": "latest"}}}, "/gpuAgent/image/digest", "pattern"),
+    ({"gpuAgent": {"image": {"pullPolicy": "Always"}}}, "/gpuAgent/image", "'pullPolicy'"),
     (
         {"alertmanagerConfig": {"teams": [{"team": "vision"}]}},
         "/alertmanagerConfig/teams/0",

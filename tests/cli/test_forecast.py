@@ -71,15 +71,15 @@ def openmetrics(start_day: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def history() -> Iterator[tuple[Prometheus, int]]:
+def prom_history() -> Iterator[tuple[Prometheus, int]]:
     # History ends yesterday (UTC), so every day in it is a whole day.
     start_day = int(time.time() // DAY) - HISTORY_DAYS
     with prometheus([], history=openmetrics(start_day)) as prom:
         yield prom, start_day
 
 
-def test_table_and_plot(history: tuple[Prometheus, int], tmp_path: Path) -> None:
-    prom, start_day = history
+def test_table_and_plot(prom_history: tuple[Prometheus, int], tmp_path: Path) -> None:
+    prom, start_day = prom_history
     png = tmp_path / "forecast.png"
     result = CliRunner().invoke(
         main,
@@ -102,8 +102,8 @@ def test_table_and_plot(history: tuple[Prometheus, int], tmp_path: Path) -> None
     assert "wrote" in result.output and "(2 pools)" in result.output
 
 
-def test_served_metrics(history: tuple[Prometheus, int]) -> None:
-    prom, start_day = history
+def test_served_metrics(prom_history: tuple[Prometheus, int]) -> None:
+    prom, start_day = prom_history
     service = ForecastService(PrometheusAPI(prom.url), lookback_days=56, resources=("cpu", "gpu"))
     collected = service.run_once()
     families = {
@@ -124,10 +124,10 @@ def test_served_metrics(history: tuple[Prometheus, int]) -> None:
     assert_conforms(collected.exposition.decode("utf-8"), Binary.FORECAST)
 
 
-def test_errors_name_the_problem(history: tuple[Prometheus, int]) -> None:
+def test_errors_name_the_problem(prom_history: tuple[Prometheus, int]) -> None:
     runner = CliRunner()
     bad = runner.invoke(main, ["forecast", "--prometheus", "localhost:9090"])
     assert bad.exit_code == 2 and "must start with http://" in bad.output
-    prom, _ = history
+    prom, _ = prom_history
     wrong = runner.invoke(main, ["forecast", "--prometheus", prom.url, "--horizon", "60d"])
     assert wrong.exit_code == 2 and "'60d' is not one of '30d', '90d'" in wrong.output

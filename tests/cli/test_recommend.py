@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.catalogue import assert_conforms
 from support.fake_apiserver import namespace
 from support.fake_apiserver_writes import WritableCluster, deployment, serving
-from support.prometheus import Prometheus, free_port, prometheus
+from support.prometheus import Prometheus, Promtool, free_port, prometheus
 from unitcost.cli.main import main
 from unitcost.config.recommend import RecommendSettings
 from unitcost.history.recommend.service import RecommendService
@@ -228,7 +226,9 @@ def test_recommend_table(prom: Prometheus, config: Path) -> None:
     assert "Deployment/web" in result.stdout and "1,767Mi" in result.stdout
 
 
-def test_served_metrics_are_documented_and_promtool_clean(prom: Prometheus) -> None:
+def test_served_metrics_are_documented_and_promtool_clean(
+    prom: Prometheus, promtool: Promtool
+) -> None:
     settings = RecommendSettings.model_validate({**CONFIG["recommend"], "window_seconds": 2 * DAY})
     with PrometheusAPI(prom.url) as api:
         exposition = RecommendService(api, settings).run_once().exposition.decode()
@@ -243,14 +243,8 @@ def test_served_metrics_are_documented_and_promtool_clean(prom: Prometheus) -> N
     up = {s.labels["source"]: s.value for s in families["unitcost_source_up"].samples}
     assert up == {"prometheus": 1.0}
     assert_conforms(exposition, Binary.RECOMMEND)
-    if shutil.which("promtool"):
-        check = subprocess.run(
-            ["promtool", "check", "metrics"],
-            input=exposition.encode(),
-            capture_output=True,
-            timeout=60,
-        )
-        assert check.returncode == 0, check.stdout + check.stderr
+    check = promtool(exposition)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_prometheus_down_or_missing_is_a_clear_error(config: Path) -> None:

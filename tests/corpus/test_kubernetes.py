@@ -6,8 +6,6 @@ holds on what is served."""
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from support.exporter_stack import eventually, kubernetes_stack, parse, pod_cost
 from support.fake_apiserver import FakeCluster, namespace, node, pod
 from support.invariant import assert_scraped_invariant
 from support.kube_cluster import AWS_LABELS
+from support.prometheus import Promtool
 from unitcost.base.labelvalues import MAX_LABEL_VALUE_BYTES, bound_label_value
 
 CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "pods.yaml").read_text())
@@ -59,7 +58,7 @@ def _cluster() -> FakeCluster:
     return cluster
 
 
-def test_pod_corpus(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_pod_corpus(tmp_path: Path, caplog: pytest.LogCaptureFixture, promtool: Promtool) -> None:
     caplog.set_level(logging.WARNING)
     with kubernetes_stack(tmp_path, _cluster(), CONFIG) as stack:
         eventually(lambda: pod_costs(stack.scrape()), what="costs")
@@ -100,9 +99,5 @@ def test_pod_corpus(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         if n == "unitcost_node_cost_dollars_per_hour" and labels["node"] == "node-2"
     ]
     assert node2 and sum(node2) > 0  # priced at the fallback rates, not at zero
-    promtool = shutil.which("promtool")
-    if promtool:
-        result = subprocess.run(
-            [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60
-        )
-        assert result.returncode == 0, (result.stdout + result.stderr).decode()[:2000]
+    result = promtool(text)
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()[:2000]

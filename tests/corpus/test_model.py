@@ -6,8 +6,6 @@ invariant holds."""
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -16,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.builders import node, pod, res
 from support.invariant import assert_scraped_invariant
+from support.prometheus import Promtool
 from unitcost.config.file import parse_config
 from unitcost.data.model import Gpu, Resources, Snapshot
 from unitcost.pricing import PriceBook
@@ -53,19 +52,14 @@ def collect(snap: Snapshot, **config: object) -> tuple[str, Samples]:
     return text, samples
 
 
-def promtool_clean(text: str) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed")
-    result = subprocess.run(
-        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=120
-    )
+def promtool_clean(promtool: Promtool, text: str) -> None:
+    result = promtool(text)
     # promtool lints too (e.g. counters without _total); only errors about the format fail.
     assert result.returncode == 0 or b"error" not in result.stderr.lower(), result.stderr[:2000]
     assert b"duplicate" not in (result.stdout + result.stderr).lower()
 
 
-def test_nan_and_inf_usage_fall_back_to_requests() -> None:
+def test_nan_and_inf_usage_fall_back_to_requests(promtool: Promtool) -> None:
     nan, inf = float("nan"), float("inf")
     pods = (
         pod("nan", "n1", res(2, 4), Resources(nan, nan, 0, 0)),
@@ -86,10 +80,10 @@ def test_nan_and_inf_usage_fall_back_to_requests() -> None:
         assert costs[(name, "cpu")] == pytest.approx(costs[("ok", "cpu")])
     assert costs[("ok", "cpu")] > 0
     assert assert_scraped_invariant(samples) > 0
-    promtool_clean(text)
+    promtool_clean(promtool, text)
 
 
-def test_duplicate_objects_are_served_once() -> None:
+def test_duplicate_objects_are_served_once(promtool: Promtool) -> None:
     n1 = node("n1", res(8, 32))
     p1 = pod("p1", "n1", res(1, 2))
     snap = Snapshot(
@@ -103,10 +97,10 @@ def test_duplicate_objects_are_served_once() -> None:
     assert len(series) == len(set(series))
     assert len([1 for n, _, _ in samples if n == "unitcost_pod_info"]) == 2
     assert assert_scraped_invariant(samples) > 0
-    promtool_clean(text)
+    promtool_clean(promtool, text)
 
 
-def test_skewed_clocks_never_make_negative_or_future_idle() -> None:
+def test_skewed_clocks_never_make_negative_or_future_idle(promtool: Promtool) -> None:
     """The GPU agent's clock runs ahead of the collector's, the snapshot is stamped in the
     past: idle time is never negative and the GPU is not called idle."""
     snap = Snapshot(
@@ -133,10 +127,12 @@ def test_skewed_clocks_never_make_negative_or_future_idle() -> None:
         if "cost" in n:
             assert v >= 0, n
     assert assert_scraped_invariant(samples) > 0
-    promtool_clean(text)
+    promtool_clean(promtool, text)
 
 
-def test_hundred_thousand_distinct_label_values_stay_under_the_series_cap() -> None:
+def test_hundred_thousand_distinct_label_values_stay_under_the_series_cap(
+    promtool: Promtool,
+) -> None:
     nodes = tuple(node(f"n{i}", res(96, 384)) for i in range(100))
     pods = tuple(
         pod(f"p{i}", f"n{i % 100}", res(0.5 + (i % 7) * 0.1, 1), labels={"corpus": f"v-{i}"})
@@ -157,4 +153,4 @@ def test_hundred_thousand_distinct_label_values_stay_under_the_series_cap() -> N
     assert 1_000 < len(label_values) < 20_000
     workloads = [1 for n, _, _ in samples if n == "unitcost_workload_cost_dollars_per_hour"]
     assert len(workloads) == 100_000  # every pod's dollars still reach its team
-    promtool_clean(text)
+    promtool_clean(promtool, text)

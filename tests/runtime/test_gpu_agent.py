@@ -3,8 +3,6 @@ API server, processes mapped through /proc/<pid>/cgroup files, the idle rule ove
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from support.fake_nvml import (
     scenario_shared_gpu,
     scenario_unsupported_fields,
 )
+from support.prometheus import Promtool
 from unitcost.costmodel.gpu_idle import IdleTracker
 from unitcost.metrics.catalogue import Binary
 from unitcost.pricing import PriceBook
@@ -87,7 +86,7 @@ def names(series: Series, name: str) -> set[tuple[tuple[str, str], ...]]:
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[object]:
+def start_agent(tmp_path: Path) -> Iterator[object]:
     stack: list[tuple[GpuAgent, ExporterServer, object]] = []
 
     def _start(scenario: Scenario, *, with_pods: bool = True) -> Running:
@@ -128,8 +127,8 @@ def start(tmp_path: Path) -> Iterator[object]:
             api_cm.__exit__(None, None, None)  # type: ignore[attr-defined]
 
 
-def test_eight_gpus_idle_dollars_after_the_window(start: object) -> None:
-    run: Running = start(scenario_eight_gpus())  # type: ignore[operator]
+def test_eight_gpus_idle_dollars_after_the_window(start_agent: object) -> None:
+    run: Running = start_agent(scenario_eight_gpus())  # type: ignore[operator]
     a100 = BOOK.gpu_hourly("NVIDIA A100-SXM4-80GB")
     s = run.scrape()
     assert all(get(s, "unitcost_gpu_up", node=NODE, gpu=str(i)) == 1 for i in range(8))
@@ -214,9 +213,9 @@ def test_eight_gpus_idle_dollars_after_the_window(start: object) -> None:
     assert get(s, "unitcost_source_up", source="pods") == 1
 
 
-def test_mig_slices_priced_at_their_share_with_the_process_rule(start: object) -> None:
+def test_mig_slices_priced_at_their_share_with_the_process_rule(start_agent: object) -> None:
     scenario = scenario_mig_h100()
-    run: Running = start(scenario)  # type: ignore[operator]
+    run: Running = start_agent(scenario)  # type: ignore[operator]
     h100 = BOOK.gpu_hourly("NVIDIA H100 80GB HBM3")
     s = run.scrape()
     assert get(s, "unitcost_gpu_up", node=NODE, gpu="0/13", mig_profile="1g.10gb") == 1
@@ -300,9 +299,9 @@ def test_mig_slices_priced_at_their_share_with_the_process_rule(start: object) -
     ]
 
 
-def test_lost_gpu_reports_down_and_the_other_keeps_reporting(start: object) -> None:
+def test_lost_gpu_reports_down_and_the_other_keeps_reporting(start_agent: object) -> None:
     scenario = scenario_lost_gpu()
-    run: Running = start(scenario)  # type: ignore[operator]
+    run: Running = start_agent(scenario)  # type: ignore[operator]
     s = run.scrape()
     assert get(s, "unitcost_gpu_up", node=NODE, gpu="1") == 1
     scenario.nvml.gpus[1].lost = True
@@ -315,8 +314,8 @@ def test_lost_gpu_reports_down_and_the_other_keeps_reporting(start: object) -> N
     assert get(s, "unitcost_source_up", source="nvml") == 1
 
 
-def test_unsupported_fields_leave_no_series(start: object) -> None:
-    run: Running = start(scenario_unsupported_fields(), with_pods=False)  # type: ignore[operator]
+def test_unsupported_fields_leave_no_series(start_agent: object) -> None:
+    run: Running = start_agent(scenario_unsupported_fields(), with_pods=False)  # type: ignore[operator]
     s = run.scrape()
     assert get(s, "unitcost_gpu_up", node=NODE, gpu="0") == 1
     assert get(s, "unitcost_gpu_power_watts", node=NODE, gpu="0") is None
@@ -327,9 +326,9 @@ def test_unsupported_fields_leave_no_series(start: object) -> None:
     assert get(s, "unitcost_source_up", source="pods") is None  # no pod list configured
 
 
-def test_processes_from_several_pods(start: object) -> None:
+def test_processes_from_several_pods(start_agent: object) -> None:
     scenario = scenario_shared_gpu()
-    run: Running = start(scenario)  # type: ignore[operator]
+    run: Running = start_agent(scenario)  # type: ignore[operator]
     s = run.scrape()
     memory = {
         dict(labels)["pod"]: s[("unitcost_gpu_pod_memory_used_bytes", labels)]
@@ -349,16 +348,16 @@ def test_processes_from_several_pods(start: object) -> None:
     }
 
 
-def test_without_a_pod_list_pods_are_named_by_uid(start: object) -> None:
+def test_without_a_pod_list_pods_are_named_by_uid(start_agent: object) -> None:
     scenario = scenario_lost_gpu()
-    run: Running = start(scenario, with_pods=False)  # type: ignore[operator]
+    run: Running = start_agent(scenario, with_pods=False)  # type: ignore[operator]
     s = run.scrape()
     (uid,) = scenario.pods
     assert get(s, "unitcost_gpu_pod_memory_used_bytes", node=NODE, gpu="0", pod=uid) == 2**30
 
 
-def test_pod_list_outage_keeps_the_last_good_list(start: object) -> None:
-    run: Running = start(scenario_lost_gpu())  # type: ignore[operator]
+def test_pod_list_outage_keeps_the_last_good_list(start_agent: object) -> None:
+    run: Running = start_agent(scenario_lost_gpu())  # type: ignore[operator]
     run.scrape()
     assert run.cluster is not None
     run.cluster.faults.http_500["pods"] = 1
@@ -377,26 +376,19 @@ def test_pod_list_outage_keeps_the_last_good_list(start: object) -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
-def test_promtool_accepts_the_exposition(start: object) -> None:
-    run: Running = start(scenario_mig_h100())  # type: ignore[operator]
+def test_promtool_accepts_the_exposition(start_agent: object, promtool: Promtool) -> None:
+    run: Running = start_agent(scenario_mig_h100())  # type: ignore[operator]
     run.scrape()
     current = run.agent.current
     assert current is not None
-    result = subprocess.run(
-        ["promtool", "check", "metrics"],
-        input=current.exposition,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    result = promtool(current.exposition)
     assert result.returncode == 0, (result.stdout + result.stderr).decode()[:2000]
 
 
-def test_every_family_is_the_catalogues(start: object) -> None:
+def test_every_family_is_the_catalogues(start_agent: object) -> None:
     """MIG slices, a whole GPU and a pod list: the agent serves its telemetry, GPU info and idle
     dollars exactly as the catalogue declares them for the gpu-agent."""
-    run: Running = start(scenario_mig_h100())  # type: ignore[operator]
+    run: Running = start_agent(scenario_mig_h100())  # type: ignore[operator]
     run.scrape()
     current = run.agent.current
     assert current is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.invariant import assert_scraped_invariant
+from support.prometheus import Promtool
 from unitcost.cli.exporter import SIMULATED_VLLM_PATH
 from unitcost.metrics.family import MetricFamily
 from unitcost.runtime.collected import Collected
@@ -37,7 +37,7 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[bytes, dict[
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def demo_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -76,9 +76,9 @@ def scrape(base: str) -> str:
 
 
 def test_metrics_satisfy_the_invariant_for_every_node_and_resource(
-    demo: tuple[str, subprocess.Popen[bytes]],
+    demo_process: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
-    base, _ = demo
+    base, _ = demo_process
     text = scrape(base)
     samples = [
         (s.name, s.labels, s.value) for f in text_string_to_metric_families(text) for s in f.samples
@@ -88,8 +88,8 @@ def test_metrics_satisfy_the_invariant_for_every_node_and_resource(
     assert up == [1.0]
 
 
-def test_gzip_landing_and_not_found(demo: tuple[str, subprocess.Popen[bytes]]) -> None:
-    base, _ = demo
+def test_gzip_landing_and_not_found(demo_process: tuple[str, subprocess.Popen[bytes]]) -> None:
+    base, _ = demo_process
     body, headers = fetch(base + "/metrics", {"Accept-Encoding": "gzip"})
     assert headers["Content-Encoding"] == "gzip"
     assert b"unitcost_pod_cost_dollars_per_hour" in gzip.decompress(body)
@@ -100,16 +100,11 @@ def test_gzip_landing_and_not_found(demo: tuple[str, subprocess.Popen[bytes]]) -
     assert info.value.code == 404
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
-def test_promtool_checks_the_live_exposition(demo: tuple[str, subprocess.Popen[bytes]]) -> None:
-    base, _ = demo
-    result = subprocess.run(
-        ["promtool", "check", "metrics"],
-        input=scrape(base).encode(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+def test_promtool_checks_the_live_exposition(
+    demo_process: tuple[str, subprocess.Popen[bytes]], promtool: Promtool
+) -> None:
+    base, _ = demo_process
+    result = promtool(scrape(base))
     output = (result.stdout + result.stderr).decode()
     # Not a single lint complaint: /metrics holds only unitcost_* families (the simulated
     # vLLM counters, whose names promtool flags, are on their own path).
@@ -118,9 +113,9 @@ def test_promtool_checks_the_live_exposition(demo: tuple[str, subprocess.Popen[b
 
 
 def test_simulated_vllm_counters_have_their_own_path(
-    demo: tuple[str, subprocess.Popen[bytes]],
+    demo_process: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
-    base, _ = demo
+    base, _ = demo_process
     names = {f.name for f in text_string_to_metric_families(scrape(base))}
     assert names and all(n.startswith("unitcost_") for n in names), sorted(names)
     body, headers = fetch(base + SIMULATED_VLLM_PATH)
@@ -135,15 +130,17 @@ def test_simulated_vllm_counters_have_their_own_path(
     assert f'href="{SIMULATED_VLLM_PATH}"'.encode() in page
 
 
-def test_the_simulation_moves_between_scrapes(demo: tuple[str, subprocess.Popen[bytes]]) -> None:
-    base, _ = demo
+def test_the_simulation_moves_between_scrapes(
+    demo_process: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    base, _ = demo_process
     first = scrape(base)
     time.sleep(2.5)  # > 2 collect intervals; the demo runs simulated time 60x
     assert scrape(base) != first
 
 
-def test_sigterm_stops_gracefully(demo: tuple[str, subprocess.Popen[bytes]]) -> None:
-    _, process = demo
+def test_sigterm_stops_gracefully(demo_process: tuple[str, subprocess.Popen[bytes]]) -> None:
+    _, process = demo_process
     process.send_signal(signal.SIGTERM)
     assert process.wait(15) == 0
 

@@ -143,6 +143,7 @@ def test_tls_and_basic_auth(secured: tuple[str, Path], certs: Certs) -> None:
     assert PASSWORD not in log_path.read_text()
 
 
+@pytest.mark.e2e  # `unitcost serve`, inline
 def test_client_certificates_required(tmp_path: Path, certs: Certs, password_hash: str) -> None:
     config = tmp_path / "unitcost.yaml"
     config.write_text(CONFIG)

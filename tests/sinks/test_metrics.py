@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.catalogue import assert_conforms
 from support.invariant import assert_scraped_invariant
+from support.prometheus import Promtool
 from unitcost.config.file import demo_config
 from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.policy import allocation_policy
@@ -86,13 +84,6 @@ def test_no_zero_series_for_things_a_pod_cannot_have(exposition: str) -> None:
             assert value > 0, labels
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
-def test_promtool_check_metrics_is_clean(exposition: str) -> None:
-    result = subprocess.run(
-        ["promtool", "check", "metrics"],
-        input=exposition.encode(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+def test_promtool_check_metrics_is_clean(exposition: str, promtool: Promtool) -> None:
+    result = promtool(exposition)
     assert result.returncode == 0, (result.stdout + result.stderr).decode()[:2000]

@@ -50,6 +50,7 @@ def collector() -> Iterator[Collector]:
     source.close()
 
 
+@pytest.mark.e2e  # the OTLP receivers, inline
 @pytest.mark.parametrize("receiver", [grpc_receiver, http_receiver], ids=["grpc", "http"])
 def test_export_matches_metrics(collector: Collector, receiver: Receiver) -> None:
     collected = collector.collect_once()
@@ -77,6 +78,7 @@ def test_export_matches_metrics(collector: Collector, receiver: Receiver) -> Non
     assert received.units["unitcost_policy_waste_ratio_threshold"] == "1"
 
 
+@pytest.mark.e2e  # the OTLP receiver, inline
 def test_families_that_appear_later_are_registered(collector: Collector) -> None:
     # Before the first collect there is nothing; after it, the next export has everything.
     current: list[tuple[MetricFamily, ...]] = [()]

@@ -42,6 +42,18 @@ ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 T = TypeVar("T")
 
 
+#: `promtool check metrics` on an exposition: the `promtool` fixture (tests/conftest.py).
+Promtool = Callable[[bytes | str], subprocess.CompletedProcess[bytes]]
+
+
+def check_metrics(exposition: bytes | str) -> subprocess.CompletedProcess[bytes]:
+    """`promtool check metrics` (its lint included) on an exposition; the caller judges."""
+    data = exposition.encode() if isinstance(exposition, str) else exposition
+    return subprocess.run(
+        ["promtool", "check", "metrics"], input=data, capture_output=True, timeout=120, check=False
+    )
+
+
 class ProcessError(RuntimeError):
     """A helper process failed to start or answer."""
 

@@ -1,1 +1,2 @@
-"""Foundations every layer may use: input errors, YAML files, exact sums, label values."""
+"""Foundations every layer may use: input errors, YAML files, exact sums, label values,
+background threads."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from unitcost.cli.options import require_extra
 from unitcost.history.chargeback.focus import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_ACCOUNT_NAME,
@@ -101,6 +102,8 @@ def chargeback(
     """Write a month's charges per team / namespace / day from the recorded cost series."""
     if fmt == "focus-parquet" and output is None:
         raise click.UsageError("--format focus-parquet writes binary: give --output PATH")
+    if fmt != "focus-csv":  # Parquet needs pyarrow, the HTML statement Jinja2
+        require_extra("chargeback", "pyarrow" if fmt == "focus-parquet" else "jinja2")
     now = time.time()
     try:
         with PrometheusAPI(url) as api:

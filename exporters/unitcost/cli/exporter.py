@@ -25,7 +25,9 @@ from unitcost.cli.options import (
     duration_option,
     fail,
     otlp_options,
+    otlp_settings,
     pricebook_option,
+    require_extra,
     start_otlp_for,
 )
 from unitcost.config.file import Config, load_config
@@ -166,6 +168,10 @@ def serve(
     """Serve /metrics for the configured source until SIGTERM; SIGHUP reloads the config."""
     try:
         config, book = _load(config_path, pricebooks)
+        # Missing extras exit before anything starts.
+        otlp = otlp_settings(config.otlp, otlp_endpoint, otlp_protocol)
+        if config.clouds.any_enabled:
+            require_extra("cloud")
         web = load_web_config(web_config_file) if web_config_file else None
         source = _build_source(config)  # a bad kubeconfig is an InputError too
     except InputError as exc:
@@ -176,7 +182,7 @@ def serve(
         reloader = Reloader(config_path, config, pricebooks, poll_seconds=poll)
     endpoints = source_endpoints(source)  # before exporter_collector may wrap the source
     collector = exporter_collector(config, book, source, reloader=reloader)
-    start_otlp_for(config.otlp, otlp_endpoint, otlp_protocol, lambda: collector.current)
+    start_otlp_for(otlp, lambda: collector.current)
     _run_exporter(collector, listen, duration, web=web, reloader=reloader, endpoints=endpoints)
 
 
@@ -229,10 +235,11 @@ def demo(
     if interval is not None:
         updates["collect_interval_seconds"] = interval
     config = config.model_copy(update=updates)
+    otlp = otlp_settings(config.otlp, otlp_endpoint, otlp_protocol)
     source = _build_source(config)
     endpoints = source_endpoints(source)
     collector = Collector(source, book, config)
-    start_otlp_for(config.otlp, otlp_endpoint, otlp_protocol, lambda: collector.current)
+    start_otlp_for(otlp, lambda: collector.current)
     console = Console(stderr=False)
     host, port = _listen_address(listen)
     title = f"unitcost demo: http://{host}:{port}/metrics  (Ctrl-C to stop)"

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from unitcost.cli.options import duration_option, fail, serve_periodically
+from unitcost.cli.options import duration_option, fail, require_extra, serve_periodically
 from unitcost.history.forecast.render import forecast_table, plot
 from unitcost.history.forecast.service import HORIZONS, ForecastService
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
@@ -77,6 +77,7 @@ def forecast(
 ) -> None:
     """Forecast requested, used and queued demand per provider, node pool and GPU model, and
     the date each pool's capacity runs out (Holt-Winters on daily peaks)."""
+    require_extra("forecast", "statsmodels", *(("matplotlib",) if plot_path else ()))
     try:
         api = PrometheusAPI(prometheus_url)
     except PrometheusError as exc:

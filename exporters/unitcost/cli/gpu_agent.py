@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from unitcost.base.errors import InputError
-from unitcost.cli.options import duration_option, fail, pricebook_option
+from unitcost.cli.options import duration_option, fail, pricebook_option, require_extra
 from unitcost.config.file import load_config
 from unitcost.costmodel.gpu_idle import IdleTracker
 from unitcost.data.model import CapacityType, Provider
@@ -218,6 +218,7 @@ def gpu_agent(
     """Per-node GPU exporter: NVML telemetry, pod mapping, MIG, idle GPU dollars."""
     if not node_name.strip():
         raise click.BadParameter("must not be empty", param_hint="--node-name / NODE_NAME")
+    require_extra("gpu")
     run_agent(
         AgentOptions(
             node=node_name,

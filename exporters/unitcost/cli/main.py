@@ -1,4 +1,5 @@
-"""`unitcost`: the command group; each command lives in its own module of this package."""
+"""`unitcost`: the command group; each command lives in its own module of this package,
+imported only when it runs (cli/lazy.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,45 @@ import sys
 import click
 
 from unitcost import __version__
-from unitcost.cli.chargeback import chargeback
-from unitcost.cli.controller import controller
-from unitcost.cli.exporter import demo, report, serve, validate
-from unitcost.cli.forecast import forecast
-from unitcost.cli.gpu_agent import gpu_agent
-from unitcost.cli.recommend import recommend
+from unitcost.cli.lazy import LazyCommand, LazyGroup
+
+COMMANDS = {
+    "serve": LazyCommand(
+        "unitcost.cli.exporter:serve", "Serve /metrics for the configured source until SIGTERM."
+    ),
+    "demo": LazyCommand(
+        "unitcost.cli.exporter:demo", "The exporter on a simulated cluster, with a live table."
+    ),
+    "report": LazyCommand(
+        "unitcost.cli.exporter:report", "Read the source once and print cost per team."
+    ),
+    "validate": LazyCommand(
+        "unitcost.cli.exporter:validate", "Check a config and price books; exit non-zero on error."
+    ),
+    "gpu-agent": LazyCommand(
+        "unitcost.cli.gpu_agent:gpu_agent", "Per-node GPU exporter: NVML, pods, MIG, idle dollars."
+    ),
+    "recommend": LazyCommand(
+        "unitcost.cli.recommend:recommend", "Right-sizing and idle resources, with dollar savings."
+    ),
+    "controller": LazyCommand(
+        "unitcost.cli.controller:controller", "Act on recommendations by the `actions:` policy."
+    ),
+    "chargeback": LazyCommand(
+        "unitcost.cli.chargeback:chargeback", "A month's charges per team: FOCUS CSV/Parquet, HTML."
+    ),
+    "forecast": LazyCommand(
+        "unitcost.cli.forecast:forecast", "Capacity demand per node pool, and when it runs out."
+    ),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    "unitcost",
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="unitcost")
 @click.option(
     "--log-level",
@@ -36,17 +67,3 @@ def main(log_level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-for command in (
-    serve,
-    demo,
-    report,
-    validate,
-    gpu_agent,
-    recommend,
-    controller,
-    chargeback,
-    forecast,
-):
-    main.add_command(command)

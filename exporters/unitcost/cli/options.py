@@ -1,8 +1,9 @@
-"""What every `unitcost` command shares: options, the error exit, and serving a periodic
-service (forecast, recommend, controller)."""
+"""What every `unitcost` command shares: options, the error exit, the missing-extra exit, and
+serving a periodic service (forecast, recommend, controller)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable
@@ -41,6 +42,38 @@ def fail(message: str, prog: str = "unitcost") -> NoReturn:
     """Exit 2 with one line on stderr: the convention of every command."""
     click.echo(f"{prog}: error: {message}", err=True)
     sys.exit(2)
+
+
+#: What each extra of pyproject.toml provides, as the modules unitcost imports from it.
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "cloud": ("boto3", "google.cloud.monitoring_v3"),
+    "gpu": ("pynvml",),
+    "forecast": ("statsmodels", "matplotlib"),
+    "chargeback": ("pyarrow", "jinja2"),
+    "otlp": (
+        "opentelemetry.sdk.metrics",
+        "opentelemetry.exporter.otlp.proto.grpc",
+        "opentelemetry.exporter.otlp.proto.http",
+    ),
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """Exit 2 with one line naming the extra to install when any of `modules` (default: all
+    of the extra's) is missing. Called in a command's body, after its options are parsed, so
+    `--help` works without the extra; nothing is imported here."""
+    if all(_installed(m) for m in modules or EXTRAS[extra]):
+        return
+    ctx = click.get_current_context(silent=True)
+    prog = f"unitcost {ctx.info_name}" if ctx is not None and ctx.parent is not None else "unitcost"
+    fail(f"needs the '{extra}' extra: pip install 'unitcost[{extra}]'", prog=prog)
 
 
 class PeriodicService(Serving, Protocol):
@@ -103,17 +136,24 @@ def otlp_options(command: F) -> F:
     return command
 
 
+def otlp_settings(
+    settings: OtlpSettings, endpoint: str | None, protocol: str | None
+) -> OtlpSettings:
+    """The config's `otlp:` with the flags applied. Called before anything starts, so OTLP
+    turned on without the 'otlp' extra exits at once, naming it."""
+    settings = with_flags(settings, endpoint, protocol)
+    if settings.endpoint:
+        require_extra("otlp")
+    return settings
+
+
 def start_otlp_for(
-    settings: OtlpSettings,
-    endpoint: str | None,
-    protocol: str | None,
-    current: Callable[[], Collected | None],
+    settings: OtlpSettings, current: Callable[[], Collected | None]
 ) -> object | None:
     """Start pushing `current()` (a Collector's latest collect) over OTLP when configured.
 
     Shutdown (a last export) is registered for process exit, after the exporter has stopped,
     so serve and demo need one line each. The SDK is imported only when OTLP is on."""
-    settings = with_flags(settings, endpoint, protocol)
     if not settings.endpoint:
         return None
     import atexit

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from unitcost.base.errors import InputError
+from unitcost.base.worker import Worker
 from unitcost.config.file import Config, load_config
 from unitcost.costmodel.policy import attribution_rules
 from unitcost.data.records import ReloadStatus
@@ -66,9 +67,7 @@ class Reloader:
         self.extra_pricebooks = tuple(Path(p) for p in extra_pricebooks)
         self.poll_seconds = poll_seconds
         self._clock = clock
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("reload")
         self._lock = threading.Lock()
         now = clock()
         # The files loaded at start-up are the first good versions.
@@ -97,7 +96,7 @@ class Reloader:
     def request(self) -> None:
         """Reload now, changed or not (safe to call from a signal handler)."""
         self._force = True
-        self._wake.set()
+        self._worker.wake()
 
     def changed(self) -> bool:
         files = self._files(self.config)
@@ -169,20 +168,15 @@ class Reloader:
 
     # -- the watch thread ---------------------------------------------------------------------
     def run(self, apply: Apply) -> None:
-        while not self._stop.is_set():
+        while not self._worker.stopping():
             try:
                 self.check(apply)
             except Exception:  # a bug in one reload must not end the watch
                 log.exception("reload failed")
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+            self._worker.wait(self.poll_seconds)
 
     def start(self, apply: Apply) -> None:
-        self._thread = threading.Thread(target=self.run, args=(apply,), name="reload", daemon=True)
-        self._thread.start()
+        self._worker.start(lambda: self.run(apply))
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._worker.stop(timeout)

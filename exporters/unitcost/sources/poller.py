@@ -1,10 +1,10 @@
-"""A background poller for a slow, rate-limited API: keeps the last good result.
+"""The background poller every slow reader uses: the cloud APIs, the metrics API, YuniKorn.
 
-The cloud APIs are slow (seconds), throttled, and some are billed per request, so they are
-never called from the collect loop: a thread polls on its own interval and the collector reads
+Such APIs are slow (seconds), throttled, and some are billed per request, so they are never
+called from the collect loop: a thread polls on its own interval and the collector reads
 whatever was last fetched. A failed poll keeps the previous result (degrade, never lie: its
 age is visible in unitcost_source_last_success_timestamp_seconds) and logs once per change of
-problem, not once per poll.
+problem, not once per poll. Each poller reports its own `unitcost_source_up{source}`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from unitcost.base.worker import Worker
 from unitcost.data.records import SourceHealth
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A failure is retried after the interval, but never later than this by default.
+MAX_RETRY_SECONDS = 300.0
 
 
 class Poller(Generic[T]):
@@ -28,22 +31,28 @@ class Poller(Generic[T]):
         fetch: Callable[[], T],
         interval: float,
         *,
+        retry_interval: float | None = None,
         describe: Callable[[BaseException], str] = str,
+        summary: Callable[[T], str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         #: The `source` label on unitcost_source_up.
         self.name = name
         self._fetch = fetch
         self._interval = interval
+        #: Seconds to the next poll after a failure: sooner than a success, but a throttled
+        #: API is never hammered.
+        self._retry_interval = (
+            retry_interval if retry_interval is not None else min(interval, MAX_RETRY_SECONDS)
+        )
         self._describe = describe
+        self._summary = summary
         self._clock = clock
         self._value: T | None = None
         self.up = False
         self.last_success = 0.0
         self.last_error = ""
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"poll-{name}")
         #: Set after each poll, whatever its outcome (tests and start-up wait on it).
         self.polled = threading.Event()
 
@@ -68,7 +77,8 @@ class Poller(Generic[T]):
         finally:
             self.polled.set()
         if not self.up:
-            log.info("%s is up", self.name)
+            detail = f": {self._summary(value)}" if self._summary is not None else ""
+            log.info("%s is up%s", self.name, detail)
         self._value = value
         self.up = True
         self.last_error = ""
@@ -77,22 +87,15 @@ class Poller(Generic[T]):
 
     def wake(self) -> None:
         """Poll now rather than at the end of the interval (new instance types to price)."""
-        self._wake.set()
+        self._worker.wake()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
+        while not self._worker.stopping():
             self.poll_once()
-            # Retry a failure sooner than a success, but never hammer a throttled API.
-            wait = self._interval if self.up else min(self._interval, 300.0)
-            self._wake.wait(wait)  # stop() sets it too
+            self._worker.wait(self._interval if self.up else self._retry_interval)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"poll-{self.name}", daemon=True)
-        self._thread.start()
+        self._worker.start(self._run)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._worker.stop(timeout)

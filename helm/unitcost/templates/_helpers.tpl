@@ -43,12 +43,24 @@ app.kubernetes.io/part-of: unitcost
 {{- end -}}
 {{- end -}}
 
-{{- define "unitcost.image" -}}
-{{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{/* An image reference from {repository, tag, digest}: the digest wins, then the tag, then
+the chart's appVersion. Arg: (dict "image" <values> "appVersion" .Chart.AppVersion). */}}
+{{- define "unitcost.imageRef" -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s:%s" .image.repository (default .appVersion .image.tag) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The exporter's image (`unitcost[all]`): serve, and the actions controller. */}}
+{{- define "unitcost.image" -}}
+{{- include "unitcost.imageRef" (dict "image" .Values.image "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* The GPU agent's own image (`unitcost[gpu]` only). */}}
+{{- define "unitcost.gpuAgentImage" -}}
+{{- include "unitcost.imageRef" (dict "image" .Values.gpuAgent.image "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
 {{/* Namespace for objects that may live elsewhere (rules, dashboards): arg is the override. */}}

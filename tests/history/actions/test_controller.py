@@ -63,7 +63,7 @@ def populate(cluster: WritableCluster) -> None:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[WritableCluster, Kube]]:
+def served_cluster(tmp_path: Path) -> Iterator[tuple[WritableCluster, Kube]]:
     fake = WritableCluster(kueue_version="v1beta1")
     populate(fake)
     with serving(fake) as server:
@@ -125,9 +125,9 @@ def snapshot(fake: WritableCluster) -> str:
 
 
 def test_dry_run_is_the_default_and_changes_nothing(
-    cluster: tuple[WritableCluster, Kube], tmp_path: Path
+    served_cluster: tuple[WritableCluster, Kube], tmp_path: Path
 ) -> None:
-    fake, kube = cluster
+    fake, kube = served_cluster
     before = snapshot(fake)
     ctl, audit_path = controller(tmp_path, kube)
     assert ctl.settings.dry_run is True
@@ -152,9 +152,9 @@ def test_dry_run_is_the_default_and_changes_nothing(
 
 
 def test_live_mode_patches_only_opted_in_namespaces_then_is_idempotent(
-    cluster: tuple[WritableCluster, Kube], tmp_path: Path
+    served_cluster: tuple[WritableCluster, Kube], tmp_path: Path
 ) -> None:
-    fake, kube = cluster
+    fake, kube = served_cluster
     ctl, audit_path = controller(tmp_path, kube, dry_run=False)
     first = results(ctl.apply([IDLE_LLM, OLD_API, PRIVATE, KEEP]))
     assert first[("deactivate-workload", "ml/nightly-llm")] == "applied"
@@ -188,9 +188,9 @@ def test_live_mode_patches_only_opted_in_namespaces_then_is_idempotent(
 
 
 def test_rate_limit_holds_and_refills(
-    cluster: tuple[WritableCluster, Kube], tmp_path: Path
+    served_cluster: tuple[WritableCluster, Kube], tmp_path: Path
 ) -> None:
-    fake, kube = cluster
+    fake, kube = served_cluster
     for i in range(5):
         fake.apply("deployments", deployment("shop", f"svc-{i}", replicas=1))
     recs = [rec("abandoned", "shop", "Deployment", f"svc-{i}") for i in range(5)]
@@ -216,9 +216,9 @@ def test_rate_limit_holds_and_refills(
 
 
 def test_what_cannot_be_done_is_audited_not_attempted(
-    cluster: tuple[WritableCluster, Kube], tmp_path: Path
+    served_cluster: tuple[WritableCluster, Kube], tmp_path: Path
 ) -> None:
-    fake, kube = cluster
+    fake, kube = served_cluster
     ctl, audit_path = controller(
         tmp_path,
         kube,
@@ -250,8 +250,10 @@ def test_what_cannot_be_done_is_audited_not_attempted(
     assert_conforms(text, Binary.CONTROLLER)
 
 
-def test_label_action_and_counter(cluster: tuple[WritableCluster, Kube], tmp_path: Path) -> None:
-    fake, kube = cluster
+def test_label_action_and_counter(
+    served_cluster: tuple[WritableCluster, Kube], tmp_path: Path
+) -> None:
+    fake, kube = served_cluster
     ctl, _ = controller(
         tmp_path, kube, dry_run=False, rules=[{"recommendation": "rightsize", "action": "label"}]
     )

@@ -107,7 +107,7 @@ def service() -> FakeMetricService:
 
 
 @pytest.fixture
-def client(service: FakeMetricService) -> Iterator[Any]:
+def monitoring_client(service: FakeMetricService) -> Iterator[Any]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     server.add_generic_rpc_handlers((service.handler(),))
     port = server.add_insecure_port("127.0.0.1:0")
@@ -149,8 +149,10 @@ class Cluster:
         pass
 
 
-def test_usage_per_pod_from_cloud_monitoring(service: FakeMetricService, client: Any) -> None:
-    reader = GkeUsageReader(settings(gpu_usage="duty_cycle"), client, clock=lambda: NOW)
+def test_usage_per_pod_from_cloud_monitoring(
+    service: FakeMetricService, monitoring_client: Any
+) -> None:
+    reader = GkeUsageReader(settings(gpu_usage="duty_cycle"), monitoring_client, clock=lambda: NOW)
     assert reader.poller.poll_once(), reader.poller.last_error
     usage = reader.poller.value
     assert usage is not None
@@ -180,16 +182,18 @@ def test_usage_per_pod_from_cloud_monitoring(service: FakeMetricService, client:
     assert [(h.source, h.up) for h in source.health()] == [("gcp-monitoring", True)]
 
 
-def test_gpus_count_as_requested_by_default(client: Any) -> None:
-    reader = GkeUsageReader(settings(), client, clock=lambda: NOW)
+def test_gpus_count_as_requested_by_default(monitoring_client: Any) -> None:
+    reader = GkeUsageReader(settings(), monitoring_client, clock=lambda: NOW)
     assert reader.poller.poll_once()
     pods = {p.name: p for p in GkeUsageSource(Cluster(), reader, stale_after=180).snapshot().pods}
     assert pods["trainer-0"].usage == Resources(cpu=3.75, memory=20 * GIB, gpu=2)
 
 
-def test_permission_denied_is_a_clear_source_error(service: FakeMetricService, client: Any) -> None:
+def test_permission_denied_is_a_clear_source_error(
+    service: FakeMetricService, monitoring_client: Any
+) -> None:
     clock = [NOW]
-    reader = GkeUsageReader(settings(), client, clock=lambda: clock[0])
+    reader = GkeUsageReader(settings(), monitoring_client, clock=lambda: clock[0])
     assert reader.poller.poll_once()
     service.status = grpc.StatusCode.PERMISSION_DENIED
     clock[0] += 120

@@ -23,6 +23,7 @@ def _with_uid(obj: dict[str, Any], uid: str) -> dict[str, Any]:
     return obj
 
 
+@pytest.mark.e2e  # the fake apiserver, inline
 def test_resolves_over_http_with_the_service_account_token(tmp_path: Path) -> None:
     cluster = FakeCluster()
     cluster.apply("pods", _with_uid(pod("ml", "trainer-0", node_name="gpu-1", gpus=1), UID))

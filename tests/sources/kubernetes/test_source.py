@@ -199,6 +199,7 @@ def _measure(tmp_path: Path, pods: int) -> int:
             return _retained_bytes(api, cluster, pods)
 
 
+@pytest.mark.e2e  # the fake apiserver, inline
 def test_memory_per_thousand_watched_pods(tmp_path: Path) -> None:
     """Measured with tracemalloc: what the stores keep after the initial list (the fake
     server's own objects exist before tracing starts). Printed for the issue."""

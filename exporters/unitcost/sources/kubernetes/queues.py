@@ -4,10 +4,7 @@ optionally, YuniKorn's guaranteed quota from its REST API (/ws/v1/partition/{p}/
 from __future__ import annotations
 
 import json
-import logging
-import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -24,8 +21,7 @@ from unitcost.costmodel.attribution import (
 )
 from unitcost.costmodel.quantity import QuantityError, parse_quantity
 from unitcost.data.model import Owner, Pod, Queue, Resources
-
-log = logging.getLogger(__name__)
+from unitcost.sources.poller import Poller
 
 SOURCE_NAME = "yunikorn"
 #: (namespace, owner kind, owner name) -> the ClusterQueue its Workload is admitted to.
@@ -109,59 +105,36 @@ def parse_yunikorn_queues(body: Mapping[str, Any], flavor: str) -> list[Queue]:
     return out
 
 
-class YunikornPoller:
+class YunikornPoller(Poller[list[Queue]]):
     """Polls the YuniKorn REST API for the queue tree; reports as source "yunikorn"."""
-
-    name = SOURCE_NAME
 
     def __init__(
         self, settings: YunikornSettings, *, clock: Callable[[], float] = time.time
     ) -> None:
         assert settings.rest_url
-        self._url = (
+        url = (
             f"{settings.rest_url.rstrip('/')}/ws/v1/partition/"
             f"{urllib.parse.quote(settings.partition)}/queues"
         )
+        super().__init__(
+            SOURCE_NAME,
+            self._fetch,
+            settings.poll_seconds,
+            retry_interval=settings.poll_seconds,
+            describe=lambda exc: f"YuniKorn REST {url}: {type(exc).__name__}: {exc}",
+            clock=clock,
+        )
+        self._url = url
         self._settings = settings
-        self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.queues: list[Queue] = []
-        self.up = False
-        self.last_success = 0.0
-        self.polled = threading.Event()
-        self._last_problem = ""
 
-    def poll_once(self) -> None:
-        try:
-            with urllib.request.urlopen(self._url, timeout=self._settings.timeout_seconds) as r:
-                body = json.loads(r.read())
-            if not isinstance(body, dict):
-                raise ValueError(f"expected a JSON object, got {type(body).__name__}")
-            self.queues = parse_yunikorn_queues(body, self._settings.flavor)
-        except (OSError, ValueError, urllib.error.URLError) as exc:
-            problem = f"YuniKorn REST {self._url}: {type(exc).__name__}: {exc}"
-            if problem != self._last_problem:
-                log.warning("%s", problem)
-            self._last_problem = problem
-            self.up = False
-        else:
-            self.up = True
-            self._last_problem = ""
-            self.last_success = self._clock()
-        finally:
-            self.polled.set()
+    @property
+    def queues(self) -> list[Queue]:
+        """The last good queue tree; empty until one poll succeeded."""
+        return self.value or []
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            self.poll_once()
-            self._stop.wait(self._settings.poll_seconds)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="yunikorn-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def _fetch(self) -> list[Queue]:
+        with urllib.request.urlopen(self._url, timeout=self._settings.timeout_seconds) as r:
+            body = json.loads(r.read())
+        if not isinstance(body, dict):
+            raise ValueError(f"expected a JSON object, got {type(body).__name__}")
+        return parse_yunikorn_queues(body, self._settings.flavor)

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from unitcost.base.worker import Worker
 from unitcost.config.kubernetes import KubernetesSettings
 from unitcost.sources.kubernetes.convert import ConversionError, Obj, object_key
 
@@ -98,8 +99,7 @@ class Reflector(Generic[T]):
         self._rng = rng or random.Random()
         self._items: dict[str, T] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"reflector-{endpoint.kind}", interrupt=self._hang_up)
         self._response: Any = None
         #: Set once the first list finished (or the API was found absent).
         self.synced = threading.Event()
@@ -128,19 +128,17 @@ class Reflector(Generic[T]):
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.run, name=f"reflector-{self.endpoint.kind}", daemon=True
-        )
-        self._thread.start()
+        self._worker.start(self.run)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self._worker.stop(timeout)
+
+    def _hang_up(self) -> None:
+        """Unblock a watch waiting for its next event (stop() calls this)."""
         response = self._response
-        if response is not None:  # unblock a watch waiting for its next event
+        if response is not None:
             with contextlib.suppress(Exception):  # already closed: nothing to interrupt
                 response.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _fail(self, what: str, exc: BaseException) -> None:
         message = f"{self.endpoint.kind}: {what} failed: {_describe(exc)}"
@@ -153,37 +151,37 @@ class Reflector(Generic[T]):
         backoff = Backoff(
             self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds, self._rng
         )
-        while not self._stop.is_set():
+        while not self._worker.stopping():
             try:
                 rv = self._list()
             except Absent:
                 self._mark_absent()
-                self._stop.wait(self._settings.resync_seconds or ABSENT_RETRY_SECONDS)
+                self._worker.wait(self._settings.resync_seconds or ABSENT_RETRY_SECONDS)
                 continue
             except Exception as exc:  # network, 5xx, bad JSON: retry after a backoff
                 self._fail("list", exc)
-                self._stop.wait(backoff.next())
+                self._worker.wait(backoff.next())
                 continue
             backoff.reset()
             resync = self._settings.resync_seconds
             deadline = time.monotonic() + resync if resync else math.inf
             try:
-                while not self._stop.is_set() and time.monotonic() < deadline:
+                while not self._worker.stopping() and time.monotonic() < deadline:
                     try:
                         started, before = time.monotonic(), rv
                         rv = self._watch(rv, deadline)
                         if rv == before and time.monotonic() - started < 1.0:
                             # A server that ends watches at once must not make us spin.
-                            self._stop.wait(backoff.next())
+                            self._worker.wait(backoff.next())
                         else:
                             backoff.reset()
                     except (Gone, Absent):
                         raise
                     except Exception as exc:  # dropped, timed out, 5xx: resume from rv
-                        if self._stop.is_set():
+                        if self._worker.stopping():
                             return  # stop() hung up on the stream: not a failure
                         self._fail("watch", exc)
-                        self._stop.wait(backoff.next())
+                        self._worker.wait(backoff.next())
             except Gone as exc:
                 log.info("%s: watch expired (%s): relisting", self.endpoint.kind, exc)
             except Absent:
@@ -284,7 +282,7 @@ class Reflector(Generic[T]):
         self.healthy = True
         try:
             for line in iter_resp_lines(response):
-                if self._stop.is_set():
+                if self._worker.stopping():
                     break
                 if line:
                     rv = self._apply(json.loads(line), rv)

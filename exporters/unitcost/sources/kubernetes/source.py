@@ -271,11 +271,7 @@ class KubernetesSource:
 
     def health(self) -> list[SourceHealth]:
         """The parts read apart from the Kubernetes API, each its own `source` status."""
-        out = []
-        for poller in (self.usage, self.yunikorn):
-            if poller is not None:
-                out.append(SourceHealth(poller.name, poller.up, poller.last_success))
-        return out
+        return [p.health() for p in (self.usage, self.yunikorn) if p is not None]
 
     def close(self) -> None:
         everything = (*self.core, *self.auxiliary, self.usage, self.yunikorn)

@@ -2,14 +2,13 @@
 
 Its health is its own source status (`unitcost_source_up{source="metrics"}`). Without a
 metrics API, usage is empty, costs fall back to requests, and one line says so: no crash loop,
-no log line per poll.
+no log line per poll (the generic poller, unitcost.sources.poller).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from unitcost.costmodel.quantity import QuantityError, parse_quantity
+from unitcost.sources.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,19 @@ def parse_pod_metrics(body: dict[str, Any]) -> PodUsage:
     return out
 
 
-class UsagePoller:
-    """Polls PodMetrics every `interval`; `usage()` is empty once the data is `stale_after` old."""
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        if exc.status == 404:
+            return (
+                f"metrics API ({METRICS_GROUP}/{METRICS_VERSION}) is not served: "
+                "costs fall back to requests (install metrics-server to measure usage)"
+            )
+        return f"metrics API poll failed: HTTP {exc.status} {exc.reason}"
+    return f"metrics API poll failed: {type(exc).__name__}: {exc}"  # network or bad body
 
-    name = SOURCE_NAME
+
+class UsagePoller(Poller[PodUsage]):
+    """Polls PodMetrics every `interval`; `usage()` is empty once the data is `stale_after` old."""
 
     def __init__(
         self,
@@ -61,74 +70,34 @@ class UsagePoller:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            SOURCE_NAME,
+            self._fetch,
+            interval,
+            retry_interval=interval,
+            describe=describe_error,
+            summary=lambda usage: f"{len(usage)} pods with usage",
+            clock=clock,
+        )
         self._list = list_pod_metrics
-        self._interval = interval
         self._stale_after = stale_after
         self._timeout = timeout
-        self._clock = clock
-        self._usage: PodUsage = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        #: Set after the first poll, whatever its outcome.
-        self.polled = threading.Event()
-        self.up = False
-        self.last_success = 0.0
-        self._last_problem = ""
 
     def usage(self) -> PodUsage:
         if self._clock() - self.last_success > self._stale_after:
             return {}
-        return self._usage
+        return self.value or {}
 
-    def poll_once(self) -> None:
+    def _fetch(self) -> PodUsage:
+        response = self._list(
+            METRICS_GROUP,
+            METRICS_VERSION,
+            "pods",
+            _preload_content=False,
+            _request_timeout=self._timeout,
+        )
         try:
-            response = self._list(
-                METRICS_GROUP,
-                METRICS_VERSION,
-                "pods",
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            )
-            try:
-                body = json.loads(response.data)
-            finally:
-                response.release_conn()
-            self._usage = parse_pod_metrics(body)
-        except ApiException as exc:
-            if exc.status == 404:
-                self._down(
-                    f"metrics API ({METRICS_GROUP}/{METRICS_VERSION}) is not served: "
-                    "costs fall back to requests (install metrics-server to measure usage)"
-                )
-            else:
-                self._down(f"metrics API poll failed: HTTP {exc.status} {exc.reason}")
-        except Exception as exc:  # network or bad body: the next poll retries
-            self._down(f"metrics API poll failed: {type(exc).__name__}: {exc}")
-        else:
-            if not self.up:
-                log.info("metrics API is up: %d pods with usage", len(self._usage))
-            self.up = True
-            self._last_problem = ""
-            self.last_success = self._clock()
+            body = json.loads(response.data)
         finally:
-            self.polled.set()
-
-    def _down(self, problem: str) -> None:
-        if problem != self._last_problem:  # one line per change of state, not per poll
-            log.warning("%s", problem)
-        self._last_problem = problem
-        self.up = False
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            self.poll_once()
-            self._stop.wait(self._interval)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="metrics-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+            response.release_conn()
+        return parse_pod_metrics(body)
