@@ -59,14 +59,16 @@ def bench_serve(pods: int, nodes: int, scrapes: int) -> dict[str, float]:
         with exporter(path, timeout=600) as proc:
             url = f"{proc.url}/metrics"
             fetch(url)  # warm: the first request pays the connection setup only
-            plain = [fetch(url) for _ in range(scrapes)]
-            zipped = [fetch(url, gzipped=True) for _ in range(scrapes)]
-            body = plain[-1][1]
-            # Wait for the second collect, so the peak includes old + new state side by side.
+            # The exporter collects again as soon as it serves; wait for that second collect
+            # to land, so the scrapes fall between collects (as in production, and whatever
+            # the process's start-up time) and the peak includes old + new state side by side.
             first = _length(url)
             deadline = time.monotonic() + 180
             while _length(url) == first and time.monotonic() < deadline:
-                time.sleep(1.0)
+                time.sleep(0.2)
+            plain = [fetch(url) for _ in range(scrapes)]
+            zipped = [fetch(url, gzipped=True) for _ in range(scrapes)]
+            body = plain[-1][1]
             rss = vm_hwm_bytes(proc.popen.pid)
     median, p95 = quantiles([t for t, _ in plain])
     gz_median, gz_p95 = quantiles([t for t, _ in zipped])
