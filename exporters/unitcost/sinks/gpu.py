@@ -1,4 +1,4 @@
-"""The GPU agent's metric families (documented in docs/gpu-agent.md).
+"""The GPU agent's metric families (declared in metrics/catalogue.py; docs/gpu-agent.md).
 
 Per-device series carry `node`, `gpu` and `mig_profile` ("" on whole GPUs, which Prometheus
 drops); model and profile also go in `unitcost_gpu_info`, the same info series the cluster
@@ -9,8 +9,8 @@ cluster exporter's name and labels, so recording rules read either producer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from unitcost.data.gpu import DeviceState
 from unitcost.metrics.catalogue import (
     GPU_ALLOCATED,
     GPU_ENERGY,
@@ -25,9 +25,6 @@ from unitcost.metrics.catalogue import (
     GPU_UTILIZATION,
 )
 from unitcost.metrics.family import MetricFamily
-
-if TYPE_CHECKING:
-    from unitcost.data.gpu import DeviceState
 
 
 def agent_families(node: str, states: Sequence[DeviceState], now: float) -> list[MetricFamily]:

@@ -1,8 +1,8 @@
-"""The public metric contract: CostFrame + policy + health -> metric families.
+"""The cluster exporter's families: CostFrame + policy + health -> samples.
 
-Every metric here is documented in docs/metrics.md; tests/sinks/test_metrics.py checks
-that the two agree. Series a thing cannot have (gpu cost for a pod without GPUs, a zero
-unused cost) are left out rather than written as zeros.
+Each family is declared in metrics/catalogue.py (name, HELP, labels, type); this module only
+fills them. Series a thing cannot have (gpu cost for a pod without GPUs, a zero unused cost)
+are left out rather than written as zeros.
 """
 
 from __future__ import annotations
