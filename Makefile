@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/unitcost demo $(ARGS)
 
-## test: lint, type-check, then every test
-test: lint pytest
+## test: provision the system tools the tests run (tests/provision.sh), lint, type-check, every test
+test: provision lint pytest
+
+## provision: Prometheus, Alertmanager and Chromium for the end-to-end tests (apt-get as root)
+.PHONY: provision
+provision:
+	bash tests/provision.sh
 
 ## pytest: every test, both lanes (no lint)
 pytest: $(STAMP)
