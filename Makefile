@@ -16,20 +16,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/unitcost demo $(ARGS)
 
-## test: provision the system tools the tests run (tests/provision.sh), lint, type-check, every test
+## test: fetch the pinned tools the tests run (tests/tools/), lint, type-check, every test
 test: provision lint pytest
 
-## provision: Prometheus, Alertmanager and Chromium for the end-to-end tests (apt-get as root)
+## provision: Prometheus 3.5 and 2.53, Alertmanager, VictoriaMetrics into .cache/tools (pins:
+## tests/tools/pins.txt), Chromium (apt-get as root); a second run does nothing
 .PHONY: provision
 provision:
-	bash tests/provision.sh
+	bash tests/tools/provision.sh
 
 ## pytest: every test, both lanes (no lint)
-pytest: $(STAMP)
+pytest: provision $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ## unit: the fast lane, pure and in-process tests only (e2e ones are sorted out in tests/conftest.py)
-unit: $(STAMP)
+unit: provision $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
 
 lint: $(STAMP)

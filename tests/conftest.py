@@ -11,8 +11,6 @@ where it is written. One-shot `python -c` runs that exit within a second stay in
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -58,12 +56,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def promtool() -> Promtool:
-    """`promtool check metrics` on an exposition; the test is skipped at the call when
-    promtool is not installed (CI installs it: .ci/run)."""
-
-    def check(exposition: bytes | str) -> subprocess.CompletedProcess[bytes]:
-        if shutil.which("promtool") is None:
-            pytest.skip("promtool not installed")
-        return check_metrics(exposition)
-
-    return check
+    """`promtool check metrics` (Prometheus 3.5's, tests/support/tools.py) on an exposition;
+    a promtool that is not provisioned fails the test with how to get it."""
+    return check_metrics

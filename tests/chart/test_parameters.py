@@ -39,8 +39,9 @@ from support.promql import (
     rename_label,
     template_label_names,
 )
+from support.tools import tool
 
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMTOOL = tool("promtool")
 LABEL = "k8s_cluster"
 DEFAULT_RUNBOOKS = "https://github.com/unitcost/unitcost/blob/main/docs/runbooks.md"
 RUNBOOKS = "https://wiki.example.com/finops/unitcost-runbooks"

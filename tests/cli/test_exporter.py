@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.prometheus import exporter, http_get
+from support.tools import tool
 from unitcost.cli.exporter import SIMULATED_VLLM_PATH, source_endpoints
 from unitcost.cli.main import main
 from unitcost.data.model import Snapshot
@@ -106,7 +106,6 @@ def test_only_the_simulator_gets_a_vllm_endpoint() -> None:
     assert served == {s.pod for s in source.cluster.serving()} != set()
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_serve_metrics_pass_promtool_and_vllm_counters_are_beside_them(tmp_path: Path) -> None:
     """The real `unitcost serve` process on the simulator source."""
     config = tmp_path / "unitcost.yaml"
@@ -116,7 +115,7 @@ def test_serve_metrics_pass_promtool_and_vllm_counters_are_beside_them(tmp_path:
         metrics = http_get(f"{proc.url}/metrics")
         vllm = http_get(f"{proc.url}{SIMULATED_VLLM_PATH}").decode()
     result = subprocess.run(
-        ["promtool", "check", "metrics"],
+        [tool("promtool"), "check", "metrics"],
         input=metrics,
         capture_output=True,
         timeout=60,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -11,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from support.prometheus import alertmanager, http_get
+from support.tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "alerts" / "alertmanager.example.yml"
-AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
+AMTOOL = tool("amtool")
 
 
 def _amtool(*args: str) -> subprocess.CompletedProcess[str]:

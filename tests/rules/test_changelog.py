@@ -5,15 +5,16 @@ compatibility snippet it offers is a valid rule file that copies exactly the tab
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from support.tools import tool
+
 ROOT = Path(__file__).resolve().parents[2]
 CHANGELOG = ROOT / "CHANGELOG.md"
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMTOOL = tool("promtool")
 #: Where readers of recorded series live (CHANGELOG.md itself is the only place for old names).
 READERS = ("alerts", "recording-rules", "dashboards", "docs", "exporters", "helm", "tests",
            "benchmarks", "README.md")  # fmt: skip

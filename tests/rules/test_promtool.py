@@ -8,7 +8,6 @@ the catalog (docs/rules.md) and runbooks (docs/runbooks.md) agree with the rule 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,12 @@ import pytest
 import yaml
 
 from support.promql import label_names, metric_names, tokenize
+from support.tools import PROMETHEUS_LINES, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((ROOT / "recording-rules").glob("*.yml"))
 ALERT_FILES = sorted(p for p in (ROOT / "alerts").glob("*.yml") if "alertmanager" not in p.name)
 TEST_FILES = sorted(Path(__file__).parent.glob("*.test.yml"))
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 RUNBOOK_PREFIX = "https://github.com/unitcost/unitcost/blob/main/docs/runbooks.md#"
 DASHBOARD_UIDS = {
     "unitcost-leadership",
@@ -46,9 +45,9 @@ RECORDS = [r for r in _rules(RULE_FILES) if "record" in r]
 ALERTS = [r for r in _rules(ALERT_FILES) if "alert" in r]
 
 
-def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+def _promtool(*args: str, line: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PROMTOOL, *args], capture_output=True, text=True, timeout=120, check=False
+        [tool("promtool", line), *args], capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -57,15 +56,45 @@ def test_rule_files_exist() -> None:
     assert RECORDS and ALERTS
 
 
+@pytest.mark.parametrize("line", PROMETHEUS_LINES)
 @pytest.mark.parametrize("path", RULE_FILES + ALERT_FILES, ids=lambda p: p.name)
-def test_promtool_check_rules(path: Path) -> None:
-    result = _promtool("check", "rules", str(path))
+def test_promtool_check_rules(path: Path, line: str) -> None:
+    result = _promtool("check", "rules", str(path), line=line)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.name)
-def test_promtool_test_rules(path: Path) -> None:
-    result = _promtool("test", "rules", str(path))
+def _groups(test_file: Path) -> list[str]:
+    rule_files = yaml.safe_load(test_file.read_text("utf-8"))["rule_files"]
+    return [
+        group["name"]
+        for name in rule_files
+        for group in yaml.safe_load((test_file.parent / name).read_text("utf-8"))["groups"]
+    ]
+
+
+#: Each test file in its groups' file order, and reversed where it has more than one group.
+ORDERED_TESTS = [
+    pytest.param(path, order, id=f"{path.name}-{order}")
+    for path in TEST_FILES
+    for order in ("file-order", "reversed")
+    if order == "file-order" or len(_groups(path)) > 1
+]
+
+
+@pytest.mark.parametrize("line", PROMETHEUS_LINES)
+@pytest.mark.parametrize(("path", "order"), ORDERED_TESTS)
+def test_promtool_test_rules(path: Path, order: str, line: str, tmp_path: Path) -> None:
+    """Each rule test on both supported Prometheus lines, with its rule groups evaluated in
+    file order and in reverse. A real Prometheus runs each group on its own schedule, so an
+    alert may read a record from this evaluation or the last one; promtool 3.x evaluates
+    groups that `group_eval_order` does not name in no fixed order. Both orders must pass."""
+    test = yaml.safe_load(path.read_text("utf-8"))
+    groups = _groups(path)
+    test["rule_files"] = [str((path.parent / name).resolve()) for name in test["rule_files"]]
+    test["group_eval_order"] = groups if order == "file-order" else groups[::-1]
+    ordered = tmp_path / path.name
+    ordered.write_text(yaml.safe_dump(test, sort_keys=False), "utf-8")
+    result = _promtool("test", "rules", str(ordered), line=line)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 import struct
 import subprocess
 from collections import defaultdict
@@ -17,12 +16,13 @@ import pytest
 from click.testing import CliRunner
 
 from support.prometheus import Prometheus
+from support.tools import tool
 from unitcost.cli.main import main
 from unitcost.history.chargeback.statement import column_chart, row_chart
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chargeback")]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = tool("chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]  # fmt: skip
 ARGS = ["--period", "2025-03", "--at", "2025-03-02T10:20:34Z"]
 
