@@ -165,6 +165,15 @@ def test_kubeconfig_errors_name_file_and_value(
     assert str(path) in str(info.value) or "nope.yaml" in str(info.value)
 
 
+def test_a_broken_kubeconfig_is_one_line_naming_it(no_cluster: Path, tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    path.write_text("clusters: [{{{\n")
+    with pytest.raises(InputError) as info:
+        found(kubeconfig=str(path))
+    assert str(info.value).startswith(f"kubeconfig {path}: not a kubeconfig: while parsing")
+    assert "\n" not in str(info.value)
+
+
 def test_validate_says_which_cluster_serve_would_read(
     no_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -80,7 +80,7 @@ def find_cluster(settings: KubernetesSettings, base_dir: Path) -> ClusterTarget:
         return _in_cluster(account)
     if settings.kubeconfig:
         path = base_dir / Path(settings.kubeconfig).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"source.kubernetes.kubeconfig: no such file: {path}")
         return _from_kubeconfig((str(path),), f"kubeconfig {path}", settings.context)
     if settings.context is None and not outside:
@@ -146,7 +146,8 @@ def _from_kubeconfig(paths: tuple[str, ...], found: str, context: str | None) ->
             (str(c) for f in merger.config_files.values() if (c := f.get("current-context"))), ""
         )
     except (ConfigException, OSError, yaml.YAMLError, AttributeError, TypeError) as exc:
-        raise InputError(f"{found}: not a kubeconfig: {exc}") from exc
+        reason = " ".join(str(exc).split())  # YAML errors span lines; messages are one
+        raise InputError(f"{found}: not a kubeconfig: {reason}") from exc
     names = ", ".join(sorted(contexts)) or "none"
     name = context if context is not None else current
     if not name:
