@@ -25,23 +25,35 @@ EXPORTER = f"and on (cluster, job, instance) unitcost_build_info{C}"
 dashboard = build(
     area="health",
     title="unitcost / Platform health and SLOs",
-    description="Source health and freshness, attribution coverage, unpriced nodes, exporter "
-    "availability and the error budgets of unitcost's own SLIs.",
+    description="Simulated data, source health and freshness, attribution coverage, unpriced "
+    "nodes, exporter availability and the error budgets of unitcost's own SLIs.",
     variables=[cluster_variable("unitcost_build_info")],
     rows=[
         [
+            # First: simulated dollars must never pass for real ones (0 on a real cluster).
+            stat(
+                "Simulated data",
+                "Exporters serving the built-in simulator's made-up costs "
+                "(unitcost_simulated_data; alert UnitcostSimulatedData). Anything but 0: the "
+                "dollars of this cluster are not all real.",
+                COUNT,
+                Query(f"count(unitcost_simulated_data{C}) or vector(0)"),
+                width=4,
+            ),
             stat(
                 "Sources up",
                 "Sources whose last read succeeded, of all sources (each exporter reports "
                 "unitcost_source_up per source).",
                 RATIO,
                 Query(f"avg(source:unitcost_source_up:max{C})"),
+                width=5,
             ),
             stat(
                 "Attribution coverage",
                 "Share of cost that lands on a known team (not 'unassigned').",
                 RATIO,
                 Query(f"min(cluster:unitcost_attribution_coverage:ratio{C})"),
+                width=5,
             ),
             stat(
                 "Unpriced nodes",
@@ -49,12 +61,14 @@ dashboard = build(
                 "the price book.",
                 COUNT,
                 Query(f"sum(max by (cluster) (unitcost_unpriced_nodes{C}))"),
+                width=5,
             ),
             stat(
                 "Exporter availability",
                 "Share of unitcost exporter targets up now (remembered for 1h after they go).",
                 RATIO,
                 Query(f"min(job:unitcost_exporter_up:avg{C})"),
+                width=5,
             ),
         ],
         [

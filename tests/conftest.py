@@ -36,6 +36,7 @@ E2E_FIXTURES = frozenset(
         "served",  # `unitcost serve` against the fake apiserver
         "stack",  # fake apiserver + exporter over HTTP (faults)
         "apiserver",  # the fake apiserver (sources/kubernetes)
+        "tls_apiserver",  # the fake apiserver over HTTPS (sources/kubernetes)
         "served_cluster",  # the writable fake apiserver (actions controller)
         "start_agent",  # GPU agent served over HTTP, pods from the fake apiserver
         "yunikorn_rest",  # a YuniKorn REST fake
@@ -59,3 +60,18 @@ def promtool() -> Promtool:
     """`promtool check metrics` (Prometheus 3.5's, tests/support/tools.py) on an exposition;
     a promtool that is not provisioned fails the test with how to get it."""
     return check_metrics
+
+
+@pytest.fixture
+def no_cluster(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An environment in which no cluster is found (as on a laptop without kubectl set up): no
+    $KUBECONFIG, an empty home, not in a pod (the service-account directory, a module constant
+    of the client, points at a missing path). Returns the empty home."""
+    from unitcost.sources.kubernetes import client
+
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(client, "SERVICE_ACCOUNT_DIR", home / "no-service-account")
+    return home

@@ -117,8 +117,11 @@ def test_mounted_config_and_pricebook_load_with_unitcost(
 ) -> None:
     # The files exactly as the pods see them under /etc/unitcost, read by unitcost's loader.
     config_path = _config_files(render(values), tmp_path)
-    config = parse_config(yaml.safe_load(config_path.read_text()), str(config_path), tmp_path)
+    mounted = yaml.safe_load(config_path.read_text())
+    config = parse_config(mounted, str(config_path), tmp_path)
     book = PriceBook.load(config.pricebook_paths())
+    # Written out, not left to unitcost's default (values.schema.json requires it).
+    assert mounted["source"]["kind"] == config.source.kind
     assert config.source.kind == values.get("config", {}).get("source", {}).get(
         "kind", "kubernetes"
     )

@@ -45,6 +45,10 @@ BAD_VALUES = [
     ({"clusterLabel": "k8s-cluster"}, "/clusterLabel", "pattern"),
     ({"clusterLabel": ""}, "/clusterLabel", "pattern"),
     ({"prometheusRule": {"runbookBaseUrl": "https://x/runbooks.md#a"}}, "runbookBaseUrl", ""),
+    # The source is always explicit: the simulator only when asked for by name.
+    ({"config": {"source": None}}, "/config", "missing property 'source'"),
+    ({"config": {"source": {"kind": None}}}, "/config/source", "missing property 'kind'"),
+    ({"config": {"source": {"kind": "k8s"}}}, "/config/source/kind", "one of"),
 ]
 
 

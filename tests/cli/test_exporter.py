@@ -1,4 +1,5 @@
-"""The command line: complete help, reports in every format, clear config errors."""
+"""The command line: complete help, reports in every format, clear config errors, and the
+simulator only when asked for by name."""
 
 from __future__ import annotations
 
@@ -38,13 +39,22 @@ def test_every_command_and_option_has_help(name: str, command: click.Command) ->
     assert "Usage:" in result.output
 
 
-def test_report_formats_agree() -> None:
+@pytest.fixture
+def simulated(tmp_path: Path) -> Path:
+    """A config that asks for the simulated cluster."""
+    config = tmp_path / "simulated.yaml"
+    config.write_text("source: {kind: simulator}\nshared_cost: {namespaces: [kube-system]}\n")
+    return config
+
+
+def test_report_formats_agree(simulated: Path) -> None:
     runner = CliRunner()
-    as_json = json.loads(runner.invoke(main, ["report", "--format", "json"]).stdout)
+    report = ["report", "--config", str(simulated)]
+    as_json = json.loads(runner.invoke(main, [*report, "--format", "json"]).stdout)
     as_csv = list(
-        csv.DictReader(io.StringIO(runner.invoke(main, ["report", "--format", "csv"]).stdout))
+        csv.DictReader(io.StringIO(runner.invoke(main, [*report, "--format", "csv"]).stdout))
     )
-    table = runner.invoke(main, ["report"]).stdout
+    table = runner.invoke(main, report).stdout
     assert [r["team"] for r in as_json] == [r["team"] for r in as_csv]
     assert {"llm-training", "etl", "unassigned", "shared"} <= {r["team"] for r in as_json}
     for row_json, row_csv in zip(as_json, as_csv, strict=True):
@@ -72,10 +82,28 @@ def test_bad_pricebook_and_missing_config_are_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and f"{book}: fallback.gpu_hour" in result.stderr
 
 
-def test_validate_summarises_a_good_setup() -> None:
-    result = CliRunner().invoke(main, ["validate"])
+def test_validate_summarises_a_good_setup(simulated: Path) -> None:
+    result = CliRunner().invoke(main, ["validate", "--config", str(simulated)])
     assert result.exit_code == 0, result.output
-    assert "config ok" in result.stdout and "price book ok" in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("config ok: source simulator") and "price book ok" in lines[1]
+    assert lines[2].startswith("cluster: the simulator (made-up costs")
+
+
+@pytest.mark.parametrize(
+    "args", [["serve", "--listen", "127.0.0.1:0", "--duration", "5"], ["report"]]
+)
+def test_without_config_or_cluster_nothing_runs_and_the_error_says_why(
+    args: list[str], no_cluster: Path
+) -> None:
+    """Never the simulator by default: made-up dollars must not reach a real Prometheus. One
+    line on stderr and exit 2, before anything listens (no "serving" line is logged)."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("unitcost: error: no Kubernetes cluster found: looked for --kubeconfig")
+    assert "$KUBECONFIG (unset)" in line and "~/.kube/config" in line
+    assert "`unitcost demo` or `source.kind: simulator`" in line
 
 
 def test_bad_listen_address_is_rejected() -> None:
@@ -124,6 +152,7 @@ def test_serve_metrics_pass_promtool_and_vllm_counters_are_beside_them(tmp_path:
     assert (result.returncode, result.stdout + result.stderr) == (0, b"")
     names = {f.name for f in text_string_to_metric_families(metrics.decode())}
     assert names and all(n.startswith("unitcost_") for n in names), sorted(names)
+    assert "\nunitcost_simulated_data 1\n" in metrics.decode()  # asked for, and said so
     counters = {f.name: f for f in text_string_to_metric_families(vllm)}
     assert set(counters) == {"vllm:prompt_tokens", "vllm:generation_tokens"}
     assert all(f.type == "counter" and f.samples for f in counters.values())

@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from support.promql import metric_names
-from unitcost.cli.exporter import _build_source, _load
+from unitcost.cli.exporter import _build_source
+from unitcost.config.file import demo_config
 from unitcost.history.forecast.render import forecast_families
+from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "recording-rules"
@@ -27,7 +29,8 @@ SCRAPE_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 
 @pytest.fixture(scope="module")
 def exporter_metrics() -> set[str]:
-    config, book = _load(None, ())
+    config = demo_config()
+    book = PriceBook.load(config.pricebook_paths())
     source = _build_source(config)
     try:
         body = Collector(source, book, config).collect_once().exposition.decode()

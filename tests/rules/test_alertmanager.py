@@ -44,6 +44,7 @@ def test_amtool_rejects_a_broken_config(tmp_path: Path) -> None:
         (["team=vision", "severity=warning"], "vision-tickets"),
         (["team=platform", "severity=critical"], "platform-pager"),
         (["team=platform", "severity=warning"], "platform-tickets"),
+        (["team=platform", "severity=info"], "platform-tickets"),  # UnitcostSimulatedData
         # A team without its own route: FinOps pages or tickets.
         (["team=etl", "severity=critical"], "finops-pager"),
         (["team=etl", "severity=warning"], "finops"),
@@ -69,7 +70,8 @@ def _post(url: str, alerts: list[dict[str, object]]) -> None:
 @pytest.mark.xdist_group("alertmanager")
 def test_cost_alerts_are_inhibited_while_data_is_bad() -> None:
     """Real Alertmanager, the example config: a source down in cluster c1 silences c1's cost
-    alerts only; without any cluster label (one Prometheus) the inhibition still applies."""
+    alerts only, simulated data in c3 silences c3's; without any cluster label (one
+    Prometheus) the inhibition still applies."""
 
     def alert(name: str, **labels: str) -> dict[str, object]:
         return {"labels": {"alertname": name, **labels}}
@@ -81,6 +83,8 @@ def test_cost_alerts_are_inhibited_while_data_is_bad() -> None:
                 alert("UnitcostSourceDown", cluster="c1", source="kubernetes", team="platform"),
                 alert("UnitcostTeamWasteHigh", cluster="c1", team="etl", severity="warning"),
                 alert("UnitcostTeamWasteHigh", cluster="c2", team="etl", severity="warning"),
+                alert("UnitcostSimulatedData", cluster="c3", team="platform", severity="info"),
+                alert("UnitcostBudgetBurnSlow", cluster="c3", team="etl", severity="warning"),
                 alert("UnitcostExporterAbsent", team="platform", severity="critical"),
                 alert("UnitcostBudgetBurnFast", team="vision", severity="critical"),
             ],
@@ -94,6 +98,8 @@ def test_cost_alerts_are_inhibited_while_data_is_bad() -> None:
         ("UnitcostSourceDown", "c1"): "active",
         ("UnitcostTeamWasteHigh", "c1"): "suppressed",
         ("UnitcostTeamWasteHigh", "c2"): "active",
+        ("UnitcostSimulatedData", "c3"): "active",
+        ("UnitcostBudgetBurnSlow", "c3"): "suppressed",
         ("UnitcostExporterAbsent", ""): "active",
         ("UnitcostBudgetBurnFast", ""): "suppressed",
     }

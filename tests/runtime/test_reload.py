@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from unitcost.config.file import load_config
+from unitcost.config.file import Config, load_config
+from unitcost.config.kubernetes import with_flags
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 from unitcost.runtime.reload import Reloader
@@ -147,3 +148,29 @@ def test_source_changes_are_logged_as_needing_a_restart(
     with caplog.at_level(logging.WARNING, logger="unitcost.runtime.reload"):
         assert reloader.check(collector.reconfigure)
     assert any("source changed: applied after a restart" in r.getMessage() for r in caplog.records)
+
+
+def test_a_reload_reads_the_file_as_start_up_did(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`serve --context prod` lays the flag over every load of the file, the reloads too: the
+    flag is not taken for a source change, and stays in force."""
+    config_path = tmp_path / "unitcost.yaml"
+    write(config_path, "source: {kind: kubernetes}\nbudgets: {teams: {etl: 1}}\n")
+
+    def load(path: Path) -> Config:
+        config = load_config(path)
+        kube = with_flags(config.source.kubernetes, None, "prod")
+        return config.model_copy(
+            update={"source": config.source.model_copy(update={"kubernetes": kube})}
+        )
+
+    reloader = Reloader(config_path, load(config_path), load=load)
+    applied: list[Config] = []
+    write(config_path, "source: {kind: kubernetes}\nbudgets: {teams: {etl: 2}}\n")
+    with caplog.at_level(logging.WARNING, logger="unitcost.runtime.reload"):
+        assert reloader.check(lambda config, _book: applied.append(config))
+    assert [(c.budgets.for_team("etl"), c.source.kubernetes.context) for c in applied] == [
+        (2, "prod")
+    ]
+    assert not [r.getMessage() for r in caplog.records]

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.invariant import assert_scraped_invariant
 from support.prometheus import Promtool
 from unitcost.cli.exporter import SIMULATED_VLLM_PATH
+from unitcost.data.records import CollectStats
 from unitcost.metrics.family import MetricFamily
 from unitcost.runtime.collected import Collected
 from unitcost.runtime.server import ExporterServer, parse_listen, serve_in_background
@@ -130,6 +131,23 @@ def test_simulated_vllm_counters_have_their_own_path(
     assert f'href="{SIMULATED_VLLM_PATH}"'.encode() in page
 
 
+def test_demo_says_its_costs_are_simulated_on_every_scrape_and_first_on_its_page(
+    demo_process: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    base, _ = demo_process
+    for _ in range(2):
+        marker = [
+            s.value
+            for f in text_string_to_metric_families(scrape(base))
+            for s in f.samples
+            if s.name == "unitcost_simulated_data"
+        ]
+        assert marker == [1.0]
+    page = fetch(base + "/")[0].decode()
+    assert page.split("<body>", 1)[1].startswith("<p><strong>Simulated data:</strong>")
+    assert "<title>unitcost exporter (simulated data)</title>" in page
+
+
 def test_the_simulation_moves_between_scrapes(
     demo_process: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
@@ -168,6 +186,31 @@ class _NoCollect:
 
     current: Collected | None = None
     source = _Stub()
+
+
+class _Collected:
+    """A server's collector after a collect of simulated or real data."""
+
+    source = _Stub()
+
+    def __init__(self, simulated: bool) -> None:
+        self.current = Collected(None, CollectStats(0.0, ()), b"", simulated=simulated)
+
+
+@pytest.mark.parametrize("simulated", [True, False])
+def test_the_landing_page_warns_first_only_of_simulated_data(simulated: bool) -> None:
+    server = ExporterServer(("127.0.0.1", 0), _Collected(simulated))
+    serve_in_background(server)
+    host, port = server.server_address[:2]
+    try:
+        page = fetch(f"http://{host}:{port}/")[0].decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    first = page.split("<body>", 1)[1]
+    assert first.startswith("<p><strong>Simulated data:</strong>") is simulated
+    assert first.startswith("<h1>unitcost ") is not simulated
+    assert ("simulated" in page.lower()) is simulated
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import copy
 import itertools
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -266,7 +267,10 @@ class _Handler(BaseHTTPRequestHandler):
             cluster.requests.append((url.path, query))
         if cluster.faults.delay_seconds > 0:
             time.sleep(cluster.faults.delay_seconds)
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+        # The scheme is case-insensitive, as the apiserver reads it (the in-cluster loader of
+        # the kubernetes client sends "bearer").
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or token != TOKEN:
             self._json(401, status(401, "Unauthorized", "Unauthorized"))
             return
         route = self._route(url.path)
@@ -380,20 +384,28 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, cluster: FakeCluster, port: int = 0) -> None:
+    def __init__(
+        self, cluster: FakeCluster, port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """`tls`: serve HTTPS with this server context, as a real apiserver does (the
+        in-cluster config of the kubernetes client speaks nothing else)."""
         self.cluster = cluster
         self.stopping = False
+        self.tls = tls
         super().__init__(("127.0.0.1", port), _Handler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hung up (a timed-out read, a stopped source) is routine here.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
+        # A client that hung up (a timed-out read, a stopped source; over TLS, an alert) is
+        # routine here.
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
             super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def write_kubeconfig(self, path: Path, context: str = "fake") -> Path:
         """A kubeconfig whose context points at this server with the bearer token."""
@@ -410,11 +422,13 @@ class FakeApiServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def running(cluster: FakeCluster, port: int = 0) -> Iterator[FakeApiServer]:
+def running(
+    cluster: FakeCluster, port: int = 0, tls: ssl.SSLContext | None = None
+) -> Iterator[FakeApiServer]:
     """Serve `cluster` on a loopback port (free, or `port` to come back where a stopped one
-    was) until the block ends; watches are closed."""
+    was; over TLS with `tls`) until the block ends; watches are closed."""
     cluster.closed = False
-    server = FakeApiServer(cluster, port)
+    server = FakeApiServer(cluster, port, tls)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()

@@ -21,7 +21,6 @@ from rich.live import Live
 
 from unitcost.base.errors import InputError
 from unitcost.cli.options import (
-    CONFIG_HELP,
     duration_option,
     fail,
     otlp_options,
@@ -30,7 +29,8 @@ from unitcost.cli.options import (
     require_extra,
     start_otlp_for,
 )
-from unitcost.config.file import Config, load_config
+from unitcost.config.file import Config, demo_config, load_config
+from unitcost.config.kubernetes import with_flags
 from unitcost.costmodel.policy import attribution_rules
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collected import Collected
@@ -56,13 +56,38 @@ log = logging.getLogger("unitcost")
 SIMULATED_VLLM_PATH = "/simulated/vllm/metrics"
 
 
+EXPORTER_CONFIG_HELP = (
+    "Config file (docs/config.md). Default: every field's default, reading the cluster found "
+    "as --kubeconfig says; the simulated cluster only with `unitcost demo` or "
+    "`source.kind: simulator`."
+)
+
+kubeconfig_option = click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="kubeconfig file; overrides source.kubernetes.kubeconfig. Default: in a pod, its "
+    "service account; else $KUBECONFIG (files merged as kubectl merges them), else "
+    "~/.kube/config.",
+)
+context_option = click.option(
+    "--context",
+    help="kubeconfig context; overrides source.kubernetes.context. Default: the kubeconfig's "
+    "current context.",
+)
+
+
 def _build_source(config: Config) -> Source:
     if config.source.kind == "kubernetes":
         # Imported here so the simulator never loads the kubernetes client.
+        from unitcost.sources.kubernetes.client import client_for, find_cluster
         from unitcost.sources.kubernetes.source import KubernetesSource
 
+        target = find_cluster(config.source.kubernetes, config.base_dir)
+        log.info("reading the cluster at %s", target.describe())
         rules = attribution_rules(config)
-        return KubernetesSource(config.source.kubernetes, rules, config.base_dir)
+        return KubernetesSource(
+            config.source.kubernetes, rules, config.base_dir, api=client_for(target)
+        )
     sim = config.source.simulator
     cluster = SimulatedCluster(
         seed=sim.seed,
@@ -83,8 +108,29 @@ def source_endpoints(source: Source) -> dict[str, Endpoint]:
     return {}
 
 
-def _load(config_path: Path | None, pricebooks: Sequence[Path]) -> tuple[Config, PriceBook]:
+def _load_config(config_path: Path | None, kubeconfig: Path | None, context: str | None) -> Config:
+    """The config file (without one: the defaults, a real cluster as the source) with
+    --kubeconfig / --context laid over its `source.kubernetes` block."""
     config = load_config(config_path)
+    if kubeconfig is None and context is None:
+        return config
+    if config.source.kind != "kubernetes":
+        raise InputError(
+            f"{config_path}: source.kind: {config.source.kind}: --kubeconfig and --context "
+            "name a real cluster; set source.kind: kubernetes or leave the flags out"
+        )
+    kube = with_flags(config.source.kubernetes, kubeconfig, context)
+    source = config.source.model_copy(update={"kubernetes": kube})
+    return config.model_copy(update={"source": source})
+
+
+def _load(
+    config_path: Path | None,
+    pricebooks: Sequence[Path],
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+) -> tuple[Config, PriceBook]:
+    config = _load_config(config_path, kubeconfig, context)
     book = PriceBook.load([*config.pricebook_paths(), *pricebooks])
     return config, book
 
@@ -135,7 +181,9 @@ def _run_exporter(
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=EXPORTER_CONFIG_HELP)
+@kubeconfig_option
+@context_option
 @pricebook_option
 @click.option("--listen", default="0.0.0.0:9810", show_default=True, help="HOST:PORT to serve on.")
 @click.option(
@@ -157,6 +205,8 @@ def _run_exporter(
 @otlp_options
 def serve(
     config_path: Path | None,
+    kubeconfig: Path | None,
+    context: str | None,
     pricebooks: tuple[Path, ...],
     listen: str,
     web_config_file: Path | None,
@@ -165,9 +215,12 @@ def serve(
     otlp_endpoint: str | None,
     otlp_protocol: str | None,
 ) -> None:
-    """Serve /metrics for the configured source until SIGTERM; SIGHUP reloads the config."""
+    """Serve /metrics for the configured source until SIGTERM; SIGHUP reloads the config.
+
+    Without --config, the cluster is found as kubectl finds it (docs/kubernetes.md); the
+    simulated cluster only with `unitcost demo` or `source.kind: simulator`."""
     try:
-        config, book = _load(config_path, pricebooks)
+        config, book = _load(config_path, pricebooks, kubeconfig, context)
         # Missing extras exit before anything starts.
         otlp = otlp_settings(config.otlp, otlp_endpoint, otlp_protocol)
         if config.clouds.any_enabled:
@@ -179,7 +232,14 @@ def serve(
     reloader = None
     if config_path is not None:
         poll = reload_check_seconds if reload_check_seconds > 0 else 365 * 86400.0
-        reloader = Reloader(config_path, config, pricebooks, poll_seconds=poll)
+        reloader = Reloader(
+            config_path,
+            config,
+            pricebooks,
+            poll_seconds=poll,
+            # A reloaded file gets the same flags, so they are not taken for a source change.
+            load=lambda path: _load_config(path, kubeconfig, context),
+        )
     endpoints = source_endpoints(source)  # before exporter_collector may wrap the source
     collector = exporter_collector(config, book, source, reloader=reloader)
     start_otlp_for(otlp, lambda: collector.current)
@@ -222,7 +282,8 @@ def demo(
     otlp_protocol: str | None,
 ) -> None:
     """Run the exporter on the simulated cluster and show a live showback table."""
-    config, book = _load(None, ())
+    config = demo_config()
+    book = PriceBook.load(config.pricebook_paths())
     sim_overrides = {
         k: v
         for k, v in {"seed": seed, "nodes": nodes, "pods": pods, "speed": speed}.items()
@@ -290,7 +351,9 @@ def _write_rows(rows: list[TeamRow], fmt: str, out: TextIO, timestamp: float) ->
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=EXPORTER_CONFIG_HELP)
+@kubeconfig_option
+@context_option
 @pricebook_option
 @click.option(
     "--format",
@@ -300,10 +363,16 @@ def _write_rows(rows: list[TeamRow], fmt: str, out: TextIO, timestamp: float) ->
     show_default=True,
     help="Output format.",
 )
-def report(config_path: Path | None, pricebooks: tuple[Path, ...], fmt: str) -> None:
+def report(
+    config_path: Path | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    pricebooks: tuple[Path, ...],
+    fmt: str,
+) -> None:
     """Read the source once and print cost per team (showback)."""
     try:
-        config, book = _load(config_path, pricebooks)
+        config, book = _load(config_path, pricebooks, kubeconfig, context)
         source = _build_source(config)
     except InputError as exc:
         fail(str(exc))
@@ -317,12 +386,21 @@ def report(config_path: Path | None, pricebooks: tuple[Path, ...], fmt: str) -> 
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=EXPORTER_CONFIG_HELP)
+@kubeconfig_option
+@context_option
 @pricebook_option
-def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
-    """Check a config and price books; print what they hold, exit non-zero on any error."""
+def validate(
+    config_path: Path | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    pricebooks: tuple[Path, ...],
+) -> None:
+    """Check a config and price books and say which cluster `serve` would read, without
+    connecting; print what they hold, exit non-zero on any error."""
     try:
-        config, book = _load(config_path, pricebooks)
+        config, book = _load(config_path, pricebooks, kubeconfig, context)
+        cluster = _cluster_line(config)
     except InputError as exc:
         fail(str(exc))
     providers = {name: len(p.instance_types) for name, p in book.book.providers.items()}
@@ -334,6 +412,16 @@ def validate(config_path: Path | None, pricebooks: tuple[Path, ...]) -> None:
         f"price book ok ({' + '.join(book.sources)}): instance types {providers}, "
         f"{len(book.book.onprem.node_classes)} on-prem node classes"
     )
+    click.echo(cluster)
+
+
+def _cluster_line(config: Config) -> str:
+    """Which cluster the source reads, found as `serve` finds it, without connecting."""
+    if config.source.kind == "simulator":
+        return "cluster: the simulator (made-up costs, marked unitcost_simulated_data)"
+    from unitcost.sources.kubernetes.client import find_cluster
+
+    return f"cluster: {find_cluster(config.source.kubernetes, config.base_dir).describe()}"
 
 
 def exporter_collector(

@@ -22,7 +22,7 @@ COMMANDS = {
         "unitcost.cli.exporter:report", "Read the source once and print cost per team."
     ),
     "validate": LazyCommand(
-        "unitcost.cli.exporter:validate", "Check a config and price books; exit non-zero on error."
+        "unitcost.cli.exporter:validate", "Check config, price books and which cluster serve reads."
     ),
     "gpu-agent": LazyCommand(
         "unitcost.cli.gpu_agent:gpu_agent", "Per-node GPU exporter: NVML, pods, MIG, idle dollars."

@@ -19,7 +19,7 @@ from unitcost.runtime.server import ExporterServer, Serving, parse_listen, servi
 
 log = logging.getLogger("unitcost")
 
-CONFIG_HELP = "Config file (docs/config.md). Default: the embedded demo config (simulated cluster)."
+CONFIG_HELP = "Config file (docs/config.md). Default: every field's default."
 
 pricebook_option = click.option(
     "--pricebook",

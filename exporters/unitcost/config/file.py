@@ -1,7 +1,9 @@
 """The config file: schema, loading, and error messages that name the file and field.
 
-Reference: docs/config.md. The embedded default (`unitcost demo`, and `serve` without
---config) is `unitcost/config/demo.yaml`: the simulated cluster with budgets and policies.
+Reference: docs/config.md. Without a file every field has its default, and the source is
+the Kubernetes cluster found as kubectl finds it; the simulator runs only when asked for
+(`source.kind: simulator`, or `unitcost demo`, whose config is the embedded
+`unitcost/config/demo.yaml`: the simulated cluster with budgets and policies).
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ class SimulatorConfig(_Strict):
 
 
 class SourceConfig(_Strict):
-    #: Which source runs; only its block is read (docs/kubernetes.md for `kubernetes:`).
-    kind: Literal["simulator", "kubernetes"] = "simulator"
+    #: Which source runs; only its block is read (docs/kubernetes.md for `kubernetes:`). The
+    #: simulator's made-up costs only when asked for by name: they must never pass for real.
+    kind: Literal["simulator", "kubernetes"] = "kubernetes"
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
@@ -218,9 +221,9 @@ def parse_config(data: dict[str, Any], source: str, base_dir: Path) -> Config:
 
 
 def load_config(path: Path | str | None) -> Config:
-    """Load a config file, or the embedded demo config when `path` is None."""
+    """Load a config file, or the defaults (a real cluster as the source) when `path` is None."""
     if path is None:
-        return demo_config()
+        return Config()
     path = Path(path)
     return parse_config(load_yaml_mapping(path), str(path), path.parent)
 

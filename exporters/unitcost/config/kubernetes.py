@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,11 +37,15 @@ class YunikornSettings(_Strict):
 
 
 class KubernetesSettings(_Strict):
-    #: kubeconfig file (relative to the config file); unset: $KUBECONFIG or ~/.kube/config.
+    """Where the cluster is found when none of `kubeconfig`, `context`, `in_cluster` is set:
+    in a pod, its service account; else $KUBECONFIG, else ~/.kube/config (as kubectl and
+    kube-state-metrics do; sources/kubernetes/client.py)."""
+
+    #: kubeconfig file (relative to the config file); unset: as above.
     kubeconfig: str | None = None
-    #: kubeconfig context; unset: the current context.
+    #: kubeconfig context; unset: the kubeconfig's current context.
     context: str | None = None
-    #: Use the pod's service account (ignores kubeconfig and context).
+    #: Only the pod's service account (ignores kubeconfig and context; an error outside a pod).
     in_cluster: bool = False
     #: Objects per list page (`limit`); the rest come through `continue`.
     page_size: Annotated[int, Field(ge=1, le=100000)] = 500
@@ -67,3 +72,20 @@ class KubernetesSettings(_Strict):
     metrics_stale_seconds: Seconds = 300.0
     kueue: KueueSettings = Field(default_factory=KueueSettings)
     yunikorn: YunikornSettings = Field(default_factory=YunikornSettings)
+
+
+def with_flags(
+    settings: KubernetesSettings, kubeconfig: Path | None, context: str | None
+) -> KubernetesSettings:
+    """The config block with `--kubeconfig` / `--context` laid over it. A flag names a
+    kubeconfig, so it also turns `in_cluster` off; a flag's path is relative to the working
+    directory, as kubectl's is, hence made absolute here (config paths are relative to the
+    config file)."""
+    updates: dict[str, Any] = {}
+    if kubeconfig is not None:
+        updates["kubeconfig"] = str(kubeconfig.expanduser().absolute())
+    if context is not None:
+        updates["context"] = context
+    if updates:
+        updates["in_cluster"] = False
+    return settings.model_copy(update=updates)

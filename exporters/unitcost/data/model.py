@@ -182,3 +182,5 @@ class Snapshot:
     queues: tuple[Queue, ...] = ()
     local_queues: tuple[LocalQueue, ...] = ()
     gpus: tuple[Gpu, ...] = ()
+    #: Made up by the simulator, not read from a cluster: what is served from it says so.
+    simulated: bool = False

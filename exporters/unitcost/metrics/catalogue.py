@@ -601,6 +601,17 @@ BUILD_INFO = _spec(
     stability=STABLE,
     doc="Always 1.",
 )
+SIMULATED_DATA = _spec(
+    "unitcost_simulated_data",
+    "1: every cost this exporter serves is made up by the built-in simulator, not read from a "
+    "cluster.",
+    (),
+    section=HEALTH,
+    unit="1",
+    doc="1 while the costs served come from the built-in simulator (`unitcost demo`, or "
+    "`source.kind: simulator`): made-up dollars, never to be read as real ones. Absent for a "
+    "real cluster. Alert `UnitcostSimulatedData` and the health dashboard show it.",
+)
 SERIES_DROPPED = _spec(
     "unitcost_series_dropped_total",
     "Series left out by the series cap (limits.max_series) since start: cheapest pods first, "

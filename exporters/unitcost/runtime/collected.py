@@ -30,6 +30,8 @@ class Collected:
     _gzipped: bytes | None = None
     #: The families behind `exposition`, for sinks other than /metrics (OTLP).
     families: tuple[MetricFamily, ...] = ()
+    #: The costs are the simulator's, made up (the landing page says so first).
+    simulated: bool = False
 
     def gzipped(self) -> bytes:
         """The exposition gzip-compressed, computed once per collect on first request."""

@@ -34,6 +34,7 @@ from unitcost.sinks.metrics import (
     cost_families,
     health_families,
     policy_families,
+    simulated_families,
     teams_in,
 )
 from unitcost.sources.base import Source, extra_health
@@ -133,6 +134,8 @@ class Collector:
             ),
         )
         families += health_families(stats)
+        simulated = snapshot is not None and snapshot.simulated
+        families += simulated_families(simulated)
         if self.cloud is not None:
             families += cloud_families(self.cloud.latest_billing())
         for extra in self._extra_families:
@@ -145,7 +148,9 @@ class Collector:
             self._dropped_last = dropped
             self._dropped_total += dropped
         families.append(dropped_family(self._dropped_total))
-        collected = Collected(frame, stats, render(families), families=tuple(families))
+        collected = Collected(
+            frame, stats, render(families), families=tuple(families), simulated=simulated
+        )
         collected.gzipped()  # compress here, not in the scrape that first asks (Prometheus does)
         with self._lock:
             self._current = collected

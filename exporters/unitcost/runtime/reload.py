@@ -60,13 +60,16 @@ class Reloader:
         *,
         poll_seconds: float = 2.0,
         clock: Callable[[], float] = time.time,
+        load: Callable[[Path], Config] = load_config,
     ) -> None:
+        """`load` reads the config file (serve lays its command-line flags over it)."""
         #: The config in force: the last one that loaded whole.
         self.config = config
         self.config_path = Path(config_path)
         self.extra_pricebooks = tuple(Path(p) for p in extra_pricebooks)
         self.poll_seconds = poll_seconds
         self._clock = clock
+        self._load = load
         self._worker = Worker("reload")
         self._lock = threading.Lock()
         now = clock()
@@ -112,7 +115,7 @@ class Reloader:
     def reload(self, apply: Apply) -> bool:
         signatures = {str(p): _signature(p) for p in self._files(self.config)}
         try:
-            config = load_config(self.config_path)
+            config = self._load(self.config_path)
             files = self._files(config)
             signatures = {str(p): _signature(p) for p in files}
             book = PriceBook.load([*config.pricebook_paths(), *self.extra_pricebooks])

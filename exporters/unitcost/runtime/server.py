@@ -25,13 +25,19 @@ from unitcost.sinks.exposition import CONTENT_TYPE
 log = logging.getLogger(__name__)
 
 LANDING = """<!doctype html>
-<html><head><title>unitcost exporter</title></head>
-<body><h1>unitcost {version}</h1>
+<html><head><title>unitcost exporter{title_note}</title></head>
+<body>{warning}<h1>unitcost {version}</h1>
 <p>Cost-enriched metrics for Kubernetes data and AI batch platforms.</p>
 <ul><li><a href="/metrics">/metrics</a>: the Prometheus exposition</li>
 {extra}<li><a href="/healthz">/healthz</a>: liveness</li></ul>
 <p>Source: {source}</p></body></html>
 """
+#: The landing page's first line while the costs are the simulator's (Collected.simulated).
+SIMULATED_WARNING = (
+    "<p><strong>Simulated data:</strong> every cost served here is made up by the built-in "
+    "simulator (<code>unitcost demo</code> or <code>source.kind: simulator</code>), not read "
+    "from a cluster; <code>unitcost_simulated_data</code> says so on every scrape.</p>\n"
+)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -203,7 +209,11 @@ class _Handler(BaseHTTPRequestHandler):
                 f'<li><a href="{html.escape(p)}">{html.escape(p)}</a></li>\n'
                 for p in sorted(self.server.endpoints)
             )
+            current = self.server.collector.current
+            simulated = current is not None and current.simulated
             page = LANDING.format(
+                title_note=" (simulated data)" if simulated else "",
+                warning=SIMULATED_WARNING if simulated else "",
                 version=html.escape(__version__),
                 source=html.escape(self.server.collector.source.name),
                 extra=extra,

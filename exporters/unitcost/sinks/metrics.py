@@ -46,6 +46,7 @@ from unitcost.metrics.catalogue import (
     QUEUE_USED_COST,
     RECONCILIATION_DAY,
     RECONCILIATION_RATIO,
+    SIMULATED_DATA,
     SOURCE_LAST_SUCCESS,
     SOURCE_UP,
     UNPRICED_NODES,
@@ -232,6 +233,16 @@ def health_families(stats: CollectStats) -> list[MetricFamily]:
     build = BUILD_INFO.family()
     build.add((__version__,), 1.0)
     return [up, last, duration, build]
+
+
+def simulated_families(simulated: bool) -> list[MetricFamily]:
+    """unitcost_simulated_data while the costs come from the simulator; nothing otherwise, so
+    a real cluster's exposition does not even name it."""
+    if not simulated:
+        return []
+    family = SIMULATED_DATA.family()
+    family.add((), 1.0)
+    return [family]
 
 
 def reload_families(statuses: Iterable[ReloadStatus]) -> list[MetricFamily]:

@@ -1,9 +1,11 @@
-"""`unitcost serve` against the fake apiserver, as a user runs it: a real process, a kubeconfig,
-scraped over HTTP. Costs must equal what allocate() computes for the same objects written
-out by hand; watch deletions and 410 relists must show within one collect interval."""
+"""`unitcost serve` against the fake apiserver, as a user runs it: a real process, a kubeconfig
+(from the config, or from --kubeconfig and --context alone), scraped over HTTP. Costs must
+equal what allocate() computes for the same objects written out by hand; watch deletions and
+410 relists must show within one collect interval; nothing says "simulated"."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -11,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,21 +80,12 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> float:
     return time.monotonic() - started
 
 
-@pytest.fixture
-def served(
-    cluster: FakeCluster, apiserver: FakeApiServer, tmp_path: Path
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    populate(cluster)
-    apiserver.write_kubeconfig(tmp_path / "kubeconfig")
-    (tmp_path / "unitcost.yaml").write_text(CONFIG.format(interval=INTERVAL))
+@contextmanager
+def serving(*args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`unitcost serve ARGS` as a process, once it serves pod costs."""
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            *("-m", "unitcost", "serve"),
-            *("--config", str(tmp_path / "unitcost.yaml")),
-            *("--listen", f"127.0.0.1:{port}"),
-        ],
+        [sys.executable, "-m", "unitcost", "serve", *args, "--listen", f"127.0.0.1:{port}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -114,7 +108,18 @@ def served(
         process.wait(10)
 
 
-def expected_costs(config_path: Path) -> dict[tuple[str, str, str, str], float]:
+@pytest.fixture
+def served(
+    cluster: FakeCluster, apiserver: FakeApiServer, tmp_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    populate(cluster)
+    apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+    (tmp_path / "unitcost.yaml").write_text(CONFIG.format(interval=INTERVAL))
+    with serving("--config", str(tmp_path / "unitcost.yaml")) as served:
+        yield served
+
+
+def expected_costs(config_path: Path | None) -> dict[tuple[str, str, str, str], float]:
     """allocate() over the same objects, as model objects written by hand."""
     pods = tuple(
         Pod(ns, name, f"uid-{name}", node, PodPhase.RUNNING, requests, usage)
@@ -142,6 +147,9 @@ def test_serve_costs_deletions_and_relists(
         assert got[key] == pytest.approx(value, rel=1e-9), key
     assert series[("unitcost_source_up", (("source", "kubernetes"),))] == 1.0
     assert series[("unitcost_source_up", (("source", "metrics"),))] == 1.0
+    assert not any(name == "unitcost_simulated_data" for name, _ in series)
+    with urllib.request.urlopen(base + "/", timeout=10) as response:
+        assert "simulated" not in response.read().decode().lower()
 
     # A pod deleted by a watch event leaves /metrics within one collect interval.
     cluster.delete("pods", "sandbox", "scratch")
@@ -162,3 +170,29 @@ def test_serve_costs_deletions_and_relists(
     wait_until(relisted, 5 * INTERVAL)
     process.send_signal(signal.SIGTERM)
     assert process.wait(10) == 0
+
+
+def test_serve_reads_the_cluster_named_by_flags_alone(
+    cluster: FakeCluster, apiserver: FakeApiServer, tmp_path: Path
+) -> None:
+    """No config: --kubeconfig and --context pick the cluster, not the kubeconfig's current
+    context (which points at nothing here); every field has its default."""
+    populate(cluster)
+    kubeconfig = apiserver.write_kubeconfig(tmp_path / "kubeconfig", context="fake")
+    doc = json.loads(kubeconfig.read_text())
+    doc["clusters"].append({"name": "gone", "cluster": {"server": "http://127.0.0.1:9"}})
+    doc["contexts"].append({"name": "elsewhere", "context": {"cluster": "gone", "user": "tester"}})
+    doc["current-context"] = "elsewhere"
+    kubeconfig.write_text(json.dumps(doc))
+    with serving("--kubeconfig", str(kubeconfig), "--context", "fake") as (base, process):
+        series = scrape(base)
+        got, expected = pod_costs(series), expected_costs(None)
+        assert got.keys() == expected.keys()
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, rel=1e-9), key
+        assert series[("unitcost_source_up", (("source", "kubernetes"),))] == 1.0
+        assert not any(name == "unitcost_simulated_data" for name, _ in series)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        log = process.stdout.read().decode() if process.stdout else ""
+    assert f"reading the cluster at {apiserver.url} (context fake, cluster fake;" in log

@@ -290,6 +290,7 @@ class SimulatedCluster:
                 if t.team in teams
             ),
             gpus=tuple(gpus),
+            simulated=True,
         )
 
     def serving(self) -> list[Serving]:
