@@ -29,7 +29,7 @@ from unitcost.metrics.catalogue import WORKLOAD_COST
 from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collected import Collected, collect_every
-from unitcost.runtime.outcomes import OutcomeLedger, WorkloadKey
+from unitcost.runtime.outcomes import OutcomeLedger, WorkloadKey, held_collects
 from unitcost.sinks.cap import cap_series, dropped_family
 from unitcost.sinks.capacity import capacity_families
 from unitcost.sinks.exposition import render
@@ -80,7 +80,10 @@ class Collector:
         self.cloud = cloud
         self._extra_families = tuple(extra_families)
         #: Each workload run's dollars until it ends (runtime/outcomes.py).
-        self.outcomes = OutcomeLedger(max_gap_seconds=config.policy.source_stale_seconds)
+        self.outcomes = OutcomeLedger(
+            max_gap_seconds=config.policy.source_stale_seconds,
+            hold_collects=held_collects(config.collect_interval_seconds),
+        )
 
     @property
     def current(self) -> Collected | None:

@@ -9,8 +9,9 @@ accrues nothing: the ledger does not invent cost it did not see.
 
 Exposition: closed dollars are summed per (team, queue, outcome, cause) into counters, so
 ended workloads never pile up as series. A counter series is first served at 0 for
-`hold_collects` collects before its first amount is added: Prometheus' increase() counts
-nothing for a series' first sample, so a series born with its amount would lose it. The
+`hold_collects` collects (two, and at least HOLD_SECONDS) before its first amount is added:
+Prometheus' increase() counts nothing for a series' first sample, so a series born with its
+amount would lose it, and a scrape interval up to HOLD_SECONDS sees the 0 first. The
 counters live as long as the process: a restart resets them (increase() treats the drop as a
 reset) and forgets the runs under way, which are counted again only from the restart on; a
 run that ended before the restart is never counted twice.
@@ -18,6 +19,7 @@ run that ended before the restart is never counted twice.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -26,8 +28,17 @@ from unitcost.data.batch import UNPRODUCTIVE, Admission, Ending, Outcome, Worklo
 from unitcost.metrics.family import MetricFamily
 from unitcost.sinks.batch import EndedKey, RecentKey, ended_families
 
+#: How long a new counter series is served at 0: the longest scrape interval it is sure to
+#: reach Prometheus at 0 under.
+HOLD_SECONDS = 30.0
+
 #: (namespace, team, org, cost_center, queue, app, workload_kind): a per-workload series' key.
 WorkloadKey = tuple[str, str, str, str, str, str, str]
+
+
+def held_collects(collect_interval_seconds: float) -> int:
+    """Collects a new counter series is held at 0: two, and at least HOLD_SECONDS."""
+    return max(2, math.ceil(HOLD_SECONDS / collect_interval_seconds))
 
 
 @dataclass(slots=True)
