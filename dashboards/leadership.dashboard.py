@@ -1,4 +1,5 @@
-"""Leadership overview: spend, month-to-date, forecast against budget, waste, unit costs."""
+"""Leadership overview: spend, month-to-date, forecast against budget, waste, unit costs, and
+the reliability cost of failed and preempted work (docs/batch-economics.md)."""
 
 from unitcost_dashboards import (
     CLUSTER,
@@ -276,6 +277,41 @@ dashboard = build(
                     "horizon": "In",
                     "Value": "GPUs requested",
                 },
+            ),
+        ],
+        # Reliability cost: counted when runs end, so it needs runs to have ended (history).
+        [
+            timeseries(
+                "Reliability cost: failed and preempted dollars by team",
+                "Dollars of runs that ended failed, preempted or evicted in the last hour, per "
+                "team: compute that produced nothing.",
+                DOLLARS,
+                Query(
+                    "sum by (team) "
+                    f"(team:unitcost_workload_ended_cost_dollars:unproductive_increase1h{C})",
+                    legend="{{team}}",
+                    history=True,
+                ),
+                stack=True,
+            ),
+            table(
+                "Top failing workloads by dollars",
+                "The costliest failed, preempted or evicted runs over the range, all teams.",
+                DOLLARS,
+                Query(
+                    "topk(10, max by (team, namespace, app, outcome, cause) "
+                    f"(max_over_time(unitcost_ended_workload_cost_dollars{C}[$__range])))",
+                    history=True,
+                ),
+                columns={
+                    "team": "Team",
+                    "namespace": "Namespace",
+                    "app": "Workload",
+                    "outcome": "Outcome",
+                    "cause": "Cause",
+                    "Value": "Dollars",
+                },
+                links=[TEAM_LINK],
             ),
         ],
     ],

@@ -1,4 +1,5 @@
-"""Team showback: one team's cost by namespace, app and queue, its waste, GPU idle and budget.
+"""Team showback: one team's cost by namespace, app and queue, its waste, GPU idle, budget, and
+its reliability cost (failed and preempted work, docs/batch-economics.md).
 
 Team-level figures (spend, waste ratio, budget) come from team:* rules and ignore the namespace
 filter; per-namespace, app, queue and workload panels honour it.
@@ -274,6 +275,70 @@ dashboard = build(
                         legend="{{model}} used",
                     ),
                 ],
+            ),
+        ],
+        # Reliability cost: counted when runs end, so it needs runs to have ended (history).
+        [
+            stat(
+                "Unproductive share (6h)",
+                "Share of the dollars of the team's runs that ended in the last 6 hours spent "
+                "on runs that failed, were preempted or evicted.",
+                RATIO,
+                Query(
+                    f"max(team:unitcost_workload_ended_cost_dollars:unproductive_ratio6h{T})",
+                    history=True,
+                ),
+                width=6,
+            ),
+            stat(
+                "Cost per successful run (1d)",
+                "Dollars of the team's successful runs over the last day, per run.",
+                DOLLARS,
+                Query(
+                    f"max(team:unitcost_workload_ended_cost_dollars:per_succeeded_run1d{T})",
+                    history=True,
+                ),
+                width=6,
+            ),
+            stat(
+                "Queued dollars per hour",
+                "What the team's work waiting for quota would cost per hour if it ran.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_queue_pending_cost_dollars_per_hour:sum{T})"),
+                width=12,
+            ),
+        ],
+        [
+            timeseries(
+                "Reliability cost: failed and preempted dollars",
+                "Dollars of the team's runs that ended failed, preempted or evicted in the "
+                "last hour, by outcome and cause (the reason Kubernetes or Kueue gave).",
+                DOLLARS,
+                Query(
+                    "sum by (outcome, cause) (team_queue_outcome_cause:"
+                    f'unitcost_workload_ended_cost_dollars:increase1h{{{CLUSTER}, team=~"$team", '
+                    'outcome=~"failed|preempted|evicted"})',
+                    legend="{{outcome}} {{cause}}",
+                    history=True,
+                ),
+                stack=True,
+            ),
+            table(
+                "Top failing workloads by dollars",
+                "The team's costliest failed, preempted or evicted runs over the range: what "
+                "each run cost before it ended.",
+                DOLLARS,
+                Query(
+                    "topk(10, max by (namespace, app, workload_kind, queue, outcome, cause) "
+                    f"(max_over_time(unitcost_ended_workload_cost_dollars{TN}[$__range])))",
+                    history=True,
+                ),
+                columns={
+                    **WORKLOAD_COLUMNS,
+                    "outcome": "Outcome",
+                    "cause": "Cause",
+                    "Value": "Dollars",
+                },
             ),
         ],
     ],

@@ -22,8 +22,8 @@ PACKAGE = ROOT / "exporters" / "unitcost"
 SUFFIX_UNITS = (
     (re.compile(r"_dollars_per_hour(_threshold)?$"), "USD/h"),
     (re.compile(r"_dollars_per_month$"), "USD/mo"),
-    (re.compile(r"_dollars$"), "USD"),
-    (re.compile(r"_seconds$"), "s"),
+    (re.compile(r"_dollars(_total)?$"), "USD"),
+    (re.compile(r"_seconds(_total)?$"), "s"),
     (re.compile(r"_bytes$"), "By"),
     (re.compile(r"_cores$"), "{core}"),
     (re.compile(r"_watts$"), "W"),

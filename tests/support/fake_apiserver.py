@@ -51,6 +51,7 @@ KUEUE_KINDS = {
     "localqueues": "LocalQueue",
     "workloads": "Workload",
     "resourceflavors": "ResourceFlavor",
+    "cohorts": "Cohort",
 }
 KIND_OF = {
     "nodes": ("v1", "Node"),
@@ -125,7 +126,14 @@ class FakeCluster:
         meta = obj["metadata"]
         return f"{meta.get('namespace', '')}/{meta['name']}"
 
+    @property
+    def cohort_version(self) -> str:
+        """Cohorts are served at v1beta2, or at v1alpha1 beside v1beta1 (as Kueue does)."""
+        return "v1beta2" if self.kueue_version == "v1beta2" else "v1alpha1"
+
     def _api_version_kind(self, resource: str) -> tuple[str, str]:
+        if resource == "cohorts":
+            return f"kueue.x-k8s.io/{self.cohort_version}", "Cohort"
         if resource in KUEUE_KINDS:
             return f"kueue.x-k8s.io/{self.kueue_version}", KUEUE_KINDS[resource]
         return KIND_OF[resource]
@@ -304,8 +312,13 @@ class _Handler(BaseHTTPRequestHandler):
         prefix = f"/apis/kueue.x-k8s.io/{cluster.kueue_version}/"
         if cluster.kueue_version and path.startswith(prefix):
             plural = path[len(prefix) :]
-            if plural in KUEUE_KINDS:
+            if plural in KUEUE_KINDS and plural != "cohorts":
                 return plural, f"{KUEUE_KINDS[plural]}List", False
+        if (
+            cluster.kueue_version
+            and path == f"/apis/kueue.x-k8s.io/{cluster.cohort_version}/cohorts"
+        ):
+            return "cohorts", "CohortList", False
         return None
 
     # -- watch --------------------------------------------------------------------------------

@@ -252,16 +252,18 @@ def exporter(
     *,
     demo_args: Sequence[str] = (),
     timeout: float = 30.0,
+    listen: str = "127.0.0.1:0",
 ) -> Iterator[Process]:
     """`unitcost serve --config CONFIG` (or `unitcost demo --no-table DEMO_ARGS` when no config)
-    on 127.0.0.1:0; yields once /metrics answers. `Process.address` is the scrape target."""
+    on `listen` (a free port by default; a fixed one restarts an exporter at the same scrape
+    target); yields once /metrics answers. `Process.address` is the scrape target."""
     with tempfile.TemporaryDirectory(prefix="unitcost-exporter-") as tmp:
         workdir = Path(tmp)
         if config is not None:
             sub = ["serve", "--config", str(Path(config).resolve())]
         else:
             sub = ["demo", "--no-table", *demo_args]
-        argv = [*unitcost_command(), "--log-level", "info", *sub, "--listen", "127.0.0.1:0"]
+        argv = [*unitcost_command(), "--log-level", "info", *sub, "--listen", listen]
         with _process("unitcost", argv, workdir) as (proc, log_path):
 
             def bound() -> str | None:

@@ -21,6 +21,8 @@ from unitcost.costmodel.allocation import (
     _gpu_costs,
     _queue_costs,
     _redistribute_shared,
+    batch_costs,
+    flavor_prices,
 )
 from unitcost.costmodel.attribution import attribute_namespace, attribute_pod, local_queue_index
 from unitcost.data.frame import (
@@ -136,6 +138,8 @@ def allocate_reference(
     running_keys = {p.key for pods in running.values() for p in pods}
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)
     frame.queues = _queue_costs(snapshot, frame.nodes, pricebook, partial(_queue_use, frame.pods))
+    if snapshot.queues or snapshot.jobs:  # not part of the per-pod arithmetic: the same code
+        batch_costs(snapshot, flavor_prices(snapshot, frame.nodes, pricebook), rules, frame)
     frame.volumes = [
         VolumeCost(
             v.name, v.storage_class, v.claim_namespace, v.claim_name, pricebook.volume_hourly(v)

@@ -173,6 +173,14 @@ class PolicyConfig(_Strict):
     gpu_idle_dollars_per_hour_threshold: PerTeam = Field(
         default_factory=lambda: PerTeam(default=25.0)
     )
+    #: Share of ended runs' dollars on failed/preempted/evicted runs (docs/batch-economics.md).
+    unproductive_cost_ratio_threshold: PerTeamRatio = Field(
+        default_factory=lambda: PerTeamRatio(default=0.2)
+    )
+    #: Queued demand $/h over the queue's quota $/h, held for an hour.
+    queued_demand_quota_ratio_threshold: PerTeam = Field(
+        default_factory=lambda: PerTeam(default=1.0)
+    )
     unattributed_cost_ratio_threshold: Ratio = 0.05
     source_stale_seconds: Annotated[float, Field(gt=0)] = 900.0
 

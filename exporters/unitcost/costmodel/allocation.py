@@ -35,6 +35,8 @@ from unitcost.costmodel.attribution import (
     attribute_namespace,
     local_queue_index,
 )
+from unitcost.costmodel.cohorts import cohort_ledger, cohort_paths
+from unitcost.costmodel.pending import pending_costs
 from unitcost.data.frame import (
     Attribution,
     CostFrame,
@@ -298,16 +300,20 @@ def _matches(node: Node, selector: dict[str, str]) -> bool:
     return all(node.labels.get(k) == v for k, v in selector.items())
 
 
-def _queue_costs(
-    snapshot: Snapshot,
-    node_costs: Iterable[NodeCost],
-    pricebook: PriceBook,
-    use: Callable[[Candidates], QueueUse],
-) -> list[QueueCost]:
-    """Quota and use per queue, flavor and resource; `use` sums what the pods spend (the
-    per-pod loop in tests/support/reference.py, _queue_use over the allocated matrix here)."""
-    if not snapshot.queues:
-        return []
+@dataclass(frozen=True, slots=True)
+class FlavorPrices:
+    """Each flavor's nodes and average price per unit of each resource ($ per core-hour,
+    byte-hour, device-hour): how quotas, borrowing and pending demand are priced."""
+
+    nodes: dict[str, set[str]]
+    unit: dict[str, PerResource]
+    #: The price book's fallback rates: a flavor with no nodes now, or an unknown flavor.
+    fallback: PerResource
+
+
+def flavor_prices(
+    snapshot: Snapshot, node_costs: Iterable[NodeCost], pricebook: PriceBook
+) -> FlavorPrices:
     flavors = {f.name: f.node_labels for f in snapshot.flavors}
     node_costs = list(node_costs)
     fallback = pricebook.book.fallback
@@ -329,6 +335,22 @@ def _queue_costs(
             # A flavor with no nodes now (an autoscaled pool at zero) is priced at fallback rates.
             unit[r] = cost / amount if amount > 0 else fallback_unit[r]
         flavor_unit[flavor] = unit
+    return FlavorPrices(flavor_nodes, flavor_unit, fallback_unit)
+
+
+def _queue_costs(
+    snapshot: Snapshot,
+    node_costs: Iterable[NodeCost],
+    pricebook: PriceBook,
+    use: Callable[[Candidates], QueueUse],
+    prices: FlavorPrices | None = None,
+) -> list[QueueCost]:
+    """Quota and use per queue, flavor and resource; `use` sums what the pods spend (the
+    per-pod loop in tests/support/reference.py, _queue_use over the allocated matrix here)."""
+    if not snapshot.queues:
+        return []
+    prices = prices or flavor_prices(snapshot, node_costs, pricebook)
+    flavor_nodes, flavor_unit, fallback_unit = prices.nodes, prices.unit, prices.fallback
     candidates: Candidates = {
         q.name: [(f, flavor_nodes.get(f, set())) for f in q.quota] for q in snapshot.queues
     }
@@ -382,6 +404,19 @@ def _queue_use(
     return used
 
 
+def batch_costs(
+    snapshot: Snapshot, flavor: FlavorPrices, rules: AttributionRules, frame: CostFrame
+) -> None:
+    """Batch economics (docs/batch-economics.md) into the frame: who lends and borrows quota
+    in each cohort, and what waits in the queues."""
+    if snapshot.queue_usage or snapshot.cohorts:
+        frame.cohort_paths = cohort_paths(snapshot.queues, snapshot.cohorts)
+        frame.cohorts = cohort_ledger(
+            snapshot.queues, snapshot.queue_usage, snapshot.cohorts, flavor.unit, flavor.fallback
+        )
+    frame.pending = pending_costs(snapshot, flavor.unit, flavor.fallback, rules)
+
+
 def allocate(
     snapshot: Snapshot,
     pricebook: PriceBook,
@@ -414,11 +449,14 @@ def allocate(
 
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)
-    if snapshot.queues:  # each PodCost's queue and node, in frame order
+    if snapshot.queues or snapshot.jobs:
+        flavor = flavor_prices(snapshot, frame.nodes, pricebook)
+        # each PodCost's queue and node, in frame order
         queues = list(map(_QUEUE, map(_OWNER, frame.pods)))
         nodes = list(map(_NODE, frame.pods))
         use = partial(_queue_use, allocated, queues, nodes)
-        frame.queues = _queue_costs(snapshot, frame.nodes, pricebook, use)
+        frame.queues = _queue_costs(snapshot, frame.nodes, pricebook, use, flavor)
+        batch_costs(snapshot, flavor, rules, frame)
     frame.volumes = [
         VolumeCost(
             v.name, v.storage_class, v.claim_namespace, v.claim_name, pricebook.volume_hourly(v)

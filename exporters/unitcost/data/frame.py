@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from unitcost.data.batch import CohortCost, PendingCost
 from unitcost.data.model import Node, ResourceName
 
 PerResource = dict[ResourceName, float]
@@ -101,6 +102,11 @@ class CostFrame:
     gpus: list[GpuCost] = field(default_factory=list)
     queues: list[QueueCost] = field(default_factory=list)
     volumes: list[VolumeCost] = field(default_factory=list)
+    #: Cohort ledgers and queued demand (data/batch.py; docs/batch-economics.md).
+    cohorts: list[CohortCost] = field(default_factory=list)
+    pending: list[PendingCost] = field(default_factory=list)
+    #: cohort -> its path from the root cohort, (root, ..., cohort).
+    cohort_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Ownership of every namespace seen (for costs owned by a namespace, such as volumes).
     namespaces: dict[str, Attribution] = field(default_factory=dict)
 

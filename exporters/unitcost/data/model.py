@@ -5,35 +5,14 @@ Nothing here does I/O. Units are base units: cores, bytes, devices, seconds, dol
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-ResourceName = Literal["cpu", "memory", "gpu", "storage"]
-#: Order matters only for stable output.
-RESOURCES: tuple[ResourceName, ...] = ("cpu", "memory", "gpu", "storage")
+from unitcost.data.batch import BatchJob, Cohort, QueueUsage
+from unitcost.data.resources import RESOURCES, ZERO, ResourceName, Resources
 
-
-@dataclass(frozen=True, slots=True)
-class Resources:
-    """An amount of each priced resource: cpu in cores, memory and storage in bytes, gpu in
-    devices (a MIG slice is a fraction of a device)."""
-
-    cpu: float = 0.0
-    memory: float = 0.0
-    gpu: float = 0.0
-    storage: float = 0.0
-
-    def get(self, resource: ResourceName) -> float:
-        value: float = getattr(self, resource)
-        return value
-
-    def is_finite(self) -> bool:
-        return all(math.isfinite(self.get(r)) for r in RESOURCES)
-
-
-ZERO = Resources()
+__all__ = ["RESOURCES", "ZERO", "ResourceName", "Resources"]  # their home is data/resources.py
 
 
 class Provider(StrEnum):
@@ -95,6 +74,9 @@ class Pod:
     owner: Owner | None = None
     #: Names of the PersistentVolumeClaims the pod mounts (in its namespace).
     claims: tuple[str, ...] = ()
+    #: The reason of a true DisruptionTarget condition (PreemptionByScheduler,
+    #: EvictionByEvictionAPI, DeletionByTaintManager, TerminationByKubelet, ...); "" if none.
+    disruption: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -184,3 +166,8 @@ class Snapshot:
     gpus: tuple[Gpu, ...] = ()
     #: Made up by the simulator, not read from a cluster: what is served from it says so.
     simulated: bool = False
+    #: Batch economics (data/batch.py): cohorts, what queues admitted and borrowed, and the
+    #: job-like objects with their pending demand and endings.
+    cohorts: tuple[Cohort, ...] = ()
+    queue_usage: tuple[QueueUsage, ...] = ()
+    jobs: tuple[BatchJob, ...] = ()

@@ -398,6 +398,140 @@ QUEUE_INFO = _spec(
     doc="Always 1; `scheduler` is `kueue` or `yunikorn`.",
 )
 
+COHORT_QUEUE = ("queue", "cohort", "flavor", "resource")
+BATCH = Section(
+    "Batch economics",
+    "Who pays for borrowed quota, what waiting costs, and what failed and preempted work "
+    "cost ([batch-economics.md](batch-economics.md)). Cohort series: per ClusterQueue (or "
+    "YuniKorn leaf queue), its cohort (the YuniKorn parent queue), flavor and resource, priced "
+    "at the flavor's average price per unit; over a cohort tree, borrowed == lent.",
+)
+QUEUE_ADMITTED_COST = _spec(
+    "unitcost_queue_admitted_cost_dollars_per_hour",
+    "Cost per hour of what the queue has admitted (Kueue status flavorsUsage total; YuniKorn "
+    "allocated), priced at the flavor.",
+    COHORT_QUEUE,
+    section=BATCH,
+    unit="USD/h",
+    doc="Admitted use as the scheduler reports it (Kueue `status.flavorsUsage[].resources[]."
+    "total`, YuniKorn `allocatedResource`), at the flavor's price per unit. Use within quota "
+    "= admitted - borrowed.",
+)
+QUEUE_BORROWED_COST = _spec(
+    "unitcost_queue_borrowed_cost_dollars_per_hour",
+    "Cost per hour of the queue's admitted use above its nominal (guaranteed) quota, charged "
+    "to the borrowing queue.",
+    COHORT_QUEUE,
+    section=BATCH,
+    unit="USD/h",
+    doc="The part of the admitted cost above the queue's nominal (Kueue) or guaranteed "
+    "(YuniKorn) quota: capacity borrowed from the cohort, charged to the borrower.",
+)
+QUEUE_LENT_COST = _spec(
+    "unitcost_queue_lent_cost_dollars_per_hour",
+    "Cost per hour of the queue's idle quota lent to other queues of its cohort tree, credited "
+    "to the lender.",
+    COHORT_QUEUE,
+    section=BATCH,
+    unit="USD/h",
+    doc="Idle nominal quota that covers other queues' borrowing, matched nearest cohort "
+    "first, in proportion to idle quota. `queue` empty: the cohort's own quota (or borrowing "
+    "no visible idle quota covered), so the ledger always balances.",
+)
+COHORT_INFO = _spec(
+    "unitcost_cohort_info",
+    "Cohort tree for joins; always 1.",
+    ("cohort", "parent", "root"),
+    section=BATCH,
+    unit="1",
+    doc="Always 1: a cohort, its parent (empty at the root) and its root cohort.",
+)
+QUEUE_PENDING_COST = _spec(
+    "unitcost_queue_pending_cost_dollars_per_hour",
+    "Cost per hour of the demand waiting in the queue (requests of pending workloads priced "
+    "at the flavor they would be admitted to), per team.",
+    ("queue", "flavor", "team"),
+    section=BATCH,
+    unit="USD/h",
+    doc="Requests of the workloads waiting for quota (Kueue Workloads not admitted; pending "
+    "unplaced pods of a queue no Workload stands for) at the price of the flavor they would "
+    "be admitted to: demand the platform did not serve.",
+)
+QUEUE_PENDING_WORKLOADS = _spec(
+    "unitcost_queue_pending_workloads",
+    "Workloads waiting in the queue for quota, per flavor and team.",
+    ("queue", "flavor", "team"),
+    section=BATCH,
+    unit="1",
+)
+QUEUE_PENDING_WAIT = _spec(
+    "unitcost_queue_pending_wait_seconds",
+    "How long the longest-waiting pending workload of the queue, flavor and team has waited.",
+    ("queue", "flavor", "team"),
+    section=BATCH,
+    unit="s",
+    doc="Since the oldest pending Kueue Workload was created (0 for pods, whose wait is not "
+    "known).",
+)
+QUEUE_ADMISSION_WAIT = _spec(
+    "unitcost_queue_admission_wait_seconds_total",
+    "Seconds admitted workloads waited for quota (creation to QuotaReserved), summed since "
+    "the exporter started.",
+    ("queue", "team"),
+    section=BATCH,
+    unit="s",
+    kind=Kind.COUNTER,
+    doc="Sum of the waits (Workload creation to its QuotaReserved condition) of the workloads "
+    "admitted since the exporter started; with `unitcost_queue_admissions_total`, the mean "
+    "wait is `rate(sum) / rate(count)`. Kueue's own histogram "
+    "`kueue_admission_wait_time_seconds` gives the distribution when it is scraped.",
+)
+QUEUE_ADMISSIONS = _spec(
+    "unitcost_queue_admissions_total",
+    "Workloads admitted since the exporter started.",
+    ("queue", "team"),
+    section=BATCH,
+    unit="1",
+    kind=Kind.COUNTER,
+)
+_ENDED = ("team", "queue", "outcome", "cause")
+WORKLOAD_ENDED_COST = _spec(
+    "unitcost_workload_ended_cost_dollars_total",
+    "Dollars allocated to workloads over their runs, counted when a run ends, by outcome and "
+    "cause.",
+    _ENDED,
+    section=BATCH,
+    unit="USD",
+    kind=Kind.COUNTER,
+    doc="A workload's allocated cost integrated over its run (the per-workload $/hour between "
+    "collects), added when the run ends. `outcome` is `succeeded`, `failed`, `preempted`, "
+    "`evicted` or `deleted`; `cause` the reason (BackoffLimitExceeded, InCohortReclamation, "
+    "PodsReadyTimeout, EvictionByEvictionAPI, ...). A counter per (team, queue, outcome, "
+    "cause), so closed workloads do not accumulate in the exposition; it resets when the "
+    "exporter restarts (`increase()` handles that), and a run under way at a restart is "
+    "counted from the restart on.",
+)
+WORKLOAD_ENDED = _spec(
+    "unitcost_workload_ended_total",
+    "Workload runs ended, by outcome and cause.",
+    _ENDED,
+    section=BATCH,
+    unit="1",
+    kind=Kind.COUNTER,
+    doc="Runs counted in `unitcost_workload_ended_cost_dollars_total` (cost per successful run "
+    '= dollars / runs with `outcome="succeeded"`).',
+)
+ENDED_WORKLOAD_COST = _spec(
+    "unitcost_ended_workload_cost_dollars",
+    "Dollars of a recently ended failed, preempted or evicted workload run, for an hour after "
+    "it ended.",
+    ("namespace", "team", "queue", "app", "workload_kind", "outcome", "cause"),
+    section=BATCH,
+    unit="USD",
+    doc="The top failing workloads: each failed, preempted or evicted run's dollars, served "
+    "for one hour after it ended, then dropped (bounded by the runs ending per hour).",
+)
+
 CAPACITY = Section(
     "Capacity",
     "Node pools' capacity and demand: the history `unitcost forecast` reads "
@@ -476,6 +610,23 @@ POLICY_GPU_IDLE = _spec(
     section=POLICY,
     unit="USD/h",
     stability=STABLE,
+)
+POLICY_UNPRODUCTIVE_RATIO = _spec(
+    "unitcost_policy_unproductive_cost_ratio_threshold",
+    "Share of ended workloads' dollars spent on failed, preempted or evicted runs above which "
+    "the team is alerted.",
+    ("team",),
+    section=POLICY,
+    unit="1",
+)
+POLICY_QUEUED_QUOTA_RATIO = _spec(
+    "unitcost_policy_queued_demand_quota_ratio_threshold",
+    "Queued demand as a share of the queue's quota ($/hour) above which the team is alerted.",
+    ("team",),
+    section=POLICY,
+    unit="1",
+    doc="The team's queued demand in a queue, as a share of that queue's quota cost per hour, "
+    "above which (for an hour) the team is alerted.",
 )
 POLICY_UNATTRIBUTED_RATIO = _spec(
     "unitcost_policy_unattributed_cost_ratio_threshold",

@@ -20,12 +20,16 @@ from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.attribution import AttributionCache
 from unitcost.costmodel.capacity import capacity_amounts
 from unitcost.costmodel.distinct import without_duplicates
+from unitcost.costmodel.outcomes import workload_endings
+from unitcost.costmodel.pending import admissions
 from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.model import Snapshot
 from unitcost.data.records import CollectStats, SourceHealth
+from unitcost.metrics.catalogue import WORKLOAD_COST
 from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collected import Collected, collect_every
+from unitcost.runtime.outcomes import OutcomeLedger, WorkloadKey, held_collects
 from unitcost.sinks.cap import cap_series, dropped_family
 from unitcost.sinks.capacity import capacity_families
 from unitcost.sinks.exposition import render
@@ -76,6 +80,11 @@ class Collector:
         self._dropped_last = 0
         self.cloud = cloud
         self._extra_families = tuple(extra_families)
+        #: Each workload run's dollars until it ends (runtime/outcomes.py).
+        self.outcomes = OutcomeLedger(
+            max_gap_seconds=config.policy.source_stale_seconds,
+            hold_collects=held_collects(config.collect_interval_seconds),
+        )
 
     @property
     def current(self) -> Collected | None:
@@ -119,9 +128,12 @@ class Collector:
             self.cloud.observe(frame, book)  # estimates for reconciliation, types to price
         families: list[MetricFamily] = []
         if frame is not None and snapshot is not None:
-            families += cost_families(frame)
+            costs = cost_families(frame)
+            families += costs
+            self._observe_outcomes(snapshot, costs)
             # The capacity forecast's history.
             families += capacity_families(capacity_amounts(snapshot, frame))
+        families += self.outcomes.families()
         families += policy_families(self.config, teams_in(frame) if frame else ())
         # Duration covers reading and allocating; rendering is measured into the next one.
         duration = time.perf_counter() - started
@@ -155,6 +167,18 @@ class Collector:
         with self._lock:
             self._current = collected
         return collected
+
+    def _observe_outcomes(self, snapshot: Snapshot, costs: list[MetricFamily]) -> None:
+        """Feed the outcome ledger: each workload's $/hour (its series, before the cap),
+        how workloads ended, and Kueue admissions."""
+        workloads = next(f for f in costs if f.name == WORKLOAD_COST.name)
+        running: dict[WorkloadKey, float] = {
+            labels: value  # type: ignore[misc]  # the spec's seven labels
+            for labels, value in workloads.samples
+        }
+        endings = workload_endings(snapshot, {OutcomeLedger.ident(k) for k in running})
+        waits = admissions(snapshot, self._policy.attribution) if snapshot.jobs else ()
+        self.outcomes.observe(snapshot.timestamp, running, endings, waits)
 
     def run(
         self, stop: threading.Event, on_collect: Callable[[Collected], None] | None = None

@@ -38,8 +38,10 @@ from unitcost.metrics.catalogue import (
     POD_SHARED_COST,
     POD_UNUSED_COST,
     POLICY_GPU_IDLE,
+    POLICY_QUEUED_QUOTA_RATIO,
     POLICY_SOURCE_STALE,
     POLICY_UNATTRIBUTED_RATIO,
+    POLICY_UNPRODUCTIVE_RATIO,
     POLICY_WASTE_RATIO,
     QUEUE_INFO,
     QUEUE_QUOTA_COST,
@@ -53,6 +55,7 @@ from unitcost.metrics.catalogue import (
     VOLUME_COST,
 )
 from unitcost.metrics.family import MetricFamily
+from unitcost.sinks.batch import cohort_families, pending_families
 from unitcost.sinks.workloads import workload_families
 
 
@@ -165,12 +168,18 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         quota,
         used,
         queue_info,
+        *cohort_families(frame.cohorts, frame.cohort_paths),
+        *pending_families(frame.pending),
         unpriced,
     ]
 
 
 def teams_in(frame: CostFrame) -> set[str]:
-    return {p.owner.team for p in frame.pods} | {o.team for o in frame.namespaces.values()}
+    return (
+        {p.owner.team for p in frame.pods}
+        | {o.team for o in frame.namespaces.values()}
+        | {p.team for p in frame.pending}
+    )
 
 
 def policy_families(config: Config, teams: Iterable[str]) -> list[MetricFamily]:
@@ -181,21 +190,27 @@ def policy_families(config: Config, teams: Iterable[str]) -> list[MetricFamily]:
         | set(budgets.teams)
         | set(policy.waste_ratio_threshold.teams)
         | set(policy.gpu_idle_dollars_per_hour_threshold.teams)
+        | set(policy.unproductive_cost_ratio_threshold.teams)
+        | set(policy.queued_demand_quota_ratio_threshold.teams)
     )
     budget = BUDGET.family()
     waste = POLICY_WASTE_RATIO.family()
     gpu_idle = POLICY_GPU_IDLE.family()
+    unproductive = POLICY_UNPRODUCTIVE_RATIO.family()
+    queued = POLICY_QUEUED_QUOTA_RATIO.family()
     for team in sorted(known):
         amount = budgets.for_team(team)
         if amount > 0:
             budget.add((team, budgets.period), amount)
         waste.add((team,), policy.waste_ratio_threshold.for_team(team))
         gpu_idle.add((team,), policy.gpu_idle_dollars_per_hour_threshold.for_team(team))
+        unproductive.add((team,), policy.unproductive_cost_ratio_threshold.for_team(team))
+        queued.add((team,), policy.queued_demand_quota_ratio_threshold.for_team(team))
     unattributed = POLICY_UNATTRIBUTED_RATIO.family()
     unattributed.add((), policy.unattributed_cost_ratio_threshold)
     stale = POLICY_SOURCE_STALE.family()
     stale.add((), policy.source_stale_seconds)
-    return [budget, waste, gpu_idle, unattributed, stale]
+    return [budget, waste, gpu_idle, unproductive, queued, unattributed, stale]
 
 
 def cloud_families(billing: CloudBilling) -> list[MetricFamily]:

@@ -145,6 +145,19 @@ def _phase(value: Any) -> PodPhase:
         return PodPhase.UNKNOWN
 
 
+def _conditions(obj: Obj) -> dict[str, Obj]:
+    """type -> the condition, for those whose status is "True"."""
+    found = (obj.get("status") or {}).get("conditions") or []
+    return {str(c.get("type")): c for c in found if str(c.get("status")) == "True"}
+
+
+def pod_disruption(obj: Obj) -> str:
+    """The reason of a pod's true DisruptionTarget condition ("" when none): why it is being
+    (or was) stopped: preempted by the scheduler, evicted, taint-managed, ..."""
+    condition = _conditions(obj).get("DisruptionTarget")
+    return _intern(str(condition.get("reason") or "DisruptionTarget")) if condition else ""
+
+
 def to_pod(obj: Obj, label_keys: Collection[str], annotation_keys: Collection[str]) -> Pod:
     """A pod with its direct controller owner (the source resolves the chain at snapshot time)."""
     meta = _meta(obj)
@@ -165,6 +178,7 @@ def to_pod(obj: Obj, label_keys: Collection[str], annotation_keys: Collection[st
         annotations=_filtered(meta.get("annotations"), annotation_keys),
         owner=controller_owner(obj),
         claims=claims,
+        disruption=pod_disruption(obj),
     )
 
 

@@ -8,7 +8,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from unitcost.config.kubernetes import YunikornSettings
@@ -20,6 +20,7 @@ from unitcost.costmodel.attribution import (
     OwnerIndex,
 )
 from unitcost.costmodel.quantity import QuantityError, parse_quantity
+from unitcost.data.batch import Cohort, QueueUsage
 from unitcost.data.model import Owner, Pod, Queue, Resources
 from unitcost.sources.poller import Poller
 
@@ -87,25 +88,58 @@ def _yunikorn_resources(amounts: Mapping[str, Any] | None, where: str) -> Resour
     return Resources(**values)
 
 
-def parse_yunikorn_queues(body: Mapping[str, Any], flavor: str) -> list[Queue]:
-    """The queue tree of /ws/v1/partition/{p}/queues -> one Queue per queue (full path),
-    with its guaranteed resources as quota."""
-    out: list[Queue] = []
+@dataclass(frozen=True, slots=True)
+class YunikornTree:
+    """One poll of the queue tree: every queue with its guaranteed quota, what each leaf has
+    allocated (borrowed: above guaranteed), and the parent queues as the leaves' cohorts."""
+
+    queues: list[Queue]
+    usage: list[QueueUsage]
+    cohorts: list[Cohort]
+
+
+def _above(used: Resources, guaranteed: Resources) -> Resources:
+    return Resources(
+        *(max(0.0, used.get(r) - guaranteed.get(r)) for r in ("cpu", "memory", "gpu", "storage"))
+    )
+
+
+def parse_yunikorn_tree(body: Mapping[str, Any], flavor: str) -> YunikornTree:
+    """The queue tree of /ws/v1/partition/{p}/queues -> one Queue per queue (full path), with
+    its guaranteed resources as quota; leaves' allocatedResource as usage, the part above
+    guaranteed as borrowed (maxResource caps it; the cohort ledger needs no more)."""
+    tree = YunikornTree([], [], [])
 
     def visit(node: Mapping[str, Any], parent: str) -> None:
         name = str(node.get("queuename") or "")
         # Older YuniKorn releases give the leaf name only; build the path from the parent.
         path = name if not parent or name.startswith(parent + ".") else f"{parent}.{name}"
         guaranteed = _yunikorn_resources(node.get("guaranteedResource"), f"queue {path}")
-        out.append(Queue(path, "yunikorn", {flavor: guaranteed}, parent=parent))
-        for child in node.get("children") or []:
+        children = node.get("children") or []
+        leaf = not children
+        tree.queues.append(
+            Queue(
+                path, "yunikorn", {flavor: guaranteed}, parent=parent, cohort=parent if leaf else ""
+            )
+        )
+        if leaf:
+            used = _yunikorn_resources(node.get("allocatedResource"), f"queue {path}")
+            tree.usage.append(QueueUsage(path, flavor, used, _above(used, guaranteed)))
+        else:
+            tree.cohorts.append(Cohort(path, parent))
+        for child in children:
             visit(child, path)
 
     visit(body, "")
-    return out
+    return tree
 
 
-class YunikornPoller(Poller[list[Queue]]):
+def parse_yunikorn_queues(body: Mapping[str, Any], flavor: str) -> list[Queue]:
+    """The queue tree -> one Queue per queue (full path), with its guaranteed quota."""
+    return parse_yunikorn_tree(body, flavor).queues
+
+
+class YunikornPoller(Poller[YunikornTree]):
     """Polls the YuniKorn REST API for the queue tree; reports as source "yunikorn"."""
 
     def __init__(
@@ -130,11 +164,15 @@ class YunikornPoller(Poller[list[Queue]]):
     @property
     def queues(self) -> list[Queue]:
         """The last good queue tree; empty until one poll succeeded."""
-        return self.value or []
+        return self.value.queues if self.value is not None else []
 
-    def _fetch(self) -> list[Queue]:
+    @property
+    def tree(self) -> YunikornTree:
+        return self.value if self.value is not None else YunikornTree([], [], [])
+
+    def _fetch(self) -> YunikornTree:
         with urllib.request.urlopen(self._url, timeout=self._settings.timeout_seconds) as r:
             body = json.loads(r.read())
         if not isinstance(body, dict):
             raise ValueError(f"expected a JSON object, got {type(body).__name__}")
-        return parse_yunikorn_queues(body, self._settings.flavor)
+        return parse_yunikorn_tree(body, self._settings.flavor)

@@ -19,10 +19,17 @@ from unitcost.costmodel.attribution import (
     pod_queue,
     resolve_owner,
 )
+from unitcost.data.batch import BatchJob, Cohort, QueueUsage
 from unitcost.data.model import Flavor, LocalQueue, Owner, Pod, Queue, Resources, Snapshot, Volume
 from unitcost.data.records import SourceHealth
 from unitcost.sources.base import SourceError
 from unitcost.sources.kubernetes import convert
+from unitcost.sources.kubernetes.batch import (
+    to_cluster_queue_with_usage,
+    to_cohort,
+    to_job,
+    to_workload,
+)
 from unitcost.sources.kubernetes.client import api_client
 from unitcost.sources.kubernetes.convert import Obj
 from unitcost.sources.kubernetes.queues import (
@@ -60,6 +67,12 @@ def _admission(obj: Obj) -> tuple[tuple[str, str, str], str] | None:
     return (namespace, owner.kind, owner.name), cluster_queue
 
 
+#: A Kueue Workload: the admission edge to its job, and its batch record.
+WorkloadItem = tuple[tuple[tuple[str, str, str], str] | None, BatchJob | None]
+#: A batch/v1 Job: its owner edge, and its record once it ended.
+JobItem = tuple[OwnerEdge | None, BatchJob | None]
+
+
 def _claim(obj: Obj) -> tuple[tuple[str, str], str] | None:
     meta = obj.get("metadata") or {}
     volume = convert.claim_volume(obj)
@@ -92,13 +105,14 @@ class KubernetesSource:
         def fixed(fn: Callable[..., Any]) -> Callable[[str], Callable[..., Any]]:
             return lambda _version: fn
 
-        def kueue(plural: str) -> Endpoint:
+        def kueue(plural: str, extra_versions: tuple[str, ...] = ()) -> Endpoint:
             def factory(version: str) -> Callable[..., Any]:
                 return functools.partial(
                     custom.list_cluster_custom_object, KUEUE_GROUP, version, plural
                 )
 
-            return Endpoint(plural, factory, tuple(settings.kueue.versions), optional=True)
+            versions = (*settings.kueue.versions, *extra_versions)
+            return Endpoint(plural, factory, versions, optional=True)
 
         self.nodes = Reflector(Endpoint("nodes", fixed(core.list_node)), convert.to_node, settings)
         self.pods = Reflector(
@@ -124,8 +138,10 @@ class KubernetesSource:
             _claim,
             settings,
         )
-        #: Without these the cost is still complete; only owner names are less resolved.
+        #: Without these the cost is still complete; only owner names are less resolved (and,
+        #: for Jobs, endings come from pods and Workloads only).
         self.owners: list[Reflector[OwnerEdge]] = []
+        self.jobs: Reflector[JobItem] | None = None
         if settings.resolve_owners:
             apps, batch = client.AppsV1Api(self._api), client.BatchV1Api(self._api)
             self.owners = [
@@ -134,17 +150,26 @@ class KubernetesSource:
                     _owner_edge("ReplicaSet"),
                     settings,
                 ),
-                Reflector(
-                    Endpoint("jobs", fixed(batch.list_job_for_all_namespaces)),
-                    _owner_edge("Job"),
-                    settings,
-                ),
             ]
+            job_edge = _owner_edge("Job")
+            self.jobs = Reflector(
+                Endpoint("jobs", fixed(batch.list_job_for_all_namespaces)),
+                lambda o: (job_edge(o), to_job(o)),
+                settings,
+            )
         self.kueue_enabled = settings.kueue.enabled
-        self.cluster_queues = Reflector(kueue("clusterqueues"), convert.to_cluster_queue, settings)
+        self.cluster_queues = Reflector(
+            kueue("clusterqueues"), to_cluster_queue_with_usage, settings
+        )
+        # Cohort objects: v1beta2, or v1alpha1 beside v1beta1 queues (hierarchical cohorts).
+        self.cohorts = Reflector(kueue("cohorts", ("v1alpha1",)), to_cohort, settings)
         self.local_queues = Reflector(kueue("localqueues"), convert.to_local_queue, settings)
         self.flavors = Reflector(kueue("resourceflavors"), convert.to_flavor, settings)
-        self.workloads = Reflector(kueue("workloads"), _admission, settings)
+        self.workloads: Reflector[WorkloadItem] = Reflector(
+            kueue("workloads"),
+            lambda o: (_admission(o), to_workload(o, pod_labels)),
+            settings,
+        )
         self.core: list[Reflector[Any]] = [
             self.nodes,
             self.pods,
@@ -153,8 +178,16 @@ class KubernetesSource:
             self.claims,
         ]
         self.auxiliary: list[Reflector[Any]] = [*self.owners]
+        if self.jobs is not None:
+            self.auxiliary.append(self.jobs)
         if self.kueue_enabled:
-            self.auxiliary += [self.cluster_queues, self.local_queues, self.flavors, self.workloads]
+            self.auxiliary += [
+                self.cluster_queues,
+                self.local_queues,
+                self.flavors,
+                self.workloads,
+                self.cohorts,
+            ]
         timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         self.usage: UsagePoller | None = None
         if settings.metrics_enabled:
@@ -201,11 +234,19 @@ class KubernetesSource:
         parents: dict[tuple[str, str, str], Owner] = {}
         for reflector in self.owners:
             parents.update(reflector.items())
+        jobs: list[BatchJob] = []
+        for edge, ended in self.jobs.items() if self.jobs is not None else ():
+            if edge is not None:
+                parents[edge[0]] = edge[1]
+            if ended is not None:
+                jobs.append(ended)
+        workloads = self.workloads.items() if self.kueue_enabled else []
+        jobs += [job for _, job in workloads if job is not None]
         raw_pods = self.pods.items()
         for pod in raw_pods:  # a Spark executor's owner is its driver pod
             if pod.owner is not None:
                 parents[(pod.namespace, "Pod", pod.name)] = pod.owner
-        admissions = dict(self.workloads.items()) if self.kueue_enabled else {}
+        admissions = dict(edge for edge, _ in workloads if edge is not None)
         usage = self.usage.usage() if self.usage is not None else {}
         pods: list[Pod] = []
         for pod in raw_pods:
@@ -223,7 +264,7 @@ class KubernetesSource:
             if admissions:
                 pod = with_admission(pod, admitted_queue(pod, parents, admissions))
             pods.append(replace(pod, owner=owner, usage=pod_usage))
-        queues, flavors, local_queues = self._queues(pods)
+        queues, flavors, local_queues, queue_usage = self._queues(pods)
         return Snapshot(
             timestamp=self._clock(),
             nodes=tuple(self.nodes.items()),
@@ -233,6 +274,9 @@ class KubernetesSource:
             flavors=tuple(flavors),
             queues=tuple(queues),
             local_queues=tuple(local_queues),
+            cohorts=self._cohorts(),
+            queue_usage=tuple(queue_usage),
+            jobs=tuple(jobs),
         )
 
     def _volumes(self) -> list[Volume]:
@@ -245,20 +289,26 @@ class KubernetesSource:
             out.append(volume)
         return out
 
-    def _queues(self, pods: Sequence[Pod]) -> tuple[list[Queue], list[Flavor], list[LocalQueue]]:
+    def _queues(
+        self, pods: Sequence[Pod]
+    ) -> tuple[list[Queue], list[Flavor], list[LocalQueue], list[QueueUsage]]:
         queues: list[Queue] = []
         flavors: list[Flavor] = []
         local_queues: list[LocalQueue] = []
+        usage: list[QueueUsage] = []
         if self.kueue_enabled:
-            queues += self.cluster_queues.items()
+            for queue, used in self.cluster_queues.items():
+                queues.append(queue)
+                usage.extend(used)
             flavors += self.flavors.items()
             local_queues += self.local_queues.items()
         yunikorn = self.settings.yunikorn
         if yunikorn.enabled:
             known = {q.name for q in queues}
-            rest = [
-                q for q in (self.yunikorn.queues if self.yunikorn else []) if q.name not in known
-            ]
+            tree = self.yunikorn.tree if self.yunikorn else None
+            rest = [q for q in (tree.queues if tree else []) if q.name not in known]
+            if tree is not None:
+                usage += [u for u in tree.usage if u.queue not in known]
             index = {(lq.namespace, lq.name): lq for lq in local_queues}
             labelled = {
                 pod_queue(p, index) for p in pods if not is_kueue_pod(p) and pod_queue(p, index)
@@ -267,7 +317,13 @@ class KubernetesSource:
             if rest or extra:
                 queues += rest + extra
                 flavors.append(Flavor(yunikorn.flavor, dict(yunikorn.node_labels)))
-        return queues, flavors, local_queues
+        return queues, flavors, local_queues, usage
+
+    def _cohorts(self) -> tuple[Cohort, ...]:
+        kueue = self.cohorts.items() if self.kueue_enabled else []
+        reads = self.yunikorn is not None and self.settings.yunikorn.enabled
+        yunikorn = self.yunikorn.tree.cohorts if self.yunikorn is not None and reads else []
+        return (*kueue, *yunikorn)
 
     def health(self) -> list[SourceHealth]:
         """The parts read apart from the Kubernetes API, each its own `source` status."""

@@ -14,6 +14,7 @@ import math
 import random
 from collections.abc import Iterator
 
+from unitcost.data.batch import BatchJob, Cohort
 from unitcost.data.model import (
     Gpu,
     LocalQueue,
@@ -27,6 +28,13 @@ from unitcost.data.model import (
     Volume,
 )
 from unitcost.sources.simulator.activity import gpu_utilization, pod_usage
+from unitcost.sources.simulator.batch import (
+    COHORTS,
+    ENDED_KEPT_SECONDS,
+    ending_of,
+    job_of,
+    queue_usage,
+)
 from unitcost.sources.simulator.catalogue import (
     CLUSTER_QUEUES,
     GIB,
@@ -80,6 +88,8 @@ class SimulatedCluster:
         self._scheduler = Scheduler(self._nodes, self._rng)
         self._workloads: list[Workload] = []
         self._volumes: list[Volume] = []
+        #: Finished runs' job records, kept a while as their Jobs or Workloads would be.
+        self._ended: list[tuple[float, BatchJob]] = []
         #: Scale of CPU workloads' pod templates, set by the initial fill (below 1 when the
         #: cluster is dense) and kept for the work that replaces them.
         self.cpu_scale = 1.0
@@ -212,6 +222,10 @@ class SimulatedCluster:
         self._workloads = [w for w in self._workloads if w.ends > self.now]
         for workload in finished:
             self._release(workload)
+            job = job_of(workload, ending_of(workload, workload.ends))
+            if job is not None:
+                self._ended.append((self.now, job))
+        self._ended = [(t, j) for t, j in self._ended if self.now - t < ENDED_KEPT_SECONDS]
         for workload in finished:
             if workload.team is None:
                 continue
@@ -275,6 +289,8 @@ class SimulatedCluster:
                         low_activity_since=None,
                     )
                 )
+        queues = self._queues()
+        jobs = [j for j in map(job_of, self._workloads) if j is not None and (j.local_queue)]
         return Snapshot(
             timestamp=self.now,
             nodes=nodes,
@@ -282,7 +298,7 @@ class SimulatedCluster:
             namespaces=namespaces(),
             volumes=tuple(self._volumes),
             flavors=flavors(),
-            queues=self._queues(),
+            queues=queues,
             local_queues=tuple(
                 LocalQueue(t.namespace, t.queue, cq)
                 for cq, teams in CLUSTER_QUEUES.items()
@@ -291,6 +307,9 @@ class SimulatedCluster:
             ),
             gpus=tuple(gpus),
             simulated=True,
+            cohorts=(*COHORTS, Cohort("root.data", "root")),
+            queue_usage=tuple(queue_usage(queues, self._workloads, self._nodes)),
+            jobs=(*jobs, *(job for _, job in self._ended)),
         )
 
     def serving(self) -> list[Serving]:
@@ -317,8 +336,9 @@ class SimulatedCluster:
         return out
 
     def _queues(self) -> tuple[Queue, ...]:
-        """Kueue ClusterQueues (research 60%, inference 40% of every GPU pool) and YuniKorn
-        queues (ETL 45%, analytics 30% of the batch-CPU pools)."""
+        """Kueue ClusterQueues in cohort `ai` (research 50%, inference 50% of every GPU pool:
+        research runs more and borrows) and YuniKorn queues under root.data (ETL 45%,
+        analytics 30% of the batch-CPU pools)."""
 
         def pool_total(selector: tuple[str, str], share: float) -> Resources:
             key, value = selector
@@ -331,8 +351,8 @@ class SimulatedCluster:
             )
 
         gpu_pools = [p.name for p in POOLS if p.gpus]
-        research = {p: pool_total((NODE_POOL_LABEL, p), 0.6) for p in gpu_pools}
-        inference = {p: pool_total((NODE_POOL_LABEL, p), 0.4) for p in gpu_pools}
+        research = {p: pool_total((NODE_POOL_LABEL, p), 0.5) for p in gpu_pools}
+        inference = {p: pool_total((NODE_POOL_LABEL, p), 0.5) for p in gpu_pools}
         batch = (POOL_CLASS_LABEL, "batch-cpu")
         return (
             Queue("research-gpu", "kueue", research, cohort="ai"),
@@ -342,12 +362,14 @@ class SimulatedCluster:
                 "yunikorn",
                 {"batch-cpu": pool_total(batch, 0.45)},
                 parent="root.data",
+                cohort="root.data",
             ),
             Queue(
                 "root.data.analytics",
                 "yunikorn",
                 {"batch-cpu": pool_total(batch, 0.3)},
                 parent="root.data",
+                cohort="root.data",
             ),
         )
 
