@@ -19,8 +19,8 @@ from unitcost_dashboards import (
 
 C = "{" + CLUSTER + "}"
 GPU = "{" + CLUSTER + ', resource="gpu"}'
-GPU_COST = f"sum(max by (node) (unitcost_node_cost_dollars_per_hour{GPU}))"
-GPU_UNALLOCATED = f"sum(max by (node) (unitcost_node_idle_cost_dollars_per_hour{GPU}))"
+GPU_COST = f"sum(max by (cluster, node) (unitcost_node_cost_dollars_per_hour{GPU}))"
+GPU_UNALLOCATED = f"sum(max by (cluster, node) (unitcost_node_idle_cost_dollars_per_hour{GPU}))"
 IDLE_ALLOCATED = f"sum(cluster:unitcost_gpu_idle_cost_dollars_per_hour:sum{C})"
 
 dashboard = build(
@@ -98,11 +98,12 @@ dashboard = build(
                 "pod from the exporter; no rule keeps the pod).",
                 DOLLARS_PER_HOUR,
                 Query(
-                    "topk(15, sum by (namespace, pod, node) "
-                    f"(max by (node, gpu, namespace, pod) "
+                    "topk(15, sum by (cluster, namespace, pod, node) "
+                    f"(max by (cluster, node, gpu, namespace, pod) "
                     f"(unitcost_gpu_idle_cost_dollars_per_hour{C})) > 0)"
                 ),
                 columns={
+                    "cluster": "Cluster",
                     "namespace": "Namespace",
                     "pod": "Pod",
                     "node": "Node",

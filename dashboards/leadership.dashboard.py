@@ -29,11 +29,11 @@ TEAM_LINK = Link(
 def _unit_cost(resource: str, allocatable: str, unit: int) -> str:
     """Node-pool cost of `resource` over the pool's allocatable amount (node-level series;
     no recording rule holds capacity)."""
-    by_pool = "* on (node) group_left (provider, node_pool) unitcost_node_info" + C
+    by_pool = "* on (cluster, node) group_left (provider, node_pool) unitcost_node_info" + C
     return (
-        f"sum by (provider, node_pool) (max by (node) (unitcost_node_cost_dollars_per_hour"
+        f"sum by (provider, node_pool) (max by (cluster, node) (unitcost_node_cost_dollars_per_hour"
         f'{{resource="{resource}",{CLUSTER}}}) {by_pool}) / sum by (provider, node_pool) '
-        f"(max by (node) ({allocatable}{C}) / {unit} {by_pool})"
+        f"(max by (cluster, node) ({allocatable}{C}) / {unit} {by_pool})"
     )
 
 
@@ -168,11 +168,12 @@ dashboard = build(
                 DOLLARS_PER_HOUR,
                 # No rule for GPU counts yet: node-level exporter series (not per pod).
                 Query(
-                    "sum by (provider, node_pool) (max by (node) "
+                    "sum by (provider, node_pool) (max by (cluster, node) "
                     f'(unitcost_node_cost_dollars_per_hour{{resource="gpu",{CLUSTER}}}) '
-                    "* on (node) group_left (provider, node_pool) "
-                    f"unitcost_node_info{C}) / sum by (provider, node_pool) (count by (node) "
-                    f"(unitcost_gpu_info{C}) * on (node) group_left (provider, node_pool) "
+                    "* on (cluster, node) group_left (provider, node_pool) "
+                    f"unitcost_node_info{C}) / sum by (provider, node_pool) "
+                    "(count by (cluster, node) "
+                    f"(unitcost_gpu_info{C}) * on (cluster, node) group_left (provider, node_pool) "
                     f"unitcost_node_info{C})",
                     legend="{{provider}} {{node_pool}}",
                 ),

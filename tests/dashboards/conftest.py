@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
-if str(DASHBOARDS_DIR) not in sys.path:  # so tests can `import unitcost_dashboards`
-    sys.path.insert(0, str(DASHBOARDS_DIR))
-
-
-def load_generator() -> ModuleType:
-    """dashboards/generate.py as a module (it is a script, not part of the package)."""
-    name = "unitcost_dashboards_generate"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, DASHBOARDS_DIR / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from support.dashboard_queries import history_expressions, load_generator
 
 
 @pytest.fixture(scope="session")
@@ -48,14 +30,9 @@ def dashboards(rendered: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def history_exprs(generator: ModuleType) -> set[str]:
+def history_exprs() -> set[str]:
     """Expressions marked as needing long history (checked for validity only)."""
-    import unitcost_dashboards
-
-    exprs: set[str] = set()
-    for path in generator.sources():
-        exprs |= unitcost_dashboards.history_exprs(generator.load(path))
-    return exprs
+    return history_expressions()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ of the team dashboard).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from support.dashboard_queries import exprs, substitute, variable_choices
 from support.helmchart import rendered_dashboards, write_rendered_rules
 from support.prometheus import Prometheus, PrometheusError, exporter, prometheus, wait_until
 from support.promql import rename_label
@@ -30,7 +30,6 @@ from support.promql import rename_label
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dashboards")]
 
 RULES = sorted((Path(__file__).resolve().parents[2] / "recording-rules").glob("*.yml"))
-GRAFANA_RANGE = {"__range": "1h", "__interval": "15s", "__rate_interval": "1m"}
 CLUSTER_LABEL = "k8s_cluster"
 
 
@@ -77,50 +76,6 @@ def setup(
         yield Setup(p, dashboards, history_exprs, pinned)
 
 
-def substitute(text: str, values: dict[str, str]) -> str:
-    def one(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return values.get(name, GRAFANA_RANGE.get(name, match.group(0)))
-
-    return re.sub(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)", one, text)
-
-
-def label_values(prom: Prometheus, query: str) -> list[str]:
-    match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
-    assert match, f"not label_values(series, label): {query}"
-    series, label = match.groups()
-    return sorted({r["metric"][label] for r in prom.query(series) if label in r["metric"]})
-
-
-def variable_choices(
-    prom: Prometheus, dash: dict[str, Any], pinned: dict[str, str] | None = None
-) -> list[dict[str, str]]:
-    """Every combination of the single-value variables' values ('All' for the others, the
-    pinned value for pinned ones)."""
-    pinned = pinned or {}
-    choices: list[dict[str, str]] = [{}]
-    for v in dash["templating"]["list"]:
-        if v["type"] != "query":
-            continue
-        grown = []
-        for chosen in choices:
-            if v["includeAll"] and v["name"] not in pinned:
-                grown.append({**chosen, v["name"]: v["allValue"]})
-                continue
-            values = label_values(prom, substitute(v["query"]["query"], chosen))
-            assert values, f"{dash['uid']}: variable {v['name']} has no values"
-            if v["name"] in pinned:
-                assert pinned[v["name"]] in values, (v["name"], values)
-                values = [pinned[v["name"]]]
-            grown += [{**chosen, v["name"]: value} for value in values]
-        choices = grown
-    return choices
-
-
-def _exprs(dash: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(p["title"], t["expr"]) for p in dash["panels"] for t in p["targets"]]
-
-
 UIDS = [
     "unitcost-leadership",
     "unitcost-team",
@@ -141,7 +96,7 @@ def test_every_query_is_valid_promql(setup: Setup, uid: str) -> None:
     dash = setup.dashboards[uid]
     values = variable_choices(setup.prom, dash, setup.pinned)[0]
     errors = []
-    for title, expr in _exprs(dash):
+    for title, expr in exprs(dash):
         try:
             setup.prom.query(substitute(expr, values))
         except PrometheusError as exc:
@@ -152,7 +107,7 @@ def test_every_query_is_valid_promql(setup: Setup, uid: str) -> None:
 @pytest.mark.parametrize("uid", UIDS)
 def test_every_query_returns_data(setup: Setup, uid: str) -> None:
     prom, dash = setup.prom, setup.dashboards[uid]
-    live = [(title, expr) for title, expr in _exprs(dash) if expr not in setup.history_exprs]
+    live = [(title, expr) for title, expr in exprs(dash) if expr not in setup.history_exprs]
     choices = variable_choices(prom, dash, setup.pinned)
 
     def empty_panels(values: dict[str, str]) -> list[str]:

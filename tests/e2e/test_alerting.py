@@ -28,6 +28,7 @@ from support.prometheus import (
     prometheus,
     wait_until,
 )
+from support.rulefiles import fast_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,26 +110,6 @@ def webhook_server() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def fast_rules(dest: Path) -> list[Path]:
-    """Copies of every rule file, with each alert's `for:` cut to 1s."""
-    out = []
-    for src in [
-        *sorted((ROOT / "recording-rules").glob("*.yml")),
-        *sorted(ROOT.glob("alerts/*.yml")),
-    ]:
-        if "alertmanager" in src.name:
-            continue
-        doc = yaml.safe_load(src.read_text("utf-8"))
-        for group in doc["groups"]:
-            for rule in group["rules"]:
-                if "alert" in rule:
-                    rule["for"] = "1s"
-        path = dest / f"{src.parent.name}-{src.name}"
-        path.write_text(yaml.safe_dump(doc, sort_keys=False), "utf-8")
-        out.append(path)
-    return out
 
 
 def alertmanager_config(webhook: str) -> dict[str, Any]:

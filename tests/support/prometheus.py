@@ -388,6 +388,7 @@ def prometheus(
     simulated_vllm: Sequence[str] = (),
     target_labels: Mapping[str, str] | None = None,
     line: str = PROMETHEUS_3,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[Prometheus]:
     """The real Prometheus of `line` (tests/tools/pins.txt: 3.5 LTS unless told) in a temp
     dir, on a free loopback port.
@@ -420,6 +421,7 @@ def prometheus(
             "--web.enable-lifecycle",
             "--log.level=warn",
             "--storage.tsdb.retention.time=100y",
+            *extra_args,
         ]
         with _process("prometheus", argv, workdir) as (proc, _log):
             proc.address = address

@@ -35,7 +35,12 @@ def _date(t: float | None) -> str:
 
 
 def forecast_table(pools: Sequence[PoolForecast], horizon_days: int, title: str) -> Table:
+    """One row per pool; a `cluster` column first when the history names clusters (a
+    forecaster reading a fleet's global tier, where pool names repeat across clusters)."""
     table = Table(title=title)
+    with_cluster = any(p.key.cluster for p in pools)
+    if with_cluster:
+        table.add_column("cluster", justify="left")
     for name, justify in (
         ("provider", "left"),
         ("node pool", "left"),
@@ -50,7 +55,8 @@ def forecast_table(pools: Sequence[PoolForecast], horizon_days: int, title: str)
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for pool in pools:
         k = pool.key
-        cells = [k.provider, k.node_pool, k.gpu_model or "-", k.resource]
+        cells = [*([k.cluster] if with_cluster else []), k.provider, k.node_pool]
+        cells += [k.gpu_model or "-", k.resource]
         if pool.error:
             table.add_row(*cells, _amount(pool.capacity, k.unit), "-", "-", "-", pool.error)
             continue
