@@ -56,6 +56,16 @@ bench: $(STAMP)
 bench-rules: $(STAMP)
 	$(BIN)/python benchmarks/rules.py $(ARGS)
 
+## fleet: three simulated clusters, Prometheus 3.5 agents remote-writing into a Prometheus 3.5
+## receiver and VictoriaMetrics + vmalert (docs/fleet.md); Ctrl-C stops it
+.PHONY: fleet bench-fleet
+fleet: provision $(STAMP)
+	$(BIN)/python benchmarks/fleet.py demo
+
+## bench-fleet: 10 clusters x 5,000 pods into both global tiers: series, memory, rule time
+bench-fleet: provision $(STAMP)
+	$(BIN)/python benchmarks/fleet.py bench $(ARGS)
+
 ## chart: copy recording rules and alerts into the Helm chart (helm/sync.py; dashboards: make dashboards)
 ## soak: churn soak (10 min at 1,000 pod events/s; ARGS='--minutes 1' for a short run)
 .PHONY: soak

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from support.dashboard_queries import (
     exprs,
@@ -35,6 +36,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("fleet")]
 
 NAMES = {spec.name for spec in CLUSTERS}
 TEAM_RATE = "team:unitcost_cost_dollars_per_hour:sum"
+MONTH_TO_DATE = next(
+    rule["expr"]
+    for group in yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "recording-rules" / "budget.yml").read_text()
+    )["groups"]
+    for rule in group["rules"]
+    if rule.get("record") == "team:unitcost_cost_dollars:month_to_date"
+)
 #: Records compared between each cluster's own Prometheus and the global tiers.
 TOTALS = (
     TEAM_RATE,
@@ -90,7 +99,8 @@ def test_per_cluster_totals_equal_each_clusters_own_prometheus(
 
     def agreed() -> dict[str, float] | None:
         seen = store.by(f"sum by (cluster) ({record})", "cluster")
-        return seen if _cents(seen) == _cents(own) else None
+        agree = set(seen) == set(own) and all(abs(seen[k] - own[k]) < 0.005 for k in own)
+        return seen if agree else None
 
     try:
         wait_until(agreed, timeout=30, what=f"{record} on {store.name}")
@@ -98,7 +108,7 @@ def test_per_cluster_totals_equal_each_clusters_own_prometheus(
         seen = store.by(f"sum by (cluster) ({record})", "cluster")
         pytest.fail(f"{record} on {store.name}: {_cents(seen)} != own {_cents(own)}")
     fleet_total = float(store.query(f"sum({record})")[0]["value"][1])
-    assert round(fleet_total, 2) == round(sum(own.values()), 2)
+    assert abs(fleet_total - sum(own.values())) < 0.005
 
 
 @pytest.mark.parametrize("tier", ["A", "B"])
@@ -146,11 +156,19 @@ def test_chargeback_reports_each_cluster_and_the_fleet(the_fleet: Fleet, tier: s
         per_cluster[row["x_Cluster"]] += float(row["BilledCost"])
     assert set(per_cluster) == NAMES
     assert all(v > 0 for v in per_cluster.values()), per_cluster
-    # Each cluster's charges are its teams' month to date, as the global tier computes it.
-    month_to_date = store.by(
-        "sum by (cluster) (team:unitcost_cost_dollars:month_to_date)", "cluster"
-    )
+    # Each cluster's charges are its teams' month to date at that time, as the global tier
+    # computes the rule (its expression evaluated at `at`), to the cent.
+    month_to_date = {
+        r["metric"]["cluster"]: float(r["value"][1])
+        for r in store.query(f"sum by (cluster) ({MONTH_TO_DATE})", at=at)
+    }
     assert set(month_to_date) == NAMES
+    for name in NAMES:
+        assert abs(per_cluster[name] - month_to_date[name]) < 0.005, (
+            name,
+            per_cluster,
+            month_to_date,
+        )
 
 
 @pytest.mark.parametrize("tier", ["A", "B"])

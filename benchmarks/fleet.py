@@ -1,0 +1,166 @@
+"""A fleet of simulated clusters in one view (tests/support/fleet.py, docs/fleet.md).
+
+    python benchmarks/fleet.py demo            # make fleet: three clusters until Ctrl-C
+    python benchmarks/fleet.py bench           # make bench-fleet: 10 clusters x 5,000 pods
+
+`bench` remote-writes N clusters into both global tiers (Prometheus 3.5 receiver with the
+rules, VictoriaMetrics with vmalert) and reports what each holds and costs: head series,
+resident memory, samples ingested per second, and the slowest rule group's evaluation time;
+beside the baseline in the same run, one cluster's own Prometheus with the same rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.fleet import CLUSTERS, ClusterSpec, Fleet, Store, fleet  # noqa: E402
+from support.prometheus import http_get, wait_until  # noqa: E402
+from support.rulefiles import rule_files  # noqa: E402
+
+
+def _metric(url: str, name: str) -> float:
+    """Sum of one metric family's samples on a /metrics endpoint (0 when absent)."""
+    total = 0.0
+    for line in http_get(f"{url}/metrics", timeout=30).decode().splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _slowest_group(rules_url: str) -> tuple[str, float]:
+    groups = json.loads(http_get(f"{rules_url}/api/v1/rules", timeout=30))["data"]["groups"]
+    timed = [
+        (g["name"], float(g.get("evaluationTime") or g.get("lastEvaluationDuration") or 0))
+        for g in groups
+    ]
+    return max(timed, key=lambda x: x[1]) if timed else ("-", 0.0)
+
+
+def demo() -> None:
+    with fleet(CLUSTERS, rule_files(), frozen=False, local_views=False) as f:
+        print("unitcost fleet: three simulated clusters, each scraped by a Prometheus 3.5 agent")
+        for c in f.clusters:
+            print(f"  {c.spec.name:18} exporter {c.exporter.url}/metrics  agent {c.agent.url}")
+        print(f"global tier A (Prometheus 3.5 receiver + rules): {f.tier_a.url}")
+        print(f"global tier B (VictoriaMetrics): {f.tier_b.url}  vmalert: {f.vmalert.url}")
+        print("Point a Grafana Prometheus datasource at either tier and import the dashboards")
+        print("(helm/unitcost/files/dashboards/); the Cluster variable lists the three.")
+        print("Ctrl-C stops everything.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+def bench(clusters: int, pods: int, settle: float) -> None:
+    specs = [
+        ClusterSpec(f"bench-{i:02d}", seed=100 + i, nodes=max(4, pods // 25), pods=pods)
+        for i in range(clusters)
+    ]
+    started = time.perf_counter()
+    with fleet(
+        specs,
+        rule_files(),
+        scrape_interval="15s",
+        evaluation_interval="15s",
+        frozen=False,
+        local_views=False,
+    ) as f:
+        up = time.perf_counter() - started
+        print(f"{clusters} clusters x {pods:,} pods up in {up:.0f} s; settling {settle:.0f} s")
+        wait_until(
+            lambda: (
+                len(f.tier_a.by("count by (cluster) (unitcost_build_info)", "cluster")) == clusters
+                or None
+            ),
+            timeout=600,
+            what="every cluster on tier A",
+        )
+        time.sleep(settle)
+        report(f, clusters, pods)
+
+
+def _baseline(spec: ClusterSpec) -> tuple[float, float]:
+    """One cluster's own Prometheus 3.5 with the rules: (head series, RSS bytes)."""
+    with fleet(
+        [spec],
+        rule_files(),
+        scrape_interval="15s",
+        evaluation_interval="15s",
+        frozen=False,
+        local_views=True,
+    ) as f:
+        own = f.clusters[0].local
+        wait_until(
+            lambda: own.query("team:unitcost_cost_dollars_per_hour:sum") or None,
+            timeout=300,
+            what="the baseline's rules",
+        )
+        time.sleep(30)
+        return (
+            _metric(own.url, "prometheus_tsdb_head_series"),
+            _metric(own.url, "process_resident_memory_bytes"),
+        )
+
+
+def report(f: Fleet, clusters: int, pods: int) -> None:
+    a: Store = f.tier_a
+    a_series = _metric(a.url, "prometheus_tsdb_head_series")
+    a_rss = _metric(a.url, "process_resident_memory_bytes")
+    a_rate = float(
+        a.query("rate(prometheus_tsdb_head_samples_appended_total[1m])")[0]["value"][1]
+        if a.query("rate(prometheus_tsdb_head_samples_appended_total[1m])")
+        else 0.0
+    )
+    a_group, a_time = _slowest_group(a.url)
+    b = f.tier_b
+    b_series = float(b.query("count({__name__!=''})")[0]["value"][1])
+    b_rss = _metric(b.url, "process_resident_memory_bytes")
+    b_group, b_time = _slowest_group(f.vmalert.url)
+    base_series, base_rss = _baseline(f.clusters[0].spec)
+    print()
+    print(f"{'store':44} {'series':>10} {'RSS MiB':>9} {'slowest rule group':>30}")
+    print(
+        f"{'one cluster own Prometheus 3.5 (baseline)':44} {base_series:>10,.0f} "
+        f"{base_rss / 2**20:>9,.0f}"
+    )
+    print(
+        f"{'tier A: Prometheus 3.5 receiver + rules':44} {a_series:>10,.0f} "
+        f"{a_rss / 2**20:>9,.0f} {a_group:>22} {a_time:5.2f} s"
+    )
+    print(
+        f"{'tier B: VictoriaMetrics (+ vmalert)':44} {b_series:>10,.0f} "
+        f"{b_rss / 2**20:>9,.0f} {b_group:>22} {b_time:5.2f} s"
+    )
+    print(
+        f"tier A ingests {a_rate:,.0f} samples/s; series per cluster {a_series / clusters:,.0f} "
+        f"({a_series / base_series:.1f}x one cluster's own, for {clusters} clusters); "
+        f"RSS {a_rss / base_rss:.1f}x the baseline, {b_rss / a_rss:.2f}x on VictoriaMetrics"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("demo", help="three clusters and both global tiers until Ctrl-C")
+    b = sub.add_parser("bench", help="N clusters into both global tiers, with figures")
+    b.add_argument("--clusters", type=int, default=10)
+    b.add_argument("--pods", type=int, default=5000)
+    b.add_argument("--settle", type=float, default=120.0, help="seconds of steady state")
+    args = parser.parse_args()
+    if args.mode == "demo":
+        demo()
+    else:
+        bench(args.clusters, args.pods, args.settle)
+
+
+if __name__ == "__main__":
+    main()
