@@ -337,7 +337,7 @@ def fleet_history(now: int) -> str:
     """Two clusters as a fleet's global tier holds them (every series labelled `cluster` by
     each cluster's Prometheus): the same pod, node, workload and queue names; `west` at twice
     east's prices, its web-a busy at a steady 0.3 cores. Each also runs shop/batch-z, a bare pod
-    without a unitcost_pod_cost series, priced at its own cluster's average."""
+    without a unitcost_pod_cost_dollars_per_hour series, priced at its own cluster's average."""
     h = History(now - 2 * DAY - 3600, now - 60)
     one_cluster(h, {"cluster": "east"})
     one_cluster(h, {"cluster": "west"}, dollars=2.0, web_cpu=_constant(0.3))
