@@ -133,6 +133,7 @@ def serve_service(
 def as_dict(r: Recommendation) -> dict[str, Any]:
     return {
         "kind": r.kind,
+        "cluster": r.cluster,
         "namespace": r.workload.namespace,
         "workload_kind": r.workload.kind,
         "workload": r.workload.name,
@@ -165,6 +166,10 @@ def write_recommendations(recs: list[Recommendation], fmt: str, out: TextIO) -> 
         return
     total = sum(r.savings_dollars_per_month for r in recs)
     table = Table(title=f"unitcost recommendations: ${total:,.2f}/month in total")
+    # A `cluster` column first when the history names clusters (a fleet's global tier).
+    with_cluster = any(r.cluster for r in recs)
+    if with_cluster:
+        table.add_column("cluster", justify="left")
     for name, justify in (
         ("kind", "left"),
         ("namespace", "left"),
@@ -179,6 +184,7 @@ def write_recommendations(recs: list[Recommendation], fmt: str, out: TextIO) -> 
     for r in recs:
         w = r.workload
         table.add_row(
+            *([r.cluster] if with_cluster else []),
             r.kind,
             w.namespace or "-",
             f"{w.kind}/{w.name}",

@@ -49,6 +49,9 @@ class ActionsSettings(_Strict):
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     #: Audit log: JSON lines appended to this file; "-" is standard output.
     audit_log: str = "-"
+    #: This cluster's `cluster` label in the history, for a controller reading a fleet's global
+    #: tier: it acts only on recommendations of its own cluster and on those without one.
+    cluster: str = ""
     #: The Kueue API version of Workload objects.
     kueue_version: str = "v1beta1"
     #: What to do with which recommendation; empty: nothing (the controller only reports).

@@ -74,26 +74,28 @@ class IdleQuotaSettings(_Strict):
 
 
 class Queries(_Strict):
-    """Per-pod PromQL (each must return one series per namespace, pod). The defaults read
-    cAdvisor (kubelet) and kube-state-metrics, as kube-prometheus-stack scrapes them."""
+    """Per-pod PromQL (each must return one series per cluster, namespace, pod; `cluster` is
+    absent on a single cluster's Prometheus, and a query that drops it merges a fleet's
+    clusters). The defaults read cAdvisor (kubelet) and kube-state-metrics, as
+    kube-prometheus-stack scrapes them."""
 
     cpu_usage_cores: str = (
-        'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!="", '
+        'sum by (cluster, namespace, pod) (rate(container_cpu_usage_seconds_total{container!="", '
         'container!="POD"}[5m]))'
     )
     memory_usage_bytes: str = (
-        'sum by (namespace, pod) (container_memory_working_set_bytes{container!="", '
+        'sum by (cluster, namespace, pod) (container_memory_working_set_bytes{container!="", '
         'container!="POD"})'
     )
     network_bytes_per_second: str = (
-        "sum by (namespace, pod) (rate(container_network_receive_bytes_total[5m]))"
-        " + sum by (namespace, pod) (rate(container_network_transmit_bytes_total[5m]))"
+        "sum by (cluster, namespace, pod) (rate(container_network_receive_bytes_total[5m]))"
+        " + sum by (cluster, namespace, pod) (rate(container_network_transmit_bytes_total[5m]))"
     )
     cpu_request_cores: str = (
-        'sum by (namespace, pod) (kube_pod_container_resource_requests{resource="cpu"})'
+        'sum by (cluster, namespace, pod) (kube_pod_container_resource_requests{resource="cpu"})'
     )
     memory_request_bytes: str = (
-        'sum by (namespace, pod) (kube_pod_container_resource_requests{resource="memory"})'
+        'sum by (cluster, namespace, pod) (kube_pod_container_resource_requests{resource="memory"})'
     )
 
 

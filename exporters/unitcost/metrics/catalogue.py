@@ -903,6 +903,8 @@ RECOMMENDATIONS = Section(
     "Prometheus history every `recommend.interval_seconds` "
     "(docs/recommendations.md).",
 )
+_RECOMMENDATION_CLUSTER = "`cluster`, when the history came from a fleet-wide Prometheus "
+_RECOMMENDATION_CLUSTER += "(scrape it with `honor_labels`)"
 RECOMMENDATION_SAVINGS = _spec(
     "unitcost_recommendation_savings_dollars_per_month",
     "Dollars per month the recommendation saves (negative: an under-sized request costs).",
@@ -913,6 +915,7 @@ RECOMMENDATION_SAVINGS = _spec(
     doc="What acting on the recommendation saves per month (730 h). `kind` is `rightsize`, "
     "`idle-gpu`, `abandoned` or `idle-quota`; negative for an under-sized request. Queues: "
     "namespace empty, `workload_kind` `ClusterQueue` or `YuniKornQueue`, summed over flavors.",
+    extra_labels=_RECOMMENDATION_CLUSTER,
 )
 RECOMMENDATION_CPU = _spec(
     "unitcost_recommendation_cpu_request_cores",
@@ -923,6 +926,7 @@ RECOMMENDATION_CPU = _spec(
     producers=RECOMMENDERS,
     doc="Right-sizing: the CPU request per pod, `state` `current` (mean over the window) or "
     "`recommended`.",
+    extra_labels=_RECOMMENDATION_CLUSTER,
 )
 RECOMMENDATION_MEMORY = _spec(
     "unitcost_recommendation_memory_request_bytes",
@@ -932,6 +936,7 @@ RECOMMENDATION_MEMORY = _spec(
     unit="By",
     producers=RECOMMENDERS,
     doc="The same for memory.",
+    extra_labels=_RECOMMENDATION_CLUSTER,
 )
 RECOMMENDATION_IDLE = _spec(
     "unitcost_recommendation_idle_seconds",
@@ -941,6 +946,7 @@ RECOMMENDATION_IDLE = _spec(
     unit="s",
     producers=RECOMMENDERS,
     doc="How long an `idle-gpu` or `abandoned` workload has been idle.",
+    extra_labels=_RECOMMENDATION_CLUSTER,
 )
 RECOMMENDATION_QUEUE_QUOTA = _spec(
     "unitcost_recommendation_queue_quota_ratio",
@@ -949,6 +955,7 @@ RECOMMENDATION_QUEUE_QUOTA = _spec(
     section=RECOMMENDATIONS,
     unit="1",
     producers=RECOMMENDERS,
+    extra_labels=_RECOMMENDATION_CLUSTER,
 )
 RECOMMENDATION_LAST_RUN = _spec(
     "unitcost_recommendation_last_run_timestamp_seconds",

@@ -73,10 +73,12 @@ def served_cluster(tmp_path: Path) -> Iterator[tuple[WritableCluster, Kube]]:
         client.close()
 
 
-def rec(kind: str, ns: str, wkind: str, name: str, pods: tuple[str, ...] = ()) -> Recommendation:
+def rec(
+    kind: str, ns: str, wkind: str, name: str, pods: tuple[str, ...] = (), cluster: str = ""
+) -> Recommendation:
     return Recommendation(
         kind,  # type: ignore[arg-type]
-        Workload(ns, wkind, name),
+        Workload(ns, wkind, name, cluster),
         "gpu" if kind == "idle-gpu" else "all",
         1.0,
         0.0,
@@ -185,6 +187,29 @@ def test_live_mode_patches_only_opted_in_namespaces_then_is_idempotent(
     second = results(ctl.apply([IDLE_LLM, OLD_API]))
     assert set(second.values()) == {"noop"} and len(fake.writes) == writes
     assert len(audit_lines(audit_path)) == 7 + 3
+
+
+def test_in_a_fleet_only_its_own_clusters_recommendations_are_acted_on(
+    served_cluster: tuple[WritableCluster, Kube], tmp_path: Path
+) -> None:
+    """Recommendations read from a fleet's global tier name their cluster: a controller acts on
+    those of `actions.cluster` (and on those without one), never on another cluster's workload
+    that happens to share the namespace and name."""
+    fake, kube = served_cluster
+    east = rec("abandoned", "shop", "Deployment", "old-api", cluster="east")
+    west = rec("abandoned", "shop", "Deployment", "old-api", cluster="west")
+    west_only = rec("abandoned", "private", "Deployment", "idle-svc", cluster="west")
+    ctl, _ = controller(tmp_path, kube, cluster="east")
+    records = ctl.apply([west, west_only, east, IDLE_LLM])
+    assert sorted((r.action, f"{r.namespace}/{r.workload}", r.result) for r in records) == [
+        ("annotate", "shop/old-api", "would-apply"),
+        ("deactivate-workload", "ml/nightly-llm", "would-apply"),
+        ("scale-to-zero", "shop/old-api", "would-apply"),
+    ]
+    # Without actions.cluster, a controller pointed at a fleet acts on nothing of it.
+    ctl, _ = controller(tmp_path, kube)
+    assert ctl.apply([east, west, west_only]) == []
+    assert fake.writes == []
 
 
 def test_rate_limit_holds_and_refills(

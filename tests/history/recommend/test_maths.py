@@ -171,6 +171,36 @@ def test_idle_quota_keep_peak_plus_headroom() -> None:
     assert yk.workload.kind == "YuniKornQueue" and round(yk.savings_dollars_per_month, 2) == 7300.0
 
 
+def test_clusters_keep_same_named_workloads_and_queues_apart() -> None:
+    """A fleet's global tier: the same workload and queue in two clusters are two
+    recommendations, and the served series tell them apart by a trailing `cluster` label."""
+    east = Workload("shop", "Deployment", "web", "east")
+    west = Workload("shop", "Deployment", "web", "west")
+    inputs = Inputs(
+        end=WEEK,
+        window_seconds=WEEK,
+        step_seconds=300,
+        # Merged, the busiest pod (0.61) would size both clusters' web.
+        usage=(usage("web-a", 0.42, 1.0, WEEK, east), usage("web-a", 0.61, 1.5, WEEK, west)),
+        queues=(
+            QueueQuota("gpu-cq", "a100", "gpu", "kueue", 40.0, 10.0, WEEK, cluster="east"),
+            QueueQuota("gpu-cq", "a100", "gpu", "kueue", 40.0, 20.0, WEEK, cluster="west"),
+        ),
+    )
+    recs = recommend(inputs, SETTINGS)
+    cpu = {r.cluster: r.recommended for r in recs if r.resource == "cpu"}
+    assert cpu == {"east": pytest.approx(0.42), "west": pytest.approx(0.61)}
+    quota = {r.cluster: r.recommended for r in recs if r.kind == "idle-quota"}
+    assert quota == {"east": pytest.approx(0.3), "west": pytest.approx(0.6)}
+    families = {f.name: f for f in recommendation_families(recs)}
+    ratios = dict(families["unitcost_recommendation_queue_quota_ratio"].samples)
+    assert ratios == {
+        ("gpu-cq", "a100", "gpu", "east"): pytest.approx(0.3),
+        ("gpu-cq", "a100", "gpu", "west"): pytest.approx(0.6),
+    }
+    assert families["unitcost_recommendation_savings_dollars_per_month"].labels[-1] == "cluster"
+
+
 def test_recommend_filters_sorts_and_exports() -> None:
     system = Workload("kube-system", "DaemonSet", "agent")
     inputs = Inputs(

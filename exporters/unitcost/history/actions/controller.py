@@ -57,7 +57,14 @@ class Controller:
         self.bucket = TokenBucket(settings.rate_limit.actions_per_hour, clock)
 
     def apply(self, recs: list[Recommendation]) -> list[AuditRecord]:
-        """One pass of the policy over `recs` (biggest savings first, as recommend sorts)."""
+        """One pass of the policy over `recs` (biggest savings first, as recommend sorts).
+        Recommendations of other clusters (a fleet's global tier) are not this controller's:
+        only those of `actions.cluster` and those without a cluster are considered."""
+        own = ("", self.settings.cluster)
+        others = sum(1 for r in recs if r.cluster not in own)
+        if others:
+            log.debug("%d recommendation(s) of other clusters left alone", others)
+        recs = [r for r in recs if r.cluster in own]
         opted_in: dict[str, Decision | None] = {}  # per namespace, read once per pass
         records = []
         for rule in self.settings.rules:

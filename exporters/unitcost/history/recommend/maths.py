@@ -23,11 +23,14 @@ MIB = 2.0**20
 @dataclass(frozen=True, slots=True, order=True)
 class Workload:
     """What a recommendation is about: the pods' top-level owner (from unitcost_pod_info's
-    workload_kind and app), a bare pod, or a queue (namespace empty)."""
+    workload_kind and app), a bare pod, or a queue (namespace empty). `cluster` is the series'
+    `cluster` label when the history is a fleet's global tier (Thanos, Mimir, a remote-write
+    receiver), empty on a single cluster's Prometheus: names repeat across clusters."""
 
     namespace: str
     kind: str
     name: str
+    cluster: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,10 @@ class Recommendation:
     pods: tuple[str, ...] = ()
     flavor: str = ""
     reason: str = ""
+
+    @property
+    def cluster(self) -> str:
+        return self.workload.cluster
 
 
 # -- right-sizing -----------------------------------------------------------------------------
@@ -267,7 +274,7 @@ def abandoned(
 @dataclass(frozen=True, slots=True)
 class QueueQuota:
     """A queue's quota on one flavor and resource: its cost now, the peak used cost over the
-    window, and how long the quota was seen."""
+    window, and how long the quota was seen (in `cluster`, empty without one)."""
 
     queue: str
     flavor: str
@@ -276,6 +283,7 @@ class QueueQuota:
     quota_dollars_per_hour: float
     peak_used_dollars_per_hour: float
     observed_seconds: float
+    cluster: str = ""
 
 
 def idle_quota(
@@ -295,7 +303,7 @@ def idle_quota(
         out.append(
             Recommendation(
                 "idle-quota",
-                Workload("", kind, q.queue),
+                Workload("", kind, q.queue, q.cluster),
                 q.resource,
                 1.0,
                 ratio,

@@ -3,6 +3,9 @@ aggregation over the window happens in Prometheus (subqueries), so a fleet of th
 pods costs a few instant queries, not millions of points over the wire.
 
 Only the Prometheus HTTP API is used (unitcost.sources.promapi), so Thanos Query and Mimir work too.
+Every query keeps the `cluster` label (`by (cluster, ...)`, `on (cluster, ...)`) and every key
+starts with it: in a fleet's global tier pod, node and queue names repeat across clusters; on a
+single cluster's Prometheus the label is absent and the cluster is "".
 """
 
 from __future__ import annotations
@@ -22,12 +25,17 @@ from unitcost.history.recommend.maths import (
 from unitcost.sources.promapi import PrometheusAPI, Sample
 
 log = logging.getLogger(__name__)
-PodKey = tuple[str, str]
+#: (cluster, namespace, pod)
+PodKey = tuple[str, str, str]
 Query = Callable[[str], list[Sample]]
 
 
+def _pod_key(labels: Mapping[str, str]) -> PodKey:
+    return labels.get("cluster", ""), labels.get("namespace", ""), labels.get("pod", "")
+
+
 def _by_pod(samples: list[Sample]) -> dict[PodKey, float]:
-    return {(s.labels.get("namespace", ""), s.labels.get("pod", "")): s.value for s in samples}
+    return {_pod_key(s.labels): s.value for s in samples}
 
 
 def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> Inputs:
@@ -42,20 +50,21 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
     workloads = _workloads(at_end(f"last_over_time(unitcost_pod_info[{w}])"))
 
     def workload(key: PodKey) -> Workload:
-        return workloads.get(key) or Workload(key[0], "Pod", key[1])
+        cluster, namespace, pod = key
+        return workloads.get(key) or Workload(namespace, "Pod", pod, cluster)
 
-    # Prices: the pod's last node, at that node's $/core-hour and $/byte-hour; the cluster's
+    # Prices: the pod's last node, at that node's $/core-hour and $/byte-hour; its cluster's
     # average for a pod whose node is unknown.
     pod_node = {
-        (x.labels.get("namespace", ""), x.labels.get("pod", "")): x.labels.get("node", "")
+        _pod_key(x.labels): x.labels.get("node", "")
         for x in at_end(
             f'last_over_time(unitcost_pod_cost_dollars_per_hour{{resource="cpu"}}[{w}])'
         )
     }
     prices = {
         resource: (
-            {x.labels.get("node", ""): x.value for x in at_end(_node_price(resource, per, w))},
-            _scalar(at_end(_cluster_price(resource, per))),
+            {_node_key(x): x.value for x in at_end(_node_price(resource, per, w))},
+            {x.labels.get("cluster", ""): x.value for x in at_end(_cluster_price(resource, per))},
         )
         for resource, per in (
             ("cpu", "unitcost_node_allocatable_cpu_cores"),
@@ -65,7 +74,8 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
 
     def price(resource: str, key: PodKey) -> float:
         by_node, average = prices[resource]
-        return by_node.get(pod_node.get(key, ""), average)
+        cluster = key[0]
+        return by_node.get((cluster, pod_node.get(key, "")), average.get(cluster, 0.0))
 
     quantile = settings.rightsize.cpu_percentile / 100
     cpu_pct = _by_pod(at_end(f"quantile_over_time({quantile:g}, ({q.cpu_usage_cores})[{w}:{s}])"))
@@ -75,8 +85,8 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
     mem_req = _by_pod(at_end(f"last_over_time(({q.memory_request_bytes})[{w}:{s}])"))
     usage = tuple(
         PodUsage(
-            key[0],
             key[1],
+            key[2],
             workload(key),
             cpu_pct.get(key),
             mem_peak.get(key),
@@ -94,11 +104,13 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
     cpu_max = _by_pod(at_end(f"max_over_time(({q.cpu_usage_cores})[{a}:{s}])"))
     cpu_seen = _by_pod(at_end(f"count_over_time(({q.cpu_usage_cores})[{a}:{s}])"))
     net_max = _by_pod(at_end(f"max_over_time(({q.network_bytes_per_second})[{a}:{s}])"))
-    cost_now = _by_pod(at_end("sum by (namespace, pod) (unitcost_pod_cost_dollars_per_hour)"))
+    cost_now = _by_pod(
+        at_end("sum by (cluster, namespace, pod) (unitcost_pod_cost_dollars_per_hour)")
+    )
     activity = tuple(
         PodActivity(
-            key[0],
             key[1],
+            key[2],
             workload(key),
             cpu_max.get(key),
             net_max.get(key),
@@ -122,26 +134,32 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
 def _workloads(samples: list[Sample]) -> dict[PodKey, Workload]:
     out: dict[PodKey, Workload] = {}
     for x in samples:
-        ns, pod = x.labels.get("namespace", ""), x.labels.get("pod", "")
+        key = cluster, ns, pod = _pod_key(x.labels)
         app, kind = x.labels.get("app", ""), x.labels.get("workload_kind", "")
-        out[(ns, pod)] = Workload(ns, kind, app) if app and kind else Workload(ns, "Pod", pod)
+        out[key] = (
+            Workload(ns, kind, app, cluster) if app and kind else Workload(ns, "Pod", pod, cluster)
+        )
     return out
+
+
+def _node_key(x: Sample) -> tuple[str, str]:
+    return x.labels.get("cluster", ""), x.labels.get("node", "")
 
 
 def _node_price(resource: str, per: str, w: str) -> str:
     return (
-        "max by (node) (last_over_time("
+        "max by (cluster, node) (last_over_time("
         f'unitcost_node_cost_dollars_per_hour{{resource="{resource}"}}[{w}]))'
-        f" / on (node) (max by (node) (last_over_time({per}[{w}])) > 0)"
+        f" / on (cluster, node) (max by (cluster, node) (last_over_time({per}[{w}])) > 0)"
     )
 
 
 def _cluster_price(resource: str, per: str) -> str:
-    return f'sum(unitcost_node_cost_dollars_per_hour{{resource="{resource}"}}) / (sum({per}) > 0)'
-
-
-def _scalar(samples: list[Sample]) -> float:
-    return samples[0].value if samples else 0.0
+    """Each cluster's average price: its nodes' cost over its nodes' allocatable."""
+    return (
+        f'sum by (cluster) (unitcost_node_cost_dollars_per_hour{{resource="{resource}"}})'
+        f" / on (cluster) (sum by (cluster) ({per}) > 0)"
+    )
 
 
 def _gpu_histories(
@@ -154,7 +172,7 @@ def _gpu_histories(
     start = end - settings.gpu_idle.policy_window_seconds - 2 * step
     # max by GPU and pod: a GPU with two producers (agent and exporter) counts once.
     series = api.query_range(
-        "max by (node, gpu, namespace, pod) (unitcost_gpu_idle_cost_dollars_per_hour)",
+        "max by (cluster, node, gpu, namespace, pod) (unitcost_gpu_idle_cost_dollars_per_hour)",
         start=start,
         end=end,
         step_s=step,
@@ -163,13 +181,13 @@ def _gpu_histories(
     for x in series:
         if not x.points or x.points[-1][1] <= 0:
             continue  # not idle now: nothing to reclaim
-        key = (x.labels.get("namespace", ""), x.labels.get("pod", ""))
+        key = _pod_key(x.labels)
         out.append(
             GpuIdleHistory(
                 x.labels.get("node", ""),
                 x.labels.get("gpu", ""),
-                key[0],
                 key[1],
+                key[2],
                 workload(key),
                 x.points,
             )
@@ -178,7 +196,7 @@ def _gpu_histories(
 
 
 def _queues(at_end: Query, w: str, s: str, step: float) -> tuple[QueueQuota, ...]:
-    by = "max by (queue, flavor, resource)"
+    by = "max by (cluster, queue, flavor, resource)"
     quota = at_end(f"{by} (unitcost_queue_quota_cost_dollars_per_hour)")
     peak = _keyed(
         at_end(f"max_over_time(({by} (unitcost_queue_used_cost_dollars_per_hour))[{w}:{s}])")
@@ -187,30 +205,39 @@ def _queues(at_end: Query, w: str, s: str, step: float) -> tuple[QueueQuota, ...
         at_end(f"count_over_time(({by} (unitcost_queue_quota_cost_dollars_per_hour))[{w}:{s}])")
     )
     scheduler = {
-        x.labels.get("queue", ""): x.labels.get("scheduler", "")
-        for x in at_end(f"max by (queue, scheduler) (last_over_time(unitcost_queue_info[{w}]))")
+        (x.labels.get("cluster", ""), x.labels.get("queue", "")): x.labels.get("scheduler", "")
+        for x in at_end(
+            f"max by (cluster, queue, scheduler) (last_over_time(unitcost_queue_info[{w}]))"
+        )
     }
     out = []
     for x in quota:
-        key = (x.labels.get("queue", ""), x.labels.get("flavor", ""), x.labels.get("resource", ""))
+        key = _queue_key(x)
+        cluster, queue, flavor, resource = key
         out.append(
             QueueQuota(
-                *key,
-                scheduler=scheduler.get(key[0], ""),
+                queue,
+                flavor,
+                resource,
+                scheduler=scheduler.get((cluster, queue), ""),
                 quota_dollars_per_hour=x.value,
                 peak_used_dollars_per_hour=peak.get(key, 0.0),  # never used in the window
                 observed_seconds=seen.get(key, 0.0) * step,  # only compared to the window
+                cluster=cluster,
             )
         )
     return tuple(out)
 
 
-def _keyed(samples: list[Sample]) -> Mapping[tuple[str, str, str], float]:
-    return {
-        (
-            x.labels.get("queue", ""),
-            x.labels.get("flavor", ""),
-            x.labels.get("resource", ""),
-        ): x.value
-        for x in samples
-    }
+def _queue_key(x: Sample) -> tuple[str, str, str, str]:
+    labels = x.labels
+    return (
+        labels.get("cluster", ""),
+        labels.get("queue", ""),
+        labels.get("flavor", ""),
+        labels.get("resource", ""),
+    )
+
+
+def _keyed(samples: list[Sample]) -> Mapping[tuple[str, str, str, str], float]:
+    return {_queue_key(x): x.value for x in samples}
