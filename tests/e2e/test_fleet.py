@@ -172,6 +172,29 @@ def test_chargeback_reports_each_cluster_and_the_fleet(the_fleet: Fleet, tier: s
 
 
 @pytest.mark.parametrize("tier", ["A", "B"])
+def test_recommend_reports_each_cluster(the_fleet: Fleet, tier: str, tmp_path: Path) -> None:
+    """The clusters reuse namespaces, workload and node names: each recommendation names its
+    cluster. With minutes of history the idle-GPU ones show (right-sizing needs cAdvisor usage,
+    which the simulated clusters do not serve): one per cluster holding idle GPUs."""
+    store = the_fleet.tier_a if tier == "A" else the_fleet.tier_b
+    # Minutes of history, so the judging windows are minutes too (defaults: hours and days).
+    config = tmp_path / "recommend.yaml"
+    settings = {"step_seconds": 10, "gpu_idle": {"policy_window_seconds": 60}}
+    config.write_text(yaml.safe_dump({"recommend": settings}))
+    out = json.loads(
+        _unitcost("recommend", "--prometheus", store.url, "--config", str(config),
+                  "--window", "2m", "--format", "json")
+    )  # fmt: skip
+    idle = {
+        r["metric"]["cluster"]
+        for r in store.query("max by (cluster) (unitcost_gpu_idle_cost_dollars_per_hour) > 0")
+    }
+    assert len(idle) >= 2, idle  # clusters apart, not merged into one
+    recommended = {item["cluster"] for item in out if item["kind"] == "idle-gpu"}
+    assert recommended == idle, out
+
+
+@pytest.mark.parametrize("tier", ["A", "B"])
 def test_forecast_reports_each_clusters_pool(the_fleet: Fleet, tier: str) -> None:
     """35 days of each cluster's capacity history on the tier: the forecast has one row per
     cluster for the same pool name, each running out on its own date."""

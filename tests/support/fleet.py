@@ -59,6 +59,8 @@ class ClusterSpec:
     pods: int = 200
     #: Monthly budget of every team in this cluster: small, so the budget alerts fire.
     budget: float = 1.0
+    #: Share of GPU workloads left idle: every cluster has idle GPUs to recommend reclaiming.
+    gpu_idle_share: float = 0.5
 
 
 #: The three clusters of the fleet test and `make fleet`: an on-prem site, AWS and GCP.
@@ -159,7 +161,13 @@ def exporter_config(spec: ClusterSpec, dest: Path, *, frozen: bool = True) -> Pa
     config: dict[str, Any] = {
         "source": {
             "kind": "simulator",
-            "simulator": {"seed": spec.seed, "nodes": spec.nodes, "pods": spec.pods, "speed": 60},
+            "simulator": {
+                "seed": spec.seed,
+                "nodes": spec.nodes,
+                "pods": spec.pods,
+                "speed": 60,
+                "gpu_idle_share": spec.gpu_idle_share,
+            },
         },
         "budgets": {"period": "month", "default": spec.budget},
     }
