@@ -20,7 +20,16 @@ from unitcost.costmodel.network import (
     price,
 )
 from unitcost.data.gpu import PodRef
-from unitcost.data.network import GIB, Direction, Flow, Place, TrafficClass, TrafficKey
+from unitcost.data.network import (
+    GIB,
+    Direction,
+    Flow,
+    Place,
+    TrafficClass,
+    TrafficKey,
+    decoded,
+    flow_entries,
+)
 from unitcost.pricing import PriceBook
 from unitcost.pricing.network import NetworkPricer
 
@@ -85,6 +94,14 @@ def test_a_malformed_address_is_a_value_error() -> None:
         Classifier(TOPOLOGY).classify("not-an-ip")
 
 
+def test_an_entry_that_cannot_be_decoded_is_counted_and_skipped() -> None:
+    good = flow("10.1.0.5", "10.1.2.9", 10, 0)
+    bad = flow("10.1.0.5", "bogus", 10, 0, entry_id=2)
+    deltas, state = totals(None, [good, bad])
+    assert deltas.malformed == 1 and len(state) == 1
+    assert deltas.bytes == {TrafficKey(SPARK, C.OTHER_ZONE, False, TX): 10}
+
+
 def flow(
     src: str,
     dst: str,
@@ -125,7 +142,7 @@ def test_attribution_follows_nat_and_direction() -> None:
 def totals(
     state: dict[FlowKey, Seen] | None, flows: list[Flow], first: bool = False
 ) -> tuple[Deltas, dict[FlowKey, Seen]]:
-    return account(state or {}, flows, Classifier(TOPOLOGY), first=first)
+    return account(state or {}, flow_entries(flows), decoded, Classifier(TOPOLOGY), first=first)
 
 
 def test_deltas_across_reads() -> None:
@@ -174,9 +191,8 @@ def test_a_reused_pod_ip_keeps_old_connections_with_the_old_pod() -> None:
     # the pod is gone; a new pod gets its IP; the old entry lingers and moves a last few bytes
     reused = Topology(**{**TOPOLOGY.__dict__, "pods": {"10.1.0.5": NEWPOD}})
     new = flow("10.1.0.5", "10.1.2.9", 70, 0, entry_id=9, sport=50000)
-    deltas, _ = account(
-        state, [flow("10.1.0.5", "10.1.2.9", 110, 100), new], Classifier(reused), first=False
-    )
+    entries = flow_entries([flow("10.1.0.5", "10.1.2.9", 110, 100), new])
+    deltas, _ = account(state, entries, decoded, Classifier(reused), first=False)
     assert deltas.bytes == {
         TrafficKey(SPARK, C.OTHER_ZONE, False, TX): 10,
         TrafficKey(NEWPOD, C.OTHER_ZONE, False, TX): 70,
@@ -190,12 +206,12 @@ def test_property_growth_is_counted_once_and_never_negative(steps: list[list[int
     state: dict[FlowKey, Seen] = {}
     values = [0, 0, 0]
     flows = [flow("10.1.0.5", "10.1.2.9", 0, 0, entry_id=i) for i in range(3)]
-    _, state = account({}, flows, CLASSIFIER, first=True)
+    _, state = account({}, flow_entries(flows), decoded, CLASSIFIER, first=True)
     counted = 0
     for step in steps:
         values = [v + s for v, s in zip(values, step, strict=True)]
         flows = [flow("10.1.0.5", "10.1.2.9", v, v, entry_id=i) for i, v in enumerate(values)]
-        d, state = account(state, flows, CLASSIFIER, first=False)
+        d, state = account(state, flow_entries(flows), decoded, CLASSIFIER, first=False)
         assert all(v > 0 for v in d.bytes.values())
         counted += sum(d.bytes.values())
     assert counted == 2 * sum(values)

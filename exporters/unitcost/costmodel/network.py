@@ -20,13 +20,14 @@ IP reused by a new pod cannot inherit the old pod's connections.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from unitcost.data.gpu import PodRef
 from unitcost.data.network import (
     NAT_CLASSES,
     Direction,
+    Entry,
     Flow,
     Place,
     TrafficClass,
@@ -38,7 +39,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: One attribution of an entry: (pod or None for the node, class, via NAT, transmit = orig?)
 Row = tuple[PodRef | None, TrafficClass, bool, bool]
-FlowKey = tuple[int | None, int, str, str, int, int, int]
+FlowKey = Hashable
 
 
 @dataclass(frozen=True)
@@ -168,33 +169,40 @@ class Deltas:
     new_entries: int = 0
     reset_entries: int = 0
     expired_entries: int = 0
+    malformed: int = 0
 
 
 def account(
     previous: Mapping[FlowKey, Seen],
-    flows: Iterable[Flow],
+    entries: Iterable[Entry],
+    decode: Callable[[object], Flow],
     classifier: Classifier,
     *,
     first: bool,
 ) -> tuple[Deltas, dict[FlowKey, Seen]]:
-    """Byte deltas since `previous` (the state the last call returned), and the new state."""
+    """Byte deltas since `previous` (the state the last call returned), and the new state.
+    `decode` turns an entry's blob into its Flow; it is called only for entries not seen
+    before (or reset), so a known entry costs a dictionary look-up. An entry that cannot be
+    decoded (ValueError, KeyError, IndexError) is counted in `malformed` and skipped."""
     state: dict[FlowKey, Seen] = {}
     out = Deltas()
     totals: dict[tuple[Row, bool], int] = {}
     interned: dict[tuple[Row, ...], tuple[Row, ...]] = {}
-    for flow in flows:
-        key = flow.key
+    for key, orig, reply, blob in entries:
         seen = previous.get(key)
-        orig, reply = flow.orig_bytes, flow.reply_bytes
         if seen is not None and orig >= seen.orig_bytes and reply >= seen.reply_bytes:
             d_orig, d_reply = orig - seen.orig_bytes, reply - seen.reply_bytes
             rows = seen.rows
         else:
+            try:
+                rows = attribute(decode(blob), classifier)
+            except (ValueError, KeyError, IndexError):
+                out.malformed += 1
+                continue
             if seen is not None:
                 out.reset_entries += 1
             else:
                 out.new_entries += 1
-            rows = attribute(flow, classifier)
             rows = interned.setdefault(rows, rows)
             d_orig, d_reply = (0, 0) if first and seen is None else (orig, reply)
         state[key] = Seen(orig, reply, rows)

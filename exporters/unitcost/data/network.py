@@ -4,6 +4,7 @@ metrics show). docs/network.md."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -78,6 +79,22 @@ class Flow:
             self.orig_dport,
             self.zone,
         )
+
+
+#: One conntrack entry as readers yield it: (key, orig bytes, reply bytes, blob); the reader's
+#: `decode(blob)` makes the Flow, only for entries the accounting has not seen.
+Entry = tuple[object, int, int, object]
+
+
+def flow_entries(flows: Iterable[Flow]) -> Iterator[Entry]:
+    """Flows already decoded, as entries (their blob is the flow itself)."""
+    for flow in flows:
+        yield flow.key, flow.orig_bytes, flow.reply_bytes, flow
+
+
+def decoded(blob: object) -> Flow:
+    assert isinstance(blob, Flow)
+    return blob
 
 
 @dataclass(frozen=True, slots=True)

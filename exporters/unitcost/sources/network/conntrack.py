@@ -1,0 +1,330 @@
+"""The kernel's connection tracking with byte accounting: one dump per collect (docs/network.md).
+
+Two readers yield the same entries, `(key, orig_bytes, reply_bytes, blob)`, and decode a blob
+into a `data.network.Flow` only when the accounting meets an entry it has not seen:
+
+- `NetlinkConntrack`: a ctnetlink dump (IPCTNL_MSG_CT_GET, NLM_F_DUMP, both address families)
+  on a netlink socket made by pyroute2 (in another network namespace when asked). The messages
+  are decoded here with `struct` rather than pyroute2's generic decoder, which takes about
+  93 us per entry (23 s for the kernel's default 262,144 entries; docs/network.md has the
+  figures); pyroute2's decoder is the reference the tests compare against. The key of an entry
+  is its raw original tuple plus its id, so an entry already known costs two counters to read.
+- `ProcConntrack`: `/proc/net/nf_conntrack` (kernels built with it; no ids), the fallback.
+
+Byte counters exist only with `net.netfilter.nf_conntrack_acct=1`; without it every entry reads
+0 bytes, which the collector reports (`unitcost_network_conntrack_accounting`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unitcost.data.network import Entry, Flow, decoded
+
+NETLINK_NETFILTER = 12
+#: (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET
+CT_GET = (1 << 8) | 1
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLA_TYPE_MASK = 0x3FFF
+# top-level attributes
+CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY = 1, 2, 9, 10
+CTA_ID, CTA_ZONE = 12, 18
+# in a tuple
+CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
+CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
+CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
+CTA_COUNTERS_BYTES = 2
+PROC_PATH = Path("/proc/net/nf_conntrack")
+
+
+class ConntrackUnavailable(Exception):
+    """The table could not be read; `str()` says what to do."""
+
+
+def _attrs(buf: bytes, start: int, end: int) -> dict[int, tuple[int, int]]:
+    """Nested attributes of one level: type -> (payload start, payload end)."""
+    out = {}
+    unpack = struct.unpack_from
+    while start + 4 <= end:
+        length, kind = unpack("=HH", buf, start)
+        if length < 4:
+            break
+        out[kind & NLA_TYPE_MASK] = (start + 4, start + length)
+        start += (length + 3) & ~3
+    return out
+
+
+def _tuple(buf: bytes, start: int, end: int) -> tuple[str, str, int, int, int]:
+    """(src, dst, proto, sport, dport) of a CTA_TUPLE_* payload."""
+    parts = _attrs(buf, start, end)
+    ip_start, ip_end = parts[CTA_TUPLE_IP]
+    ip = _attrs(buf, ip_start, ip_end)
+    if CTA_IP_V4_SRC in ip:
+        a, _ = ip[CTA_IP_V4_SRC]
+        b, _ = ip[CTA_IP_V4_DST]
+        src = str(ipaddress.IPv4Address(buf[a : a + 4]))
+        dst = str(ipaddress.IPv4Address(buf[b : b + 4]))
+    else:
+        a, _ = ip[CTA_IP_V6_SRC]
+        b, _ = ip[CTA_IP_V6_DST]
+        src = str(ipaddress.IPv6Address(buf[a : a + 16]))
+        dst = str(ipaddress.IPv6Address(buf[b : b + 16]))
+    proto_start, proto_end = parts[CTA_TUPLE_PROTO]
+    proto = _attrs(buf, proto_start, proto_end)
+    num = buf[proto[CTA_PROTO_NUM][0]]
+    sport = dport = 0
+    if CTA_PROTO_SRC_PORT in proto:
+        sport = struct.unpack_from(">H", buf, proto[CTA_PROTO_SRC_PORT][0])[0]
+        dport = struct.unpack_from(">H", buf, proto[CTA_PROTO_DST_PORT][0])[0]
+    return src, dst, num, sport, dport
+
+
+def decode_message(message: bytes) -> Flow:
+    """One ctnetlink message (from its nlmsghdr) into a Flow; ValueError/KeyError when it
+    is not a conntrack entry with both tuples."""
+    length = struct.unpack_from("=I", message, 0)[0]
+    top = _attrs(message, 20, min(length, len(message)))
+    src, dst, proto, sport, dport = _tuple(message, *top[CTA_TUPLE_ORIG])
+    reply_src, reply_dst, _, _, _ = _tuple(message, *top[CTA_TUPLE_REPLY])
+    return Flow(
+        proto=proto,
+        orig_src=src,
+        orig_dst=dst,
+        orig_sport=sport,
+        orig_dport=dport,
+        reply_src=reply_src,
+        reply_dst=reply_dst,
+        orig_bytes=_counter(message, top.get(CTA_COUNTERS_ORIG)),
+        reply_bytes=_counter(message, top.get(CTA_COUNTERS_REPLY)),
+        entry_id=struct.unpack_from(">I", message, top[CTA_ID][0])[0] if CTA_ID in top else None,
+        zone=struct.unpack_from(">H", message, top[CTA_ZONE][0])[0] if CTA_ZONE in top else 0,
+    )
+
+
+def _counter(buf: bytes, span: tuple[int, int] | None) -> int:
+    if span is None:
+        return 0
+    found = _attrs(buf, *span).get(CTA_COUNTERS_BYTES)
+    return struct.unpack_from(">Q", buf, found[0])[0] if found else 0
+
+
+def decode_entries(buf: bytes) -> Iterator[Entry]:
+    """Entries of a buffer of ctnetlink messages, as cheaply as possible: the key is the raw
+    original tuple and the id, the counters are read where they lie, the rest stays raw."""
+    unpack = struct.unpack_from
+    offset, size = 0, len(buf)
+    while offset + 16 <= size:
+        length, kind = unpack("=IH", buf, offset)
+        if length < 16:
+            break
+        end = offset + length
+        if kind == CT_GET or kind == 0x100:  # IPCTNL_MSG_CT_NEW is how dumps answer
+            pos = offset + 20
+            orig = key_id = b""
+            orig_bytes = reply_bytes = 0
+            while pos + 4 <= end:
+                alen, atype = unpack("=HH", buf, pos)
+                if alen < 4:
+                    break
+                atype &= NLA_TYPE_MASK
+                if atype == CTA_TUPLE_ORIG:
+                    orig = buf[pos + 4 : pos + alen]
+                elif atype in (CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY):
+                    # usually PACKETS (12 bytes) then BYTES; find BYTES whatever the order
+                    inner, inner_end = pos + 4, pos + alen
+                    value = 0
+                    while inner + 4 <= inner_end:
+                        ilen, itype = unpack("=HH", buf, inner)
+                        if (itype & NLA_TYPE_MASK) == CTA_COUNTERS_BYTES:
+                            value = unpack(">Q", buf, inner + 4)[0]
+                            break
+                        if ilen < 4:
+                            break
+                        inner += (ilen + 3) & ~3
+                    if atype == CTA_COUNTERS_ORIG:
+                        orig_bytes = value
+                    else:
+                        reply_bytes = value
+                elif atype == CTA_ID:
+                    key_id = buf[pos + 4 : pos + 8]
+                pos += (alen + 3) & ~3
+            if orig:
+                yield orig + key_id, orig_bytes, reply_bytes, buf[offset:end]
+        offset += (length + 3) & ~3
+
+
+@dataclass
+class NetlinkConntrack:
+    """Dumps the table over netlink. `netns`: a named network namespace (/run/netns/NAME)
+    to read instead of this process's (tests; the DaemonSet runs in the host's)."""
+
+    netns: str | None = None
+    receive_buffer: int = 4 << 20
+    name: str = "netlink"
+    _socket: socket.socket | None = field(default=None, repr=False)
+    #: Messages in the last dump that were not entries (errors) or could not be decoded.
+    malformed: int = 0
+
+    def _open(self) -> socket.socket:
+        if self._socket is None:
+            try:
+                from pyroute2 import netns as pyroute2_netns
+            except ImportError as exc:
+                raise ConntrackUnavailable(
+                    "the network collector needs pyroute2: pip install 'unitcost[gpu]'"
+                ) from exc
+            try:
+                sock = pyroute2_netns.create_socket(
+                    self.netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER
+                )
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+                sock.bind((0, 0))
+            except OSError as exc:
+                raise ConntrackUnavailable(
+                    f"cannot open a netfilter netlink socket: {exc.strerror or exc} "
+                    "(the collector needs CAP_NET_ADMIN in the host's network namespace)"
+                ) from exc
+            self._socket = sock
+        return self._socket
+
+    def entries(self) -> Iterator[Entry]:
+        sock = self._open()
+        header = struct.pack("=IHHII", 20, CT_GET, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+        try:
+            sock.send(header + struct.pack("=BBH", socket.AF_UNSPEC, 0, 0))
+        except OSError as exc:
+            self.close()
+            raise ConntrackUnavailable(f"conntrack dump request: {exc.strerror or exc}") from exc
+        self.malformed = 0
+        buffer = bytearray(1 << 20)
+        view = memoryview(buffer)
+        while True:
+            try:
+                size = sock.recv_into(view)
+            except OSError as exc:
+                self.close()
+                raise ConntrackUnavailable(f"conntrack dump: {exc.strerror or exc}") from exc
+            chunk = bytes(view[:size])
+            # the end of a dump, or an error, is a message of its own
+            last_kind = struct.unpack_from("=H", chunk, 4)[0] if size >= 16 else NLMSG_DONE
+            if last_kind == NLMSG_ERROR:
+                code = -struct.unpack_from("=i", chunk, 16)[0]
+                self.close()
+                raise ConntrackUnavailable(f"conntrack dump refused: errno {code}")
+            done = False
+            offset = 0
+            while offset + 16 <= size:
+                length, kind = struct.unpack_from("=IH", chunk, offset)
+                if kind == NLMSG_DONE:
+                    done = True
+                    break
+                if length < 16:
+                    self.malformed += 1
+                    break
+                offset += (length + 3) & ~3
+            yield from decode_entries(chunk[:offset] if done else chunk)
+            if done:
+                return
+
+    def decode(self, blob: object) -> Flow:
+        assert isinstance(blob, bytes)
+        return decode_message(blob)
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+class MalformedLine(ValueError):
+    """A /proc line that is not a conntrack entry; `str()` names file, line, field, value."""
+
+
+def parse_proc_line(line: str, where: str = str(PROC_PATH)) -> Flow:
+    """One line of /proc/net/nf_conntrack:
+    `ipv4 2 tcp 6 119 TIME_WAIT src=.. dst=.. sport=.. dport=.. packets=.. bytes=.. src=..`"""
+    fields = line.split()
+    if len(fields) < 5:
+        raise MalformedLine(f"{where}: too few fields (got {line.strip()!r})")
+    try:
+        proto = int(fields[3])
+    except ValueError:
+        raise MalformedLine(f"{where}: protocol number: not a number (got {fields[3]!r})") from None
+    seen: dict[str, list[str]] = {}
+    for item in fields[4:]:
+        name, sep, value = item.partition("=")
+        if sep:
+            seen.setdefault(name, []).append(value)
+    try:
+        src, reply_src = seen["src"][:2]
+        dst, reply_dst = seen["dst"][:2]
+    except (KeyError, ValueError):
+        raise MalformedLine(f"{where}: src/dst: needs both tuples (got {line.strip()!r})") from None
+    # the file writes IPv6 addresses in full (fd00:0001:0000:...): normalise as netlink does
+    addresses = []
+    for label, address in (("src", src), ("dst", dst), ("src", reply_src), ("dst", reply_dst)):
+        try:
+            addresses.append(str(ipaddress.ip_address(address)))
+        except ValueError:
+            raise MalformedLine(f"{where}: {label}: not an address (got {address!r})") from None
+    src, dst, reply_src, reply_dst = addresses
+    counts = seen.get("bytes", ["0", "0"])
+    ports = seen.get("sport", ["0"])[:1] + seen.get("dport", ["0"])[:1]
+    try:
+        orig_bytes, reply_bytes = (int(v) for v in ([*counts, "0", "0"])[:2])
+        sport, dport = (int(v) for v in ports)
+    except ValueError:
+        raise MalformedLine(f"{where}: bytes/ports: not a number (got {line.strip()!r})") from None
+    zone = seen.get("zone", ["0"])[0]
+    return Flow(
+        proto=proto,
+        orig_src=src,
+        orig_dst=dst,
+        orig_sport=sport,
+        orig_dport=dport,
+        reply_src=reply_src,
+        reply_dst=reply_dst,
+        orig_bytes=orig_bytes,
+        reply_bytes=reply_bytes,
+        entry_id=None,
+        zone=int(zone) if zone.isdigit() else 0,
+    )
+
+
+@dataclass
+class ProcConntrack:
+    """Reads /proc/net/nf_conntrack (or a copy). Malformed lines are skipped and counted; the
+    first one's message is kept for the log."""
+
+    path: Path = PROC_PATH
+    name: str = "proc"
+    malformed: int = 0
+    first_error: str = ""
+
+    def entries(self) -> Iterator[Entry]:
+        self.malformed, self.first_error = 0, ""
+        try:
+            handle = self.path.open(encoding="ascii", errors="replace")
+        except OSError as exc:
+            raise ConntrackUnavailable(f"{self.path}: {exc.strerror or exc}") from exc
+        with handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    flow = parse_proc_line(line, f"{self.path}:{number}")
+                except MalformedLine as exc:
+                    self.malformed += 1
+                    self.first_error = self.first_error or str(exc)
+                    continue
+                yield flow.key, flow.orig_bytes, flow.reply_bytes, flow
+
+    def decode(self, blob: object) -> Flow:
+        return decoded(blob)
+
+    def close(self) -> None:
+        pass
