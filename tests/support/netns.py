@@ -12,6 +12,7 @@ named after this process, so two runs at once do not meet, and are deleted after
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -20,6 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
+from unitcost.costmodel.network import Topology
+from unitcost.data.gpu import PodRef
+from unitcost.data.network import Place
+
+#: The pod of the namespace `pod`, as the node's pod list would name it.
+POD = PodRef("spark", "exec-1", "uid-1", "Running")
 
 
 def sh(*args: str) -> None:
@@ -202,3 +210,19 @@ def netns_node() -> Iterator[NetnsNode]:
 def _teardown(prefix: str) -> None:
     for name in ("node", "pod", "peer", "inet"):
         subprocess.run(["ip", "netns", "del", f"{prefix}{name}"], capture_output=True, timeout=30)
+
+
+def topology() -> Topology:
+    """What the node (netns `node`) knows: its pod, node-b in the other zone, NAT to the internet."""
+    return Topology(
+        here=Place("aws", "us-east-1", "us-east-1a", "node-a"),
+        pods={"10.1.0.5": POD, "fd00:1::5": POD},
+        node_addresses=frozenset({"10.1.0.1", "10.0.0.10", "100.64.0.1", "fd00::10"}),
+        # node-b's own address (its processes, and what its pods' connections come from here)
+        places={"10.0.0.20": Place("aws", "us-east-1", "us-east-1b", "b")},
+        networks=(
+            (ipaddress.ip_network("10.1.2.0/24"), Place("aws", "us-east-1", "us-east-1b", "b")),
+            (ipaddress.ip_network("fd00:2::/64"), Place("aws", "us-east-1", "us-east-1b", "b")),
+        ),
+        nat=True,
+    )

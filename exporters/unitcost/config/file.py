@@ -21,6 +21,7 @@ from unitcost.base.yamlfile import load_yaml_mapping, parse_yaml_mapping
 from unitcost.config.actions import ActionsSettings
 from unitcost.config.clouds import CloudsSettings
 from unitcost.config.kubernetes import KubernetesSettings
+from unitcost.config.network import NetworkSettings
 from unitcost.config.otlp import OtlpSettings
 from unitcost.config.recommend import RecommendSettings
 
@@ -211,6 +212,8 @@ class Config(_Strict):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     #: Live AWS prices, the AWS bill, GKE usage from Cloud Monitoring (docs/clouds.md).
     clouds: CloudsSettings = Field(default_factory=CloudsSettings)
+    #: The node agent's network collector: zones, on-prem sites, NAT (docs/network.md).
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
 
     #: Directory that relative paths are resolved against (not part of the file).
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")

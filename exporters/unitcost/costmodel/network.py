@@ -153,11 +153,8 @@ def attribute(flow: Flow, classifier: Classifier) -> tuple[Row, ...]:
     return ((None, *classifier.classify(flow.reply_src), True),)
 
 
-@dataclass(slots=True)
-class Seen:
-    orig_bytes: int
-    reply_bytes: int
-    rows: tuple[Row, ...]
+#: What the accounting remembers of an entry: its counters at the last read and its rows.
+Seen = tuple[int, int, tuple[Row, ...]]
 
 
 @dataclass
@@ -188,34 +185,39 @@ def account(
     out = Deltas()
     totals: dict[tuple[Row, bool], int] = {}
     interned: dict[tuple[Row, ...], tuple[Row, ...]] = {}
+    get = previous.get
+    count = new = reset = malformed = 0
     for key, orig, reply, blob in entries:
-        seen = previous.get(key)
-        if seen is not None and orig >= seen.orig_bytes and reply >= seen.reply_bytes:
-            d_orig, d_reply = orig - seen.orig_bytes, reply - seen.reply_bytes
-            rows = seen.rows
+        count += 1
+        seen = get(key)
+        if seen is not None and orig >= seen[0] and reply >= seen[1]:
+            d_orig = orig - seen[0]
+            d_reply = reply - seen[1]
+            rows = seen[2]
+            if not (d_orig or d_reply):
+                state[key] = seen
+                continue
         else:
             try:
                 rows = attribute(decode(blob), classifier)
             except (ValueError, KeyError, IndexError):
-                out.malformed += 1
+                malformed += 1
                 continue
             if seen is not None:
-                out.reset_entries += 1
+                reset += 1
             else:
-                out.new_entries += 1
+                new += 1
             rows = interned.setdefault(rows, rows)
             d_orig, d_reply = (0, 0) if first and seen is None else (orig, reply)
-        state[key] = Seen(orig, reply, rows)
-        out.entries += 1
-        if d_orig or d_reply:
-            for row in rows:
-                tx_is_orig = row[3]
-                tx, rx = (d_orig, d_reply) if tx_is_orig else (d_reply, d_orig)
-                if tx:
-                    totals[(row, True)] = totals.get((row, True), 0) + tx
-                if rx:
-                    totals[(row, False)] = totals.get((row, False), 0) + rx
-    out.expired_entries = sum(1 for key in previous if key not in state)
+        state[key] = (orig, reply, rows)
+        for row in rows:
+            tx, rx = (d_orig, d_reply) if row[3] else (d_reply, d_orig)
+            if tx:
+                totals[(row, True)] = totals.get((row, True), 0) + tx
+            if rx:
+                totals[(row, False)] = totals.get((row, False), 0) + rx
+    out.entries, out.new_entries, out.reset_entries, out.malformed = count, new, reset, malformed
+    out.expired_entries = max(0, len(previous) - (len(state) - new))
     for (row, transmit), nbytes in totals.items():
         direction = Direction.TRANSMIT if transmit else Direction.RECEIVE
         traffic = TrafficKey(row[0], row[1], row[2], direction)

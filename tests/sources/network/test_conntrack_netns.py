@@ -10,37 +10,19 @@ close and the reply's ACKs.
 
 from __future__ import annotations
 
-import ipaddress
 import subprocess
 
-from support.netns import NetnsNode
-from unitcost.costmodel.network import Classifier, Topology, account
-from unitcost.data.gpu import PodRef
-from unitcost.data.network import Direction, Place, TrafficClass, TrafficKey
+from support.netns import POD, NetnsNode, topology
+from unitcost.costmodel.network import Classifier, account
+from unitcost.data.network import Direction, TrafficClass, TrafficKey
 from unitcost.sources.network.conntrack import (
     NetlinkConntrack,
     decode_message,
     parse_proc_line,
 )
 
-POD = PodRef("spark", "exec-1", "uid-1", "Running")
 C = TrafficClass
 TX, RX = Direction.TRANSMIT, Direction.RECEIVE
-
-
-def topology() -> Topology:
-    return Topology(
-        here=Place("aws", "us-east-1", "us-east-1a", "node-a"),
-        pods={"10.1.0.5": POD, "fd00:1::5": POD},
-        node_addresses=frozenset({"10.1.0.1", "10.0.0.10", "100.64.0.1", "fd00::10"}),
-        # node-b's own address (its processes, and what its pods' connections come from here)
-        places={"10.0.0.20": Place("aws", "us-east-1", "us-east-1b", "b")},
-        networks=(
-            (ipaddress.ip_network("10.1.2.0/24"), Place("aws", "us-east-1", "us-east-1b", "b")),
-            (ipaddress.ip_network("fd00:2::/64"), Place("aws", "us-east-1", "us-east-1b", "b")),
-        ),
-        nat=True,
-    )
 
 
 def within(counted: int, payload: int) -> bool:

@@ -114,48 +114,76 @@ def _counter(buf: bytes, span: tuple[int, int] | None) -> int:
     return struct.unpack_from(">Q", buf, found[0])[0] if found else 0
 
 
+#: The accounting block as the kernel writes it (ctnetlink_dump_acct): CTA_COUNTERS_ORIG then
+#: CTA_COUNTERS_REPLY, each nested, 28 bytes: PACKETS (be64) then BYTES (be64).
+_COUNTERS_ORIG = struct.pack("=HH", 28, CTA_COUNTERS_ORIG | 0x8000)
+_COUNTERS_REPLY = struct.pack("=HH", 28, CTA_COUNTERS_REPLY | 0x8000)
+_PACKETS = struct.pack("=HH", 12, 1)
+_BYTES = struct.pack("=HH", 12, CTA_COUNTERS_BYTES)
+_ID = struct.pack("=HH", 8, CTA_ID)
+
+
+def _walk(buf: bytes, offset: int, end: int) -> Entry | None:
+    """The general walk over one message's attributes, whatever their order."""
+    unpack = struct.unpack_from
+    pos = offset + 20
+    orig = key_id = b""
+    counts = [0, 0]
+    while pos + 4 <= end:
+        alen, atype = unpack("=HH", buf, pos)
+        if alen < 4:
+            break
+        atype &= NLA_TYPE_MASK
+        if atype == CTA_TUPLE_ORIG:
+            orig = buf[pos + 4 : pos + alen]
+        elif atype in (CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY):
+            found = _attrs(buf, pos + 4, pos + alen).get(CTA_COUNTERS_BYTES)
+            counts[atype - CTA_COUNTERS_ORIG] = unpack(">Q", buf, found[0])[0] if found else 0
+        elif atype == CTA_ID:
+            key_id = buf[pos + 4 : pos + 8]
+        pos += (alen + 3) & ~3
+    if not orig:
+        return None
+    return orig + key_id, counts[0], counts[1], buf[offset:end]
+
+
 def decode_entries(buf: bytes) -> Iterator[Entry]:
     """Entries of a buffer of ctnetlink messages, as cheaply as possible: the key is the raw
-    original tuple and the id, the counters are read where they lie, the rest stays raw."""
+    original tuple and the id, the counters are read where the kernel writes them (checked
+    header by header, else the general walk), the rest stays raw until decoded."""
     unpack = struct.unpack_from
+    find = buf.find
     offset, size = 0, len(buf)
-    while offset + 16 <= size:
+    while offset + 24 <= size:
         length, kind = unpack("=IH", buf, offset)
         if length < 16:
             break
         end = offset + length
-        if kind == CT_GET or kind == 0x100:  # IPCTNL_MSG_CT_NEW is how dumps answer
-            pos = offset + 20
-            orig = key_id = b""
-            orig_bytes = reply_bytes = 0
-            while pos + 4 <= end:
-                alen, atype = unpack("=HH", buf, pos)
-                if alen < 4:
-                    break
-                atype &= NLA_TYPE_MASK
-                if atype == CTA_TUPLE_ORIG:
-                    orig = buf[pos + 4 : pos + alen]
-                elif atype in (CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY):
-                    # usually PACKETS (12 bytes) then BYTES; find BYTES whatever the order
-                    inner, inner_end = pos + 4, pos + alen
-                    value = 0
-                    while inner + 4 <= inner_end:
-                        ilen, itype = unpack("=HH", buf, inner)
-                        if (itype & NLA_TYPE_MASK) == CTA_COUNTERS_BYTES:
-                            value = unpack(">Q", buf, inner + 4)[0]
-                            break
-                        if ilen < 4:
-                            break
-                        inner += (ilen + 3) & ~3
-                    if atype == CTA_COUNTERS_ORIG:
-                        orig_bytes = value
-                    else:
-                        reply_bytes = value
-                elif atype == CTA_ID:
-                    key_id = buf[pos + 4 : pos + 8]
-                pos += (alen + 3) & ~3
-            if orig:
-                yield orig + key_id, orig_bytes, reply_bytes, buf[offset:end]
+        if end > size:
+            break
+        if kind == 0x100 or kind == CT_GET:  # IPCTNL_MSG_CT_NEW is how dumps answer
+            entry: Entry | None = None
+            olen, otype = unpack("=HH", buf, offset + 20)
+            if otype & NLA_TYPE_MASK == CTA_TUPLE_ORIG and olen >= 4:
+                orig_end = offset + 20 + olen
+                at = find(_COUNTERS_ORIG, orig_end, end)
+                if (
+                    at > 0
+                    and buf[at + 4 : at + 8] == _PACKETS
+                    and buf[at + 16 : at + 20] == _BYTES
+                    and buf[at + 28 : at + 32] == _COUNTERS_REPLY
+                    and buf[at + 44 : at + 48] == _BYTES
+                ):
+                    orig_bytes = unpack(">Q", buf, at + 20)[0]
+                    reply_bytes = unpack(">Q", buf, at + 48)[0]
+                    id_at = find(_ID, at + 56, end)
+                    key_id = buf[id_at + 4 : id_at + 8] if id_at > 0 else b""
+                    orig = buf[offset + 24 : orig_end]
+                    entry = (orig + key_id, orig_bytes, reply_bytes, buf[offset:end])
+            if entry is None:
+                entry = _walk(buf, offset, end)
+            if entry is not None:
+                yield entry
         offset += (length + 3) & ~3
 
 
