@@ -24,6 +24,7 @@ from unitcost.config.kubernetes import KubernetesSettings
 from unitcost.config.network import NetworkSettings
 from unitcost.config.otlp import OtlpSettings
 from unitcost.config.recommend import RecommendSettings
+from unitcost.config.shared_services import SharedServicesSettings
 
 DEMO_CONFIG = "demo.yaml"
 
@@ -214,6 +215,8 @@ class Config(_Strict):
     clouds: CloudsSettings = Field(default_factory=CloudsSettings)
     #: The node agent's network collector: zones, on-prem sites, NAT (docs/network.md).
     network: NetworkSettings = Field(default_factory=NetworkSettings)
+    #: Platform services split among their users by a usage query (docs/shared-services.md).
+    shared_services: SharedServicesSettings = Field(default_factory=SharedServicesSettings)
 
     #: Directory that relative paths are resolved against (not part of the file).
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
