@@ -20,6 +20,7 @@ IP reused by a new pod cannot inherit the old pod's connections.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -63,30 +64,85 @@ class Topology:
     nat_bypass: Sequence[Network] = ()
 
 
+#: Addresses that are not global (as Python's ipaddress defines it): loopback is this node;
+#: the rest, when no configured range claims them, are `unclassified`.
+_LOOPBACK = ("127.0.0.0/8", "::1/128")
+_NOT_GLOBAL = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "240.0.0.0/4",
+    "::/128",
+    "::ffff:0:0/96",
+    "100::/64",
+    "2001::/23",
+    "2001:db8::/32",
+    "fc00::/7",
+    "fe80::/10",
+)
+
+
+class _Prefixes:
+    """Longest-prefix match over integer addresses: one dict per (version, prefix length)."""
+
+    def __init__(self, entries: Iterable[tuple[Network, object]]) -> None:
+        self._tables: dict[tuple[int, int], dict[int, object]] = {}
+        for network, value in entries:
+            table = self._tables.setdefault((network.version, network.prefixlen), {})
+            table.setdefault(int(network.network_address), value)
+        self._lengths = {
+            version: sorted(
+                ((length, self._tables[(v, length)]) for v, length in self._tables if v == version),
+                key=lambda item: -item[0],
+            )
+            for version in (4, 6)
+        }
+
+    def find(self, value: int, version: int) -> object | None:
+        bits = 32 if version == 4 else 128
+        for length, table in self._lengths[version]:
+            shift = bits - length
+            found = table.get(value >> shift << shift)
+            if found is not None:
+                return found
+        return None
+
+
+def parse_address(text: str) -> tuple[int, int]:
+    """(integer value, version) of an address; ValueError when it is not one."""
+    try:
+        if ":" in text:
+            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big"), 6
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"), 4
+    except OSError:
+        raise ValueError(f"not an IP address (got {text!r})") from None
+
+
 class Classifier:
     """Remote address -> traffic class for one node, longest-prefix match, cached."""
 
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
-        self._by_length: dict[tuple[int, int], dict[int, Place]] = {}
-        for network, place in topology.networks:
-            table = self._by_length.setdefault((network.version, network.prefixlen), {})
-            table.setdefault(int(network.network_address), place)
-        self._lengths = sorted(self._by_length, key=lambda vl: -vl[1])
-        self._bypass = tuple(topology.nat_bypass)
+        self._ranges = _Prefixes(topology.networks)
+        self._special = _Prefixes(
+            [(ipaddress.ip_network(n), TrafficClass.SAME_NODE) for n in _LOOPBACK]
+            + [(ipaddress.ip_network(n), TrafficClass.UNCLASSIFIED) for n in _NOT_GLOBAL]
+        )
+        self._bypass = _Prefixes((n, True) for n in topology.nat_bypass)
+        self._has_bypass = bool(topology.nat_bypass)
         self._cache: dict[str, tuple[TrafficClass, bool]] = {}
 
     def place_of(self, address: Address) -> Place | None:
-        value = int(address)
-        bits = 32 if address.version == 4 else 128
-        for version, length in self._lengths:
-            if version != address.version:
-                continue
-            masked = value >> (bits - length) << (bits - length) if length else 0
-            found = self._by_length[(version, length)].get(masked)
-            if found is not None:
-                return found
-        return None
+        found = self._ranges.find(int(address), address.version)
+        return found if isinstance(found, Place) else None
 
     def relate(self, place: Place) -> TrafficClass:
         here = self.topology.here
@@ -107,23 +163,19 @@ class Classifier:
         if cached is not None:
             return cached
         topology = self.topology
+        value, version = parse_address(remote)
         if remote in topology.pods or remote in topology.node_addresses:
             found = TrafficClass.SAME_NODE
         else:
-            address = ipaddress.ip_address(remote)
-            place = topology.places.get(remote) or self.place_of(address)
-            if place is not None:
+            place = topology.places.get(remote) or self._ranges.find(value, version)
+            if isinstance(place, Place):
                 found = self.relate(place)
-            elif address.is_loopback:
-                found = TrafficClass.SAME_NODE
-            elif address.is_global:
-                found = TrafficClass.INTERNET
             else:
-                found = TrafficClass.UNCLASSIFIED
+                special = self._special.find(value, version)
+                found = special if isinstance(special, TrafficClass) else TrafficClass.INTERNET
         nat = topology.nat and found in NAT_CLASSES
-        if nat and self._bypass:
-            address = ipaddress.ip_address(remote)
-            nat = not any(address in n for n in self._bypass if n.version == address.version)
+        if nat and self._has_bypass:
+            nat = self._bypass.find(value, version) is None
         result = (found, nat)
         if len(self._cache) < 1_000_000:
             self._cache[remote] = result

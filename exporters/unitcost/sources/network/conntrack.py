@@ -18,8 +18,11 @@ Byte counters exist only with `net.netfilter.nf_conntrack_acct=1`; without it ev
 from __future__ import annotations
 
 import ipaddress
+import os
+import queue
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,9 +88,73 @@ def _tuple(buf: bytes, start: int, end: int) -> tuple[str, str, int, int, int]:
     return src, dst, num, sport, dport
 
 
+_V4_IP = struct.pack("=HH", 20, CTA_TUPLE_IP | 0x8000)
+_V4_SRC, _V4_DST = struct.pack("=HH", 8, CTA_IP_V4_SRC), struct.pack("=HH", 8, CTA_IP_V4_DST)
+_V6_IP = struct.pack("=HH", 44, CTA_TUPLE_IP | 0x8000)
+_V6_SRC, _V6_DST = struct.pack("=HH", 20, CTA_IP_V6_SRC), struct.pack("=HH", 20, CTA_IP_V6_DST)
+_PROTO = struct.pack("=H", CTA_TUPLE_PROTO | 0x8000)
+_NUM = struct.pack("=HH", 5, CTA_PROTO_NUM)
+_SPORT, _DPORT = (
+    struct.pack("=HH", 6, CTA_PROTO_SRC_PORT),
+    struct.pack("=HH", 6, CTA_PROTO_DST_PORT),
+)
+_inet_ntop = socket.inet_ntop
+
+
+def _tuple_fast(buf: bytes, start: int) -> tuple[str, str, int, int, int] | None:
+    """A tuple laid out as the kernel writes TCP/UDP/SCTP ones (ip, then proto: number and
+    ports), read at fixed offsets; None when it is laid out otherwise."""
+    head = buf[start : start + 4]
+    if head == _V4_IP:
+        if buf[start + 4 : start + 8] != _V4_SRC or buf[start + 12 : start + 16] != _V4_DST:
+            return None
+        src = _inet_ntop(socket.AF_INET, buf[start + 8 : start + 12])
+        dst = _inet_ntop(socket.AF_INET, buf[start + 16 : start + 20])
+        p = start + 20
+    elif head == _V6_IP:
+        if buf[start + 4 : start + 8] != _V6_SRC or buf[start + 24 : start + 28] != _V6_DST:
+            return None
+        src = _inet_ntop(socket.AF_INET6, buf[start + 8 : start + 24])
+        dst = _inet_ntop(socket.AF_INET6, buf[start + 28 : start + 44])
+        p = start + 44
+    else:
+        return None
+    if buf[p + 2 : p + 4] != _PROTO or buf[p + 4 : p + 8] != _NUM:
+        return None
+    if buf[p + 12 : p + 16] != _SPORT or buf[p + 20 : p + 24] != _DPORT:
+        return None
+    return src, dst, buf[p + 8], buf[p + 16] << 8 | buf[p + 17], buf[p + 24] << 8 | buf[p + 25]
+
+
+def _decode_fast(message: bytes) -> Flow | None:
+    olen = struct.unpack_from("=H", message, 20)[0]
+    orig = _tuple_fast(message, 24)
+    reply_at = 20 + ((olen + 3) & ~3)
+    reply = _tuple_fast(message, reply_at + 4) if orig is not None else None
+    if orig is None or reply is None:
+        return None
+    after = reply_at + ((struct.unpack_from("=H", message, reply_at)[0] + 3) & ~3)
+    top = _attrs(message, after, struct.unpack_from("=I", message, 0)[0])
+    zone = struct.unpack_from(">H", message, top[CTA_ZONE][0])[0] if CTA_ZONE in top else 0
+    orig_bytes = _counter(message, top.get(CTA_COUNTERS_ORIG))
+    reply_bytes = _counter(message, top.get(CTA_COUNTERS_REPLY))
+    entry_id = struct.unpack_from(">I", message, top[CTA_ID][0])[0] if CTA_ID in top else None
+    src, dst, proto, sport, dport = orig
+    return Flow(
+        proto, src, dst, sport, dport, reply[0], reply[1], orig_bytes, reply_bytes, entry_id, zone
+    )
+
+
 def decode_message(message: bytes) -> Flow:
     """One ctnetlink message (from its nlmsghdr) into a Flow; ValueError/KeyError when it
-    is not a conntrack entry with both tuples."""
+    is not a conntrack entry with both tuples. The common layouts (TCP, UDP, SCTP over IPv4
+    or IPv6) are read at fixed offsets; anything else by walking its attributes."""
+    try:
+        fast = _decode_fast(message)
+    except (struct.error, IndexError):
+        fast = None
+    if fast is not None:
+        return fast
     length = struct.unpack_from("=I", message, 0)[0]
     top = _attrs(message, 20, min(length, len(message)))
     src, dst, proto, sport, dport = _tuple(message, *top[CTA_TUPLE_ORIG])
@@ -147,21 +214,39 @@ def _walk(buf: bytes, offset: int, end: int) -> Entry | None:
     return orig + key_id, counts[0], counts[1], buf[offset:end]
 
 
-def decode_entries(buf: bytes) -> Iterator[Entry]:
+@dataclass
+class DumpEnd:
+    """What the messages said about the dump's end: NLMSG_DONE seen, or an error's errno."""
+
+    done: bool = False
+    error: int = 0
+    malformed: int = 0
+
+
+def decode_entries(buf: bytes, end_of_dump: DumpEnd | None = None) -> Iterator[Entry]:
     """Entries of a buffer of ctnetlink messages, as cheaply as possible: the key is the raw
     original tuple and the id, the counters are read where the kernel writes them (checked
-    header by header, else the general walk), the rest stays raw until decoded."""
+    header by header, else the general walk), the rest stays raw until decoded. NLMSG_DONE and
+    NLMSG_ERROR end the walk and are noted in `end_of_dump`."""
     unpack = struct.unpack_from
     find = buf.find
     offset, size = 0, len(buf)
-    while offset + 24 <= size:
+    while offset + 16 <= size:
         length, kind = unpack("=IH", buf, offset)
-        if length < 16:
+        if length < 16 or offset + length > size:
+            if end_of_dump is not None:
+                end_of_dump.malformed += 1
             break
         end = offset + length
-        if end > size:
-            break
-        if kind == 0x100 or kind == CT_GET:  # IPCTNL_MSG_CT_NEW is how dumps answer
+        if kind in (NLMSG_DONE, NLMSG_ERROR):
+            if end_of_dump is not None:
+                end_of_dump.done = True
+                if kind == NLMSG_ERROR and length >= 20:
+                    end_of_dump.error = -unpack("=i", buf, offset + 16)[0]
+            return
+        if (
+            kind == 0x100 or kind == CT_GET
+        ) and length >= 24:  # IPCTNL_MSG_CT_NEW is how dumps answer
             entry: Entry | None = None
             olen, otype = unpack("=HH", buf, offset + 20)
             if otype & NLA_TYPE_MASK == CTA_TUPLE_ORIG and olen >= 4:
@@ -185,6 +270,33 @@ def decode_entries(buf: bytes) -> Iterator[Entry]:
             if entry is not None:
                 yield entry
         offset += (length + 3) & ~3
+
+
+def _looks_final(chunk: bytes) -> bool:
+    """Whether a received buffer ends the dump: NLMSG_DONE (or an error) comes alone or as
+    the buffer's last message (a 20-byte message; an error is alone)."""
+    size = len(chunk)
+    if size < 16:
+        return True
+    if struct.unpack_from("=H", chunk, 4)[0] in (NLMSG_DONE, NLMSG_ERROR):
+        return True
+    return size >= 20 and struct.unpack_from("=IH", chunk, size - 20) == (20, NLMSG_DONE)
+
+
+def _receive(sock: socket.socket, chunks: queue.Queue[bytes | OSError | None]) -> None:
+    buffer = bytearray(1 << 16)
+    view = memoryview(buffer)
+    try:
+        while True:
+            size = sock.recv_into(view)
+            chunk = bytes(view[:size])
+            chunks.put(chunk)
+            if _looks_final(chunk):
+                break
+    except OSError as exc:
+        chunks.put(exc)
+        return
+    chunks.put(None)
 
 
 @dataclass
@@ -222,6 +334,8 @@ class NetlinkConntrack:
         return self._socket
 
     def entries(self) -> Iterator[Entry]:
+        """One dump. A thread receives while this one decodes: the kernel builds the dump
+        inside recv() (the GIL released), so on two cores the two overlap."""
         sock = self._open()
         header = struct.pack("=IHHII", 20, CT_GET, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
         try:
@@ -230,35 +344,34 @@ class NetlinkConntrack:
             self.close()
             raise ConntrackUnavailable(f"conntrack dump request: {exc.strerror or exc}") from exc
         self.malformed = 0
-        buffer = bytearray(1 << 20)
-        view = memoryview(buffer)
-        while True:
-            try:
-                size = sock.recv_into(view)
-            except OSError as exc:
-                self.close()
-                raise ConntrackUnavailable(f"conntrack dump: {exc.strerror or exc}") from exc
-            chunk = bytes(view[:size])
-            # the end of a dump, or an error, is a message of its own
-            last_kind = struct.unpack_from("=H", chunk, 4)[0] if size >= 16 else NLMSG_DONE
-            if last_kind == NLMSG_ERROR:
-                code = -struct.unpack_from("=i", chunk, 16)[0]
-                self.close()
-                raise ConntrackUnavailable(f"conntrack dump refused: errno {code}")
-            done = False
-            offset = 0
-            while offset + 16 <= size:
-                length, kind = struct.unpack_from("=IH", chunk, offset)
-                if kind == NLMSG_DONE:
-                    done = True
+        chunks: queue.Queue[bytes | OSError | None] = queue.Queue(maxsize=256)
+        receiver = threading.Thread(
+            target=_receive, args=(sock, chunks), name="conntrack-dump", daemon=True
+        )
+        receiver.start()
+        end = DumpEnd()
+        try:
+            while True:
+                chunk = chunks.get()
+                if chunk is None:
                     break
-                if length < 16:
-                    self.malformed += 1
+                if isinstance(chunk, OSError):
+                    raise ConntrackUnavailable(f"conntrack dump: {chunk.strerror or chunk}")
+                yield from decode_entries(chunk, end)
+                if end.done:
                     break
-                offset += (length + 3) & ~3
-            yield from decode_entries(chunk[:offset] if done else chunk)
-            if done:
-                return
+        except BaseException:
+            self.close()  # also ends the receiver's recv()
+            raise
+        finally:
+            self.malformed += end.malformed
+        receiver.join()
+        if end.error:
+            self.close()
+            raise ConntrackUnavailable(f"conntrack dump refused: {os.strerror(end.error)}")
+        if not end.done:  # the receiver stopped at what looked like the end but was not
+            self.close()
+            raise ConntrackUnavailable("conntrack dump: ended without NLMSG_DONE")
 
     def decode(self, blob: object) -> Flow:
         assert isinstance(blob, bytes)
