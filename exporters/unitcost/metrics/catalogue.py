@@ -906,7 +906,9 @@ NETWORK = Section(
     "`other-cloud`, `internet`, `onprem`, `unclassified` (a private address in no known "
     "range); `nat` is `true` for traffic through the node's NAT gateway; `direction` is "
     "`transmit` or `receive`. Bytes no pod owns (the node's processes, hostNetwork pods) have "
-    "empty `namespace` and `pod`: the node's shared bucket.",
+    "empty `namespace` and `pod`: the node's shared bucket. The cluster exporter writes the two "
+    "traffic counters only for the simulated cluster (`unitcost demo`), made up as the agents "
+    "would count them.",
 )
 NETWORK_TRAFFIC = ("node", "namespace", "pod", "destination", "nat", "direction")
 NETWORK_BYTES = _spec(
@@ -915,7 +917,7 @@ NETWORK_BYTES = _spec(
     NETWORK_TRAFFIC,
     section=NETWORK,
     unit="By",
-    producers=(Binary.GPU_AGENT,),
+    producers=(Binary.GPU_AGENT, Binary.EXPORTER),
     kind=Kind.COUNTER,
     doc="Layer-3 bytes (headers included, as conntrack counts them) the pod sent "
     "(`transmit`) or received, by destination class, since the agent started. A series "
@@ -927,7 +929,7 @@ NETWORK_COST = _spec(
     NETWORK_TRAFFIC,
     section=NETWORK,
     unit="USD",
-    producers=(Binary.GPU_AGENT,),
+    producers=(Binary.GPU_AGENT, Binary.EXPORTER),
     kind=Kind.COUNTER,
     doc="The same bytes priced by the node's provider rates in the price book (inter-zone, "
     "inter-region, internet tiers by this node's month-to-date egress, NAT processing); "

@@ -31,6 +31,19 @@ def traffic_labels(node: str, key: TrafficKey) -> tuple[str, ...]:
     )
 
 
+def traffic_families(
+    nbytes: Mapping[tuple[str, TrafficKey], int], dollars: Mapping[tuple[str, TrafficKey], float]
+) -> list[MetricFamily]:
+    """Bytes and dollars per (node, row): the agent's one node, or the simulated cluster's."""
+    bytes_family = NETWORK_BYTES.family()
+    cost = NETWORK_COST.family()
+    for (node, key), value in nbytes.items():
+        labels = traffic_labels(node, key)
+        bytes_family.add(labels, float(value))
+        cost.add(labels, dollars.get((node, key), 0.0))
+    return [bytes_family, cost]
+
+
 def network_families(
     node: str,
     nbytes: Mapping[TrafficKey, int],
@@ -39,17 +52,15 @@ def network_families(
     malformed: int,
     accounting: bool | None,
 ) -> list[MetricFamily]:
-    bytes_family = NETWORK_BYTES.family()
-    cost = NETWORK_COST.family()
-    for key, value in nbytes.items():
-        labels = traffic_labels(node, key)
-        bytes_family.add(labels, float(value))
-        cost.add(labels, dollars.get(key, 0.0))
+    families = traffic_families(
+        {(node, key): value for key, value in nbytes.items()},
+        {(node, key): value for key, value in dollars.items()},
+    )
     count = NETWORK_ENTRIES.family()
     count.add((node,), float(entries))
     bad = NETWORK_MALFORMED.family()
     bad.add((node,), float(malformed))
-    families = [bytes_family, cost, count, bad]
+    families += [count, bad]
     if accounting is not None:
         acct = NETWORK_ACCOUNTING.family()
         acct.add((node,), 1.0 if accounting else 0.0)
