@@ -14,14 +14,12 @@ from unitcost.base.errors import InputError
 from unitcost.base.sums import exact_sum
 from unitcost.config.file import parse_config
 from unitcost.costmodel.shared_services import (
-    BY_USAGE,
-    LAST_GOOD,
-    UNSPLIT,
     by_team,
     split_by_fractions,
     split_by_usage,
     usage_fractions,
 )
+from unitcost.data.shared_services import BY_USAGE, LAST_GOOD, UNSPLIT
 
 
 def test_a_cache_split_by_bytes_read() -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from unitcost.config.shared_services import SharedService, SharedServicesSettings
-from unitcost.costmodel.shared_services import BY_USAGE, LAST_GOOD, UNSPLIT
 from unitcost.data.frame import Attribution, CostFrame, PodCost
+from unitcost.data.shared_services import BY_USAGE, LAST_GOOD, UNSPLIT
 from unitcost.runtime.shared_services import SharedServiceAllocator, service_cost
 
 PLATFORM = Attribution("platform", "infra", "cc1", labels=(("app", "alluxio"),))
@@ -83,3 +83,93 @@ def test_split_then_a_failing_query_keeps_the_last_good_split() -> None:
         False,
         100.0,
     )
+
+
+def test_namespace_consumers_pay_through_their_team_and_families_add_up() -> None:
+    settings = SharedServicesSettings(
+        prometheus_url="http://prometheus:9090",
+        services={
+            "alluxio": SharedService(
+                namespace="data-services",
+                selector={"app": "alluxio"},
+                usage_query="q",
+                consumer_label="namespace",
+                consumer_kind="namespace",
+            )
+        },
+    )
+    queries = Queries()
+    queries.answer = [
+        ({"namespace": "etl"}, 3.0),
+        ({"namespace": "etl-dev"}, 1.0),
+        ({"namespace": "ghost"}, 2.0),
+        ({}, 2.0),
+    ]
+    base = frame(16.0)
+    owners = {
+        "etl": Attribution("data", "r", "c"),
+        "etl-dev": Attribution("data", "r", "c"),
+    }
+    with_namespaces = CostFrame(0.0, pods=base.pods, namespaces=owners)
+    families = SharedServiceAllocator(settings, queries).families(with_namespaces, 10.0)
+    cost, allocated = (dict(f.samples) for f in families)
+    assert cost == {("alluxio", "platform"): 16.0}
+    # usage 8: data (etl + etl-dev) 4/8 = $8, unknown namespace 2/8 = $4, owner 2/8 = $4
+    assert allocated == {
+        ("alluxio", "data", "usage"): 8.0,
+        ("alluxio", "unassigned", "usage"): 4.0,
+        ("alluxio", "platform", "unattributed"): 4.0,
+    }
+    assert sum(allocated.values()) == 16.0
+
+
+def test_the_collector_serves_the_split_and_the_query_health() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from support.catalogue import assert_conforms
+    from unitcost.config.file import demo_config
+    from unitcost.metrics.catalogue import Binary
+    from unitcost.pricing import PriceBook
+    from unitcost.runtime.collector import Collector
+    from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+
+    settings = SharedServicesSettings(
+        prometheus_url="http://prometheus:9090",
+        services={
+            "node-exporter": SharedService(
+                namespace="monitoring", usage_query="q", consumer_label="team", owner_team="sre"
+            )
+        },
+    )
+    queries = Queries()
+    queries.answer = [({"team": "ml"}, 1.0), ({"team": "data"}, 3.0)]
+    config = demo_config()
+    source = SimulatorSource(SimulatedCluster(seed=1, nodes=6, pods=60, start=1_000_000.0))
+    collector = Collector(
+        source,
+        PriceBook.load(),
+        config,
+        shared_services=SharedServiceAllocator(settings, queries),
+    )
+    text = collector.collect_once().exposition.decode()
+    assert_conforms(text, Binary.EXPORTER)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+    cost = samples[
+        (
+            "unitcost_shared_service_cost_dollars_per_hour",
+            (("service", "node-exporter"), ("team", "sre")),
+        )
+    ]
+    assert cost > 0
+    ml = samples[
+        (
+            "unitcost_shared_service_allocated_cost_dollars_per_hour",
+            (("method", "usage"), ("service", "node-exporter"), ("team", "ml")),
+        )
+    ]
+    assert abs(ml - cost / 4) < 1e-9
+    assert samples[("unitcost_source_up", (("source", "shared-service:node-exporter"),))] == 1.0

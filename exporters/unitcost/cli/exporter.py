@@ -43,12 +43,14 @@ from unitcost.runtime.server import (
     parse_listen,
     serving_until_stopped,
 )
+from unitcost.runtime.shared_services import SharedServiceAllocator
 from unitcost.runtime.webconfig import WebConfig, load_web_config
 from unitcost.sinks.exposition import render
 from unitcost.sinks.network import traffic_families
 from unitcost.sinks.showback import TeamRow, team_rows
 from unitcost.sinks.table import showback_table
 from unitcost.sources.base import Source
+from unitcost.sources.promapi import PrometheusAPI
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 from unitcost.sources.simulator.network import SimulatedTraffic
 
@@ -100,6 +102,19 @@ def _build_source(config: Config) -> Source:
         gpu_idle_share=sim.gpu_idle_share,
     )
     return SimulatorSource(cluster, speed=sim.speed)
+
+
+def shared_services(config: Config) -> SharedServiceAllocator | None:
+    """The shared-service allocator when services and a Prometheus to ask are configured."""
+    settings = config.shared_services
+    if not settings.services or not settings.prometheus_url:
+        return None
+    api = PrometheusAPI(settings.prometheus_url, timeout_s=10.0, retries=0)
+
+    def query(promql: str) -> list[tuple[Mapping[str, str], float]]:
+        return [(sample.labels, sample.value) for sample in api.query(promql)]
+
+    return SharedServiceAllocator(settings, query)
 
 
 def simulated_extras(source: Source, book: PriceBook) -> list[Callable[[], list[MetricFamily]]]:
@@ -462,7 +477,14 @@ def exporter_collector(
     if reloader is not None:
         extra.append(reloader.families)
     extra += simulated_extras(source, book)
-    collector = Collector(source, book, config, cloud=cloud, extra_families=extra)
+    collector = Collector(
+        source,
+        book,
+        config,
+        cloud=cloud,
+        extra_families=extra,
+        shared_services=shared_services(config),
+    )
     if cloud is not None:
         cloud.start(cloud_wait_seconds)
     return collector

@@ -895,6 +895,35 @@ GPU_POD_MEMORY = _spec(
     "or MPS GPU each get a series).",
 )
 
+# --- shared services split by usage ----------------------------------------------------------
+
+SHARED_SERVICES = Section(
+    "Shared services",
+    "Platform services split among the teams that use them by a usage query "
+    "(`shared_services:`, [shared-services.md](shared-services.md)). Per service, the "
+    "allocated shares add up to the service's cost.",
+)
+SHARED_SERVICE_COST = _spec(
+    "unitcost_shared_service_cost_dollars_per_hour",
+    "The shared service's own allocated cost, and the team that owns it.",
+    ("service", "team"),
+    section=SHARED_SERVICES,
+    unit="USD/h",
+    doc="Dollars per hour allocated to the service's selected pods (plus shared cost they "
+    "received); `team` is its owner (`owner_team`, else its pods' team).",
+)
+SHARED_SERVICE_ALLOCATED = _spec(
+    "unitcost_shared_service_allocated_cost_dollars_per_hour",
+    "The shared service's cost allocated to a team by its share of the service's usage.",
+    ("service", "team", "method"),
+    section=SHARED_SERVICES,
+    unit="USD/h",
+    doc="One series per consumer team: `method` `usage` (this collect's usage), "
+    "`usage-last-good` (the query failed: the last good fractions) or `unattributed` (the "
+    "owner's remainder: usage that named no consumer, or all of it when there was none). "
+    "Summed over teams it is the service's cost.",
+)
+
 # --- the node agent's network collector ----------------------------------------------------
 
 NETWORK = Section(

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from unitcost.base.sums import exact_sum
 from unitcost.config.shared_services import SharedService, SharedServicesSettings
 from unitcost.costmodel.shared_services import (
-    Split,
     split_by_fractions,
     split_by_usage,
     usage_fractions,
 )
 from unitcost.data.frame import CostFrame
 from unitcost.data.records import SourceHealth
+from unitcost.data.shared_services import Split
+from unitcost.metrics.family import MetricFamily
+from unitcost.sinks.shared_services import shared_service_families
 
 log = logging.getLogger(__name__)
 #: Runs one instant query: (labels, value) pairs; raises on failure.
@@ -60,6 +63,7 @@ class SharedServiceAllocator:
         self.query = query
         self._usage: dict[str, dict[str, float]] = {}
         self._fractions: dict[str, dict[str, float]] = {}
+        self._refreshed = float("-inf")
         self._health: dict[str, SourceHealth] = {
             name: SourceHealth(source_name(name), False, 0.0) for name in settings.services
         }
@@ -96,3 +100,27 @@ class SharedServiceAllocator:
 
     def health(self) -> list[SourceHealth]:
         return list(self._health.values())
+
+    def by_team(self, frame: CostFrame) -> list[Split]:
+        """This collect's splits with consumers turned into teams (a namespace consumer pays
+        through its namespace's team; one unknown to the frame: `unassigned`)."""
+        out = []
+        for split in self.split(frame):
+            service = self.settings.services[split.service]
+            if service.consumer_kind == "team":
+                out.append(split)
+                continue
+            teams: dict[str, float] = {}
+            for namespace, dollars in split.shares.items():
+                owner = frame.namespaces.get(namespace)
+                team = owner.team if owner is not None else "unassigned"
+                teams[team] = teams.get(team, 0.0) + dollars
+            out.append(replace(split, shares=teams))
+        return out
+
+    def families(self, frame: CostFrame, now: float) -> list[MetricFamily]:
+        """Refresh usage when `interval_seconds` have passed, then split this frame's cost."""
+        if now - self._refreshed >= self.settings.interval_seconds:
+            self._refreshed = now
+            self.refresh(now)
+        return shared_service_families(self.by_team(frame))
