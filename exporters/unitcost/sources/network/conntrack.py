@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import queue
+import re
 import socket
 import struct
 import threading
@@ -223,13 +224,31 @@ class DumpEnd:
     malformed: int = 0
 
 
+#: The accounting block, both directions, as one pattern: the counters' values are groups 1
+#: and 2 (be64 BYTES). A regular expression finds and checks it in one call in C.
+_COUNTERS = re.compile(
+    re.escape(_COUNTERS_ORIG + _PACKETS)
+    + rb".{8}"
+    + re.escape(_BYTES)
+    + rb"(.{8})"
+    + re.escape(_COUNTERS_REPLY + _PACKETS)
+    + rb".{8}"
+    + re.escape(_BYTES)
+    + rb"(.{8})",
+    re.DOTALL,
+)
+_ID_ATTR = re.compile(re.escape(_ID) + rb"(.{4})", re.DOTALL)
+
+
 def decode_entries(buf: bytes, end_of_dump: DumpEnd | None = None) -> Iterator[Entry]:
     """Entries of a buffer of ctnetlink messages, as cheaply as possible: the key is the raw
-    original tuple and the id, the counters are read where the kernel writes them (checked
-    header by header, else the general walk), the rest stays raw until decoded. NLMSG_DONE and
-    NLMSG_ERROR end the walk and are noted in `end_of_dump`."""
+    original tuple and the id, the counters are read where the kernel writes them (after the
+    tuples, as one pattern; else the general walk), the rest stays raw until decoded.
+    NLMSG_DONE and NLMSG_ERROR end the walk and are noted in `end_of_dump`."""
     unpack = struct.unpack_from
-    find = buf.find
+    counters = _COUNTERS.search
+    entry_id = _ID_ATTR.search
+    big = int.from_bytes
     offset, size = 0, len(buf)
     while offset + 16 <= size:
         length, kind = unpack("=IH", buf, offset)
@@ -244,27 +263,20 @@ def decode_entries(buf: bytes, end_of_dump: DumpEnd | None = None) -> Iterator[E
                 if kind == NLMSG_ERROR and length >= 20:
                     end_of_dump.error = -unpack("=i", buf, offset + 16)[0]
             return
-        if (
-            kind == 0x100 or kind == CT_GET
-        ) and length >= 24:  # IPCTNL_MSG_CT_NEW is how dumps answer
+        if (kind == 0x100 or kind == CT_GET) and length >= 24:
             entry: Entry | None = None
             olen, otype = unpack("=HH", buf, offset + 20)
             if otype & NLA_TYPE_MASK == CTA_TUPLE_ORIG and olen >= 4:
                 orig_end = offset + 20 + olen
-                at = find(_COUNTERS_ORIG, orig_end, end)
-                if (
-                    at > 0
-                    and buf[at + 4 : at + 8] == _PACKETS
-                    and buf[at + 16 : at + 20] == _BYTES
-                    and buf[at + 28 : at + 32] == _COUNTERS_REPLY
-                    and buf[at + 44 : at + 48] == _BYTES
-                ):
-                    orig_bytes = unpack(">Q", buf, at + 20)[0]
-                    reply_bytes = unpack(">Q", buf, at + 48)[0]
-                    id_at = find(_ID, at + 56, end)
-                    key_id = buf[id_at + 4 : id_at + 8] if id_at > 0 else b""
-                    orig = buf[offset + 24 : orig_end]
-                    entry = (orig + key_id, orig_bytes, reply_bytes, buf[offset:end])
+                found = counters(buf, orig_end, end)
+                if found is not None:
+                    ident = entry_id(buf, found.end(), end)
+                    entry = (
+                        buf[offset + 24 : orig_end] + (ident.group(1) if ident else b""),
+                        big(found.group(1), "big"),
+                        big(found.group(2), "big"),
+                        buf[offset:end],
+                    )
             if entry is None:
                 entry = _walk(buf, offset, end)
             if entry is not None:
