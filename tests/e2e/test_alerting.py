@@ -34,7 +34,14 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = {
     "source": {
         "kind": "simulator",
-        "simulator": {"seed": 7, "nodes": 24, "pods": 300, "speed": 60, "gpu_idle_share": 1.0},
+        "simulator": {
+            "seed": 7,
+            "nodes": 24,
+            "pods": 300,
+            "speed": 60,
+            "gpu_idle_share": 1.0,
+            "network_traffic": True,
+        },
     },
     # One collect at start: the data stays still while Prometheus evaluates, so sums recorded
     # by different rule groups describe the same cost frame.

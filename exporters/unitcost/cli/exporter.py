@@ -117,10 +117,13 @@ def shared_services(config: Config) -> SharedServiceAllocator | None:
     return SharedServiceAllocator(settings, query)
 
 
-def simulated_extras(source: Source, book: PriceBook) -> list[Callable[[], list[MetricFamily]]]:
-    """For the simulated cluster only: the network counters its node agents would serve
-    (made up, docs/network.md); nothing for a real cluster, whose agents serve their own."""
-    if not isinstance(source, SimulatorSource):
+def simulated_extras(
+    source: Source, book: PriceBook, config: Config
+) -> list[Callable[[], list[MetricFamily]]]:
+    """For the simulated cluster only, when `source.simulator.network_traffic` asks: the
+    network counters its node agents would serve (made up, docs/network.md); nothing for a
+    real cluster, whose agents serve their own."""
+    if not isinstance(source, SimulatorSource) or not config.source.simulator.network_traffic:
         return []
     traffic = source.traffic = SimulatedTraffic(book)
     return [lambda: traffic_families(traffic.bytes, traffic.dollars)]
@@ -326,7 +329,9 @@ def demo(
     otlp = otlp_settings(config.otlp, otlp_endpoint, otlp_protocol)
     source = _build_source(config)
     endpoints = source_endpoints(source)
-    collector = Collector(source, book, config, extra_families=simulated_extras(source, book))
+    collector = Collector(
+        source, book, config, extra_families=simulated_extras(source, book, config)
+    )
     start_otlp_for(otlp, lambda: collector.current)
     console = Console(stderr=False)
     host, port = _listen_address(listen)
@@ -476,7 +481,7 @@ def exporter_collector(
     extra: list[Callable[[], list[MetricFamily]]] = []
     if reloader is not None:
         extra.append(reloader.families)
-    extra += simulated_extras(source, book)
+    extra += simulated_extras(source, book, config)
     collector = Collector(
         source,
         book,

@@ -55,6 +55,9 @@ class SimulatorConfig(_Strict):
     speed: Annotated[float, Field(gt=0, le=10000)] = 1.0
     #: Share of GPU workloads whose GPUs sit idle.
     gpu_idle_share: Ratio = 0.25
+    #: Also serve the network counters the simulated nodes' agents would count (made up,
+    #: docs/network.md): about 2.5x the series of a pod, so on in the demo, off by default.
+    network_traffic: bool = False
 
 
 class SourceConfig(_Strict):
