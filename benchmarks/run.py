@@ -7,7 +7,9 @@ Collector's cache from the previous collect, after ~1% pod churn); render(); one
 (pod added, modified, deleted) and one pod's usage update in the Kubernetes source; /metrics
 scraped over HTTP from `unitcost serve` in its own process (median and p95, plain and gzip),
 payload bytes and series, the exporter's peak RSS; the baseline's scrape over HTTP.
-`make bench-rules` (benchmarks/rules.py) adds the Prometheus side. Method: docs/performance.md.
+`make bench-rules` (benchmarks/rules.py) adds the Prometheus side. The network collector over
+250,000 conntrack entries beside a naive /proc parse: benchmarks/network.py (root).
+Method: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from events import bench_events  # noqa: E402
+from network import bench_network  # noqa: E402
+from network import report as network_report  # noqa: E402
 from serve import bench_baseline, bench_serve  # noqa: E402
 
 from unitcost.config.file import demo_config  # noqa: E402
@@ -190,6 +194,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,150000", help="pod counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=5, help="timed in-process runs per figure")
     parser.add_argument("--scrapes", type=int, default=10, help="HTTP scrapes per figure")
+    parser.add_argument(
+        "--network-entries",
+        type=int,
+        default=250_000,
+        help="conntrack entries for the network collector's figure (0: skip; needs root)",
+    )
     args = parser.parse_args()
     about = machine()
     results = []
@@ -204,6 +214,13 @@ def main() -> None:
     Console(width=240).print(table)
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data |= {"machine": about, "results": results}
+    if args.network_entries:
+        if os.geteuid() == 0:
+            network = bench_network(args.network_entries)
+            print(network_report(network))
+            data["network"] = network
+        else:
+            print("network collector: skipped (needs root for a network namespace)")
     RESULTS.write_text(json.dumps(data, indent=2))
     print(f"wrote {RESULTS}")
 

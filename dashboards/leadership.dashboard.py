@@ -1,5 +1,6 @@
-"""Leadership overview: spend, month-to-date, forecast against budget, waste, unit costs, and
-the reliability cost of failed and preempted work (docs/batch-economics.md)."""
+"""Leadership overview: spend, month-to-date, forecast against budget, waste, unit costs,
+network dollars (docs/network.md), and the reliability cost of failed and preempted work
+(docs/batch-economics.md)."""
 
 from unitcost_dashboards import (
     CLUSTER,
@@ -278,6 +279,33 @@ dashboard = build(
                     "horizon": "In",
                     "Value": "GPUs requested",
                 },
+            ),
+        ],
+        # Network (docs/network.md): data-transfer dollars by destination class and team.
+        [
+            timeseries(
+                "Network dollars by destination",
+                "Data-transfer dollars per hour of the whole platform, by the class of the "
+                "remote end (inter-zone, inter-region, internet, on-prem); nat=true went "
+                "through a NAT gateway.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (destination, nat) "
+                    f"(cluster_destination:unitcost_network_cost_dollars_per_hour:sum{C})",
+                    legend="{{destination}} nat={{nat}}",
+                ),
+                stack=True,
+            ),
+            timeseries(
+                "Network dollars by team",
+                "Data-transfer dollars per hour per team (a namespace's by its teams' allocated "
+                "cost there; `shared`: the nodes' own traffic).",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (team) (team:unitcost_network_cost_dollars_per_hour:sum{C})",
+                    legend="{{team}}",
+                ),
+                stack=True,
             ),
         ],
         # Reliability cost: counted when runs end, so it needs runs to have ended (history).

@@ -1,5 +1,6 @@
-"""Team showback: one team's cost by namespace, app and queue, its waste, GPU idle, budget, and
-its reliability cost (failed and preempted work, docs/batch-economics.md).
+"""Team showback: one team's cost by namespace, app and queue, its waste, GPU idle, budget, its
+network dollars (docs/network.md), and its reliability cost (failed and preempted work,
+docs/batch-economics.md).
 
 Team-level figures (spend, waste ratio, budget) come from team:* rules and ignore the namespace
 filter; per-namespace, app, queue and workload panels honour it.
@@ -275,6 +276,43 @@ dashboard = build(
                         legend="{{model}} used",
                     ),
                 ],
+            ),
+        ],
+        # Network (docs/network.md): the node agents' traffic dollars, by destination class.
+        [
+            stat(
+                "Network dollars per hour",
+                "The team's data-transfer dollars per hour: its pods' traffic priced by "
+                "destination class (inter-zone, inter-region, internet, NAT), its namespaces' "
+                "share by allocated cost.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_network_cost_dollars_per_hour:sum{T})"),
+                width=6,
+            ),
+            timeseries(
+                "Network dollars by destination",
+                "Data-transfer dollars per hour of the team's namespaces, by the class of the "
+                "remote end; nat=true went through a NAT gateway.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (destination, nat) "
+                    f"(namespace_destination:unitcost_network_cost_dollars_per_hour:sum{NS} "
+                    f"{OWNED})",
+                    legend="{{destination}} nat={{nat}}",
+                ),
+                width=9,
+                stack=True,
+            ),
+            table(
+                "Top talkers",
+                "The team's pods with the most network dollars per hour now.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "topk(10, namespace_pod:unitcost_network_cost_dollars_per_hour:sum"
+                    f"{NS} {OWNED})"
+                ),
+                columns={"namespace": "Namespace", "pod": "Pod", "Value": "$/h"},
+                width=9,
             ),
         ],
         # Reliability cost: counted when runs end, so it needs runs to have ended (history).

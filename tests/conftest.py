@@ -42,6 +42,7 @@ E2E_FIXTURES = frozenset(
         "yunikorn_rest",  # a YuniKorn REST fake
         "moto_url",  # moto's server
         "monitoring_client",  # a gRPC Cloud Monitoring fake
+        "netns_node",  # network namespaces, veths and iptables: real conntrack (ip, iptables)
     }
 )
 

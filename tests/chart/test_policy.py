@@ -63,6 +63,8 @@ def test_every_container_is_locked_down(values: dict[str, Any]) -> None:
     specs = pod_specs(render(values))
     assert specs
     for workload, spec in specs:
+        if workload.endswith("-network-agent"):
+            continue  # its one documented exception: test_the_network_agent_needs_only_net_admin
         pod_sc = spec["securityContext"]
         assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] > 0, workload
         assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault", workload
@@ -313,3 +315,29 @@ def test_real_dashboards_each_get_a_configmap() -> None:
     for c in labelled:
         ((key, text),) = c["data"].items()
         assert text == (CHART_DIR / "files" / "dashboards" / key).read_text()
+
+
+def test_the_network_agent_needs_only_net_admin() -> None:
+    """A conntrack dump needs the host's network namespace and CAP_NET_ADMIN; an added
+    capability is effective only for uid 0 (no ambient capabilities), so: uid 0, hostNetwork,
+    every capability dropped but NET_ADMIN, nothing else (docs/network.md)."""
+    manifests = render({"networkAgent": {"enabled": True}})
+    (spec,) = [s for w, s in pod_specs(manifests) if w.endswith("-network-agent")]
+    assert spec["hostNetwork"] is True and spec["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert not spec.get("hostPID") and not spec.get("hostIPC")
+    assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert not [v for v in spec["volumes"] if "hostPath" in v]
+    (container,) = spec["containers"]
+    sc = container["securityContext"]
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN"]}
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert not sc.get("privileged")
+    assert container["args"][1:4] == ["gpu-agent", "--no-collector.gpu", "--collector.network"]
+    (role,) = [
+        r
+        for r in of_kind(manifests, "ClusterRole")
+        if r["metadata"]["name"].endswith("-network-agent")
+    ]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]}
+    ]

@@ -24,7 +24,7 @@ SUFFIX_UNITS = (
     (re.compile(r"_dollars_per_month$"), "USD/mo"),
     (re.compile(r"_dollars(_total)?$"), "USD"),
     (re.compile(r"_seconds(_total)?$"), "s"),
-    (re.compile(r"_bytes$"), "By"),
+    (re.compile(r"_bytes(_total)?$"), "By"),
     (re.compile(r"_cores$"), "{core}"),
     (re.compile(r"_watts$"), "W"),
     (re.compile(r"_joules_total$"), "J"),

@@ -76,7 +76,7 @@ def test_only_the_gpu_extra_is_installed(venv: Path) -> None:
         "print(json.dumps(sorted(d.metadata['Name'].lower() for d in m.distributions())))\n"
     )
     names = set(json.loads(_run(venv / "python", "-c", script).stdout))
-    assert {"unitcost", "nvidia-ml-py", "numpy"} <= names
+    assert {"unitcost", "nvidia-ml-py", "pyroute2", "numpy"} <= names
     assert names & {n.lower() for n in NOT_INSTALLED} == set()
 
 
@@ -87,6 +87,7 @@ def test_agent_path_loads_no_cost_model_and_no_numpy(venv: Path) -> None:
     script = (
         "import json, sys\n"
         "import unitcost.cli.gpu_agent, unitcost.runtime.gpu_agent, unitcost.sources.gpu.nvml\n"
+        "import unitcost.runtime.network, unitcost.sources.network.conntrack, pyroute2.netns\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     loaded = _run(venv / "python", "-c", script)

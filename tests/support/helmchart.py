@@ -98,6 +98,7 @@ def everything_on() -> dict[str, Any]:
     """The values that render the most objects (for policy checks over all of them)."""
     return {
         "gpuAgent": {"enabled": True},
+        "networkAgent": {"enabled": True},
         "serviceMonitor": {"enabled": True},
         "rulesConfigMap": {"enabled": True},
         "networkPolicy": {"enabled": True},

@@ -31,6 +31,17 @@ if ! command -v chromium >/dev/null; then
   apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
 
+# --- iproute2, iptables, conntrack (the network collector's real-conntrack tests) ------------
+if ! command -v ip >/dev/null || ! command -v iptables >/dev/null || ! command -v ip6tables >/dev/null \
+  || ! command -v conntrack >/dev/null; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    fail "the conntrack tests need root with iproute2, iptables and conntrack (Debian: sudo apt-get install iproute2 iptables conntrack)"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends iproute2 iptables conntrack >/dev/null
+fi
+
 # --- pinned sets ------------------------------------------------------------------------------
 missing=()
 while read -r set suite upstream packages binaries; do

@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -32,6 +32,7 @@ from unitcost.cli.options import (
 from unitcost.config.file import Config, demo_config, load_config
 from unitcost.config.kubernetes import with_flags
 from unitcost.costmodel.policy import attribution_rules
+from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collected import Collected
 from unitcost.runtime.collector import Collector
@@ -42,12 +43,16 @@ from unitcost.runtime.server import (
     parse_listen,
     serving_until_stopped,
 )
+from unitcost.runtime.shared_services import SharedServiceAllocator
 from unitcost.runtime.webconfig import WebConfig, load_web_config
 from unitcost.sinks.exposition import render
+from unitcost.sinks.network import traffic_families
 from unitcost.sinks.showback import TeamRow, team_rows
 from unitcost.sinks.table import showback_table
 from unitcost.sources.base import Source
+from unitcost.sources.promapi import PrometheusAPI
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator.network import SimulatedTraffic
 
 log = logging.getLogger("unitcost")
 
@@ -97,6 +102,31 @@ def _build_source(config: Config) -> Source:
         gpu_idle_share=sim.gpu_idle_share,
     )
     return SimulatorSource(cluster, speed=sim.speed)
+
+
+def shared_services(config: Config) -> SharedServiceAllocator | None:
+    """The shared-service allocator when services and a Prometheus to ask are configured."""
+    settings = config.shared_services
+    if not settings.services or not settings.prometheus_url:
+        return None
+    api = PrometheusAPI(settings.prometheus_url, timeout_s=10.0, retries=0)
+
+    def query(promql: str) -> list[tuple[Mapping[str, str], float]]:
+        return [(sample.labels, sample.value) for sample in api.query(promql)]
+
+    return SharedServiceAllocator(settings, query)
+
+
+def simulated_extras(
+    source: Source, book: PriceBook, config: Config
+) -> list[Callable[[], list[MetricFamily]]]:
+    """For the simulated cluster only, when `source.simulator.network_traffic` asks: the
+    network counters its node agents would serve (made up, docs/network.md); nothing for a
+    real cluster, whose agents serve their own."""
+    if not isinstance(source, SimulatorSource) or not config.source.simulator.network_traffic:
+        return []
+    traffic = source.traffic = SimulatedTraffic(book)
+    return [lambda: traffic_families(traffic.bytes, traffic.dollars)]
 
 
 def source_endpoints(source: Source) -> dict[str, Endpoint]:
@@ -299,7 +329,9 @@ def demo(
     otlp = otlp_settings(config.otlp, otlp_endpoint, otlp_protocol)
     source = _build_source(config)
     endpoints = source_endpoints(source)
-    collector = Collector(source, book, config)
+    collector = Collector(
+        source, book, config, extra_families=simulated_extras(source, book, config)
+    )
     start_otlp_for(otlp, lambda: collector.current)
     console = Console(stderr=False)
     host, port = _listen_address(listen)
@@ -446,8 +478,18 @@ def exporter_collector(
             # GKE usage older than a few polls is not the usage now.
             stale_after=3 * config.clouds.gcp.monitoring.poll_interval_seconds,
         )
-    extra = (reloader.families,) if reloader is not None else ()
-    collector = Collector(source, book, config, cloud=cloud, extra_families=extra)
+    extra: list[Callable[[], list[MetricFamily]]] = []
+    if reloader is not None:
+        extra.append(reloader.families)
+    extra += simulated_extras(source, book, config)
+    collector = Collector(
+        source,
+        book,
+        config,
+        cloud=cloud,
+        extra_families=extra,
+        shared_services=shared_services(config),
+    )
     if cloud is not None:
         cloud.start(cloud_wait_seconds)
     return collector

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,15 +13,31 @@ import click
 
 from unitcost.base.errors import InputError
 from unitcost.cli.options import duration_option, fail, pricebook_option, require_extra
-from unitcost.config.file import load_config
+from unitcost.config.file import Config, load_config
 from unitcost.costmodel.gpu_idle import IdleTracker
+from unitcost.costmodel.network import Topology
 from unitcost.data.model import CapacityType, Provider
+from unitcost.data.network import Place
 from unitcost.pricing import PriceBook
 from unitcost.pricing.gpu import GpuPricer, host_node
+from unitcost.pricing.network import NetworkPricer
 from unitcost.runtime.gpu_agent import GpuAgent
+from unitcost.runtime.network import NetworkCollector
 from unitcost.runtime.server import ExporterServer, parse_listen, serving_until_stopped
 from unitcost.sources.gpu.nvml import NvmlReader, NvmlUnavailable
-from unitcost.sources.gpu.pods import PodDirectory, in_cluster_pods_url
+from unitcost.sources.gpu.pods import PodDirectory, PodsUnavailable, in_cluster_pods_url
+from unitcost.sources.network.conntrack import (
+    ConntrackUnavailable,
+    NetlinkConntrack,
+    ProcConntrack,
+)
+from unitcost.sources.network.topology import (
+    NodeInfo,
+    build_topology,
+    load_cloud_ranges,
+    parse_node_list,
+    pods_by_ip,
+)
 
 log = logging.getLogger("unitcost.gpu_agent")
 DEFAULT_LISTEN = "0.0.0.0:9811"
@@ -42,6 +60,13 @@ class AgentOptions:
     capacity_type: str = CapacityType.ON_DEMAND.value
     nvml_timeout: float = 5.0
     duration: float = 0.0
+    gpu: bool = True
+    network: bool = False
+    conntrack: str = "netlink"  # or "proc"
+    conntrack_netns: str | None = None
+    conntrack_proc_path: Path = Path("/proc/net/nf_conntrack")
+    region: str | None = None
+    zone: str | None = None
 
 
 def _fail(message: str) -> None:
@@ -58,11 +83,12 @@ def build_agent(options: AgentOptions, nvml: Any = None) -> GpuAgent:
         else config.gpu_idle.threshold_ratio,
         options.idle_window if options.idle_window is not None else config.gpu_idle.window_seconds,
     )
-    reader = NvmlReader(nvml, timeout=options.nvml_timeout)
-    count = reader.start()
+    reader = NvmlReader(nvml, timeout=options.nvml_timeout) if options.gpu else None
+    count = reader.start() if reader is not None else 0
+    network = None
     try:
         node = None
-        if options.instance_type:
+        if options.instance_type and reader is not None:
             if options.provider is None:
                 raise InputError("--instance-type needs --provider (onprem, aws or gcp)")
             first = reader.read()
@@ -81,8 +107,11 @@ def build_agent(options: AgentOptions, nvml: Any = None) -> GpuAgent:
             pods = PodDirectory.in_cluster(url, insecure=options.kubelet_insecure)
         elif url is None:
             log.warning("no pod list (not in a cluster, no --pods-url): pods are named by UID")
+        if options.network:
+            network = build_network(options, config, book, pods)
     except Exception:
-        reader.close()
+        if reader is not None:
+            reader.close()
         raise
     return GpuAgent(
         reader,
@@ -92,6 +121,68 @@ def build_agent(options: AgentOptions, nvml: Any = None) -> GpuAgent:
         proc_root=options.proc_root,
         tracker=tracker,
         interval=options.interval,
+        network=network,
+    )
+
+
+NODES_REFRESH_SECONDS = 300.0
+
+
+def build_network(
+    options: AgentOptions, config: Config, book: PriceBook, pods: PodDirectory | None
+) -> NetworkCollector:
+    """The network collector: conntrack reader, this node's place, prices (docs/network.md)."""
+    ranges = []
+    for path in config.network.cloud_ranges:
+        ranges.extend(load_cloud_ranges(config.base_dir / path))
+    nodes_url = None
+    if pods is not None and "/api/v1/pods" in pods.url:
+        nodes_url = pods.url.split("/api/v1/pods")[0] + "/api/v1/nodes"
+    nodes: list[NodeInfo] = []
+    fetched = [0.0]
+
+    def refresh_nodes() -> None:
+        nonlocal nodes
+        now = time.monotonic()
+        if pods is None or nodes_url is None or now - fetched[0] < NODES_REFRESH_SECONDS:
+            return
+        try:
+            nodes = parse_node_list(pods.fetch(nodes_url), f"GET {nodes_url}")
+            fetched[0] = now
+        except (PodsUnavailable, InputError) as exc:
+            log.error("node list: %s (keeping the last good list)", exc)
+
+    refresh_nodes()
+    me = next((n for n in nodes if n.name == options.node), None)
+    here = me.place if me is not None else Place(options.provider or "onprem", "", "", options.node)
+    if options.provider or options.region or options.zone:
+        here = Place(
+            options.provider or here.provider,
+            options.region if options.region is not None else here.region,
+            options.zone if options.zone is not None else here.zone,
+            options.node,
+        )
+
+    def topology() -> Topology:
+        refresh_nodes()
+        by_ip = pods_by_ip(pods.items) if pods is not None else {}
+        return build_topology(options.node, nodes, by_ip, config.network, ranges, here)
+
+    reader: NetlinkConntrack | ProcConntrack
+    if options.conntrack == "proc":
+        reader = ProcConntrack(options.conntrack_proc_path)
+    else:
+        reader = NetlinkConntrack(netns=options.conntrack_netns)
+    accounting: Callable[[], bool | None] | None = None
+    if options.conntrack_netns is not None:
+        accounting = lambda: None  # noqa: E731 (the sysctl of another namespace is not ours to read)
+    return NetworkCollector(
+        reader,
+        NetworkPricer(book, here.provider),
+        options.node,
+        topology,
+        retain_seconds=config.network.retain_seconds,
+        **({"accounting": accounting} if accounting is not None else {}),
     )
 
 
@@ -103,7 +194,7 @@ def run_agent(options: AgentOptions, nvml: Any = None) -> None:
         return
     try:
         agent = build_agent(options, nvml)
-    except (InputError, NvmlUnavailable) as exc:
+    except (InputError, NvmlUnavailable, ConntrackUnavailable) as exc:
         _fail(str(exc))
         return
     try:
@@ -197,6 +288,43 @@ def run_agent(options: AgentOptions, nvml: Any = None) -> None:
     type=click.FloatRange(min=0.01),
     help="Seconds an NVML read may take before the GPU is reported down.",
 )
+@click.option(
+    "--collector.gpu/--no-collector.gpu",
+    "collector_gpu",
+    default=True,
+    show_default=True,
+    help="The GPU collector (NVML). Off on nodes without GPUs.",
+)
+@click.option(
+    "--collector.network/--no-collector.network",
+    "collector_network",
+    default=False,
+    show_default=True,
+    help="The network collector: conntrack bytes per pod and destination class, priced "
+    "(docs/network.md; needs hostNetwork and NET_ADMIN).",
+)
+@click.option(
+    "--conntrack",
+    type=click.Choice(["netlink", "proc"]),
+    default="netlink",
+    show_default=True,
+    help="How the network collector reads conntrack: a netlink dump, or /proc/net/nf_conntrack.",
+)
+@click.option(
+    "--conntrack-netns",
+    help="Read the conntrack table of this named network namespace (/run/netns/NAME) "
+    "instead of the agent's own (tests, nested setups).",
+)
+@click.option(
+    "--region",
+    envvar="UNITCOST_REGION",
+    help="This node's region, when the node list cannot say (network classes).",
+)
+@click.option(
+    "--zone",
+    envvar="UNITCOST_ZONE",
+    help="This node's zone, when the node list cannot say (network classes).",
+)
 @duration_option
 def gpu_agent(
     node_name: str,
@@ -213,9 +341,16 @@ def gpu_agent(
     instance_type: str | None,
     capacity_type: str,
     nvml_timeout: float,
+    collector_gpu: bool,
+    collector_network: bool,
+    conntrack: str,
+    conntrack_netns: str | None,
+    region: str | None,
+    zone: str | None,
     duration: float,
 ) -> None:
-    """Per-node GPU exporter: NVML telemetry, pod mapping, MIG, idle GPU dollars."""
+    """Per-node agent: GPU collector (NVML telemetry, pod mapping, MIG, idle GPU dollars) and
+    network collector (conntrack traffic per pod and destination class, priced)."""
     if not node_name.strip():
         raise click.BadParameter("must not be empty", param_hint="--node-name / NODE_NAME")
     require_extra("gpu")
@@ -236,5 +371,11 @@ def gpu_agent(
             capacity_type=capacity_type,
             nvml_timeout=nvml_timeout,
             duration=duration,
+            gpu=collector_gpu,
+            network=collector_network,
+            conntrack=conntrack,
+            conntrack_netns=conntrack_netns,
+            region=region,
+            zone=zone,
         )
     )

@@ -47,7 +47,7 @@ def fail(message: str, prog: str = "unitcost") -> NoReturn:
 #: What each extra of pyproject.toml provides, as the modules unitcost imports from it.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "cloud": ("boto3", "google.cloud.monitoring_v3"),
-    "gpu": ("pynvml",),
+    "gpu": ("pynvml", "pyroute2"),
     "forecast": ("statsmodels", "matplotlib"),
     "chargeback": ("pyarrow", "jinja2"),
     "otlp": (

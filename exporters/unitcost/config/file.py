@@ -21,8 +21,10 @@ from unitcost.base.yamlfile import load_yaml_mapping, parse_yaml_mapping
 from unitcost.config.actions import ActionsSettings
 from unitcost.config.clouds import CloudsSettings
 from unitcost.config.kubernetes import KubernetesSettings
+from unitcost.config.network import NetworkSettings
 from unitcost.config.otlp import OtlpSettings
 from unitcost.config.recommend import RecommendSettings
+from unitcost.config.shared_services import SharedServicesSettings
 
 DEMO_CONFIG = "demo.yaml"
 
@@ -53,6 +55,9 @@ class SimulatorConfig(_Strict):
     speed: Annotated[float, Field(gt=0, le=10000)] = 1.0
     #: Share of GPU workloads whose GPUs sit idle.
     gpu_idle_share: Ratio = 0.25
+    #: Also serve the network counters the simulated nodes' agents would count (made up,
+    #: docs/network.md): about 2.5x the series of a pod, so on in the demo, off by default.
+    network_traffic: bool = False
 
 
 class SourceConfig(_Strict):
@@ -211,6 +216,10 @@ class Config(_Strict):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     #: Live AWS prices, the AWS bill, GKE usage from Cloud Monitoring (docs/clouds.md).
     clouds: CloudsSettings = Field(default_factory=CloudsSettings)
+    #: The node agent's network collector: zones, on-prem sites, NAT (docs/network.md).
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    #: Platform services split among their users by a usage query (docs/shared-services.md).
+    shared_services: SharedServicesSettings = Field(default_factory=SharedServicesSettings)
 
     #: Directory that relative paths are resolved against (not part of the file).
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")

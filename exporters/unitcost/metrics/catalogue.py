@@ -895,6 +895,101 @@ GPU_POD_MEMORY = _spec(
     "or MPS GPU each get a series).",
 )
 
+# --- shared services split by usage ----------------------------------------------------------
+
+SHARED_SERVICES = Section(
+    "Shared services",
+    "Platform services split among the teams that use them by a usage query "
+    "(`shared_services:`, [shared-services.md](shared-services.md)). Per service, the "
+    "allocated shares add up to the service's cost.",
+)
+SHARED_SERVICE_COST = _spec(
+    "unitcost_shared_service_cost_dollars_per_hour",
+    "The shared service's own allocated cost, and the team that owns it.",
+    ("service", "team"),
+    section=SHARED_SERVICES,
+    unit="USD/h",
+    doc="Dollars per hour allocated to the service's selected pods (plus shared cost they "
+    "received); `team` is its owner (`owner_team`, else its pods' team).",
+)
+SHARED_SERVICE_ALLOCATED = _spec(
+    "unitcost_shared_service_allocated_cost_dollars_per_hour",
+    "The shared service's cost allocated to a team by its share of the service's usage.",
+    ("service", "team", "method"),
+    section=SHARED_SERVICES,
+    unit="USD/h",
+    doc="One series per consumer team: `method` `usage` (this collect's usage), "
+    "`usage-last-good` (the query failed: the last good fractions) or `unattributed` (the "
+    "owner's remainder: usage that named no consumer, or all of it when there was none). "
+    "Summed over teams it is the service's cost.",
+)
+
+# --- the node agent's network collector ----------------------------------------------------
+
+NETWORK = Section(
+    "Network traffic",
+    "Served by `unitcost gpu-agent --collector.network` on every node "
+    "([network.md](network.md)), from the kernel's connection tracking. `destination` is the "
+    "class of the remote end seen from the pod: `same-node`, `same-zone`, `other-zone`, "
+    "`same-region` (a cloud service of the region, zone unknown), `other-region`, "
+    "`other-cloud`, `internet`, `onprem`, `unclassified` (a private address in no known "
+    "range); `nat` is `true` for traffic through the node's NAT gateway; `direction` is "
+    "`transmit` or `receive`. Bytes no pod owns (the node's processes, hostNetwork pods) have "
+    "empty `namespace` and `pod`: the node's shared bucket. The cluster exporter writes the two "
+    "traffic counters only for the simulated cluster (`unitcost demo`), made up as the agents "
+    "would count them.",
+)
+NETWORK_TRAFFIC = ("node", "namespace", "pod", "destination", "nat", "direction")
+NETWORK_BYTES = _spec(
+    "unitcost_network_bytes_total",
+    "Bytes the pod sent or received, by the class of the remote end, from conntrack.",
+    NETWORK_TRAFFIC,
+    section=NETWORK,
+    unit="By",
+    producers=(Binary.GPU_AGENT, Binary.EXPORTER),
+    kind=Kind.COUNTER,
+    doc="Layer-3 bytes (headers included, as conntrack counts them) the pod sent "
+    "(`transmit`) or received, by destination class, since the agent started. A series "
+    "goes after `network.retain_seconds` without traffic.",
+)
+NETWORK_COST = _spec(
+    "unitcost_network_cost_dollars_total",
+    "Dollars of the pod's traffic at the price book's per-GiB data-transfer rates.",
+    NETWORK_TRAFFIC,
+    section=NETWORK,
+    unit="USD",
+    producers=(Binary.GPU_AGENT, Binary.EXPORTER),
+    kind=Kind.COUNTER,
+    doc="The same bytes priced by the node's provider rates in the price book (inter-zone, "
+    "inter-region, internet tiers by this node's month-to-date egress, NAT processing); "
+    "`rate()` of it is dollars per second.",
+)
+NETWORK_ENTRIES = _spec(
+    "unitcost_network_conntrack_entries",
+    "Conntrack entries read in the last collect.",
+    ("node",),
+    section=NETWORK,
+    unit="1",
+    producers=(Binary.GPU_AGENT,),
+)
+NETWORK_MALFORMED = _spec(
+    "unitcost_network_conntrack_malformed_total",
+    "Conntrack entries or lines that could not be read (skipped, counted).",
+    ("node",),
+    section=NETWORK,
+    unit="1",
+    producers=(Binary.GPU_AGENT,),
+    kind=Kind.COUNTER,
+)
+NETWORK_ACCOUNTING = _spec(
+    "unitcost_network_conntrack_accounting",
+    "1 if the kernel counts conntrack bytes (net.netfilter.nf_conntrack_acct=1); 0: no bytes.",
+    ("node",),
+    section=NETWORK,
+    unit="1",
+    producers=(Binary.GPU_AGENT,),
+)
+
 # --- the recommender and the controller -----------------------------------------------------
 
 RECOMMENDATIONS = Section(

@@ -54,6 +54,12 @@ def _in_usd(book: PriceBookFile) -> dict[str, Any]:
     scale(fallback, ("cpu_core_hour", "memory_gib_hour", "gpu_hour", "storage_gib_hour"))
     scale(fallback.get("gpu_hour_by_model", {}), list(fallback.get("gpu_hour_by_model", {})))
     scale(data.get("storage_classes", {}), list(data.get("storage_classes", {})))
+    for rates in data.get("network", {}).values():
+        for table in ("transmit_per_gb", "receive_per_gb"):
+            scale(rates.get(table, {}), list(rates.get(table, {})))
+        scale(rates, ("nat_per_gb",))
+        for tier in rates.get("internet_tiers", []):
+            scale(tier, ("per_gb",))
     data["currency"] = "USD"
     data.pop("usd_per_currency_unit", None)
     return data

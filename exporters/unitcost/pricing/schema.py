@@ -80,6 +80,60 @@ class FallbackRates(_Strict):
     storage_gib_hour: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0001096
 
 
+#: Traffic classes a network rate may name (unitcost.data.network.TrafficClass values).
+NETWORK_CLASSES = (
+    "same-node",
+    "same-zone",
+    "other-zone",
+    "same-region",
+    "other-region",
+    "other-cloud",
+    "internet",
+    "onprem",
+    "unclassified",
+)
+
+
+class EgressTier(_Strict):
+    """One tier of internet egress: `per_gb` applies to the month's GiB up to `up_to_gb`
+    (the last tier has none)."""
+
+    up_to_gb: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    per_gb: PositiveDollars
+
+
+class NetworkRates(_Strict):
+    """Data-transfer list prices of one provider, in currency per GiB (2^30 bytes)."""
+
+    source: str = ""
+    as_of: Annotated[str, Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")]
+    #: Per class, bytes a pod sends; classes not named cost 0.
+    transmit_per_gb: dict[str, PositiveDollars] = Field(default_factory=dict)
+    #: Per class, bytes a pod receives (AWS bills inter-zone traffic in each direction).
+    receive_per_gb: dict[str, PositiveDollars] = Field(default_factory=dict)
+    #: Internet (and other-cloud) egress by month-to-date volume; overrides transmit_per_gb
+    #: for those classes when given.
+    internet_tiers: list[EgressTier] = Field(default_factory=list)
+    #: NAT gateway data processing, both directions.
+    nat_per_gb: PositiveDollars = 0.0
+
+    @model_validator(mode="after")
+    def _known_classes(self) -> NetworkRates:
+        for name in ("transmit_per_gb", "receive_per_gb"):
+            unknown = sorted(set(getattr(self, name)) - set(NETWORK_CLASSES))
+            if unknown:
+                raise ValueError(
+                    f"{name}: unknown traffic class(es) {unknown}: use {', '.join(NETWORK_CLASSES)}"
+                )
+        bounds = [t.up_to_gb for t in self.internet_tiers]
+        if bounds and (bounds[-1] is not None or None in bounds[:-1]):
+            raise ValueError("internet_tiers: every tier but the last needs up_to_gb")
+        limits = [b for b in bounds if b is not None]
+        if limits != sorted(set(limits)):
+            raise ValueError(f"internet_tiers: up_to_gb must increase (got {limits})")
+        return self
+
+
 class PriceBookFile(_Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     #: US dollars per one unit of `currency`; required when currency is not USD.
@@ -91,6 +145,8 @@ class PriceBookFile(_Strict):
     storage_classes: dict[str, PositiveDollars] = Field(default_factory=lambda: {"default": 0.10})
     providers: dict[str, ProviderPrices] = Field(default_factory=dict)
     onprem: OnPrem = Field(default_factory=OnPrem)
+    #: Data-transfer rates per provider (aws, gcp, onprem); docs/network.md.
+    network: dict[str, NetworkRates] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _currency_rate(self) -> PriceBookFile:
@@ -102,4 +158,9 @@ class PriceBookFile(_Strict):
         unknown = set(self.providers) - {"aws", "gcp"}
         if unknown:
             raise ValueError(f"unknown provider(s) {sorted(unknown)}: use aws, gcp, or onprem")
+        unknown = set(self.network) - {"aws", "gcp", "onprem"}
+        if unknown:
+            raise ValueError(
+                f"network: unknown provider(s) {sorted(unknown)}: use aws, gcp, onprem"
+            )
         return self

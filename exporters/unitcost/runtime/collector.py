@@ -30,6 +30,7 @@ from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collected import Collected, collect_every
 from unitcost.runtime.outcomes import OutcomeLedger, WorkloadKey, held_collects
+from unitcost.runtime.shared_services import SharedServiceAllocator
 from unitcost.sinks.cap import cap_series, dropped_family
 from unitcost.sinks.capacity import capacity_families
 from unitcost.sinks.exposition import render
@@ -59,10 +60,12 @@ class Collector:
         cloud: CloudServices | None = None,
         extra_families: Sequence[Callable[[], list[MetricFamily]]] = (),
         clock: Callable[[], float] = time.time,
+        shared_services: SharedServiceAllocator | None = None,
     ) -> None:
         """`cloud`: live cloud prices, the bill and reconciliation (sources/cloud), when
         configured; `extra_families`: more families each collect adds (e.g. the reloader's
-        unitcost_config_reload_*)."""
+        unitcost_config_reload_*); `shared_services`: services split by usage
+        (docs/shared-services.md)."""
         self.source = source
         self.pricebook = pricebook
         self.config = config
@@ -80,6 +83,7 @@ class Collector:
         self._dropped_last = 0
         self.cloud = cloud
         self._extra_families = tuple(extra_families)
+        self.shared_services = shared_services
         #: Each workload run's dollars until it ends (runtime/outcomes.py).
         self.outcomes = OutcomeLedger(
             max_gap_seconds=config.policy.source_stale_seconds,
@@ -133,6 +137,8 @@ class Collector:
             self._observe_outcomes(snapshot, costs)
             # The capacity forecast's history.
             families += capacity_families(capacity_amounts(snapshot, frame))
+            if self.shared_services is not None:
+                families += self.shared_services.families(frame, self._clock())
         families += self.outcomes.families()
         families += policy_families(self.config, teams_in(frame) if frame else ())
         # Duration covers reading and allocating; rendering is measured into the next one.
@@ -143,6 +149,7 @@ class Collector:
                 SourceHealth(self.source.name, self._up, self._last_success),
                 *extra_health(self.source),  # e.g. "metrics" beside "kubernetes"
                 *(self.cloud.health() if self.cloud is not None else ()),
+                *(self.shared_services.health() if self.shared_services is not None else ()),
             ),
         )
         families += health_families(stats)

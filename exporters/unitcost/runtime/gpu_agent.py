@@ -17,6 +17,7 @@ from unitcost.data.gpu import DeviceReading, DeviceState, PodRef
 from unitcost.data.records import CollectStats, SourceHealth
 from unitcost.pricing.gpu import GpuPricer
 from unitcost.runtime.collected import Collected, collect_every
+from unitcost.runtime.network import NetworkCollector
 from unitcost.sinks.exposition import render
 from unitcost.sinks.gpu import agent_families
 from unitcost.sinks.metrics import health_families
@@ -32,7 +33,7 @@ class GpuAgent:
 
     def __init__(
         self,
-        reader: NvmlReader,
+        reader: NvmlReader | None,
         pricer: GpuPricer,
         node: str,
         *,
@@ -41,8 +42,11 @@ class GpuAgent:
         tracker: IdleTracker | None = None,
         interval: float = 15.0,
         clock: Callable[[], float] = time.time,
+        network: NetworkCollector | None = None,
     ) -> None:
+        #: None: the GPU collector is off (`--no-collector.gpu`), e.g. on CPU nodes.
         self.reader = reader
+        self.network = network
         self.pricer = pricer
         self.node = node
         self.pods = pods
@@ -50,7 +54,8 @@ class GpuAgent:
         self.tracker = tracker or IdleTracker()
         self.interval = interval
         self._clock = clock
-        self.name = "nvml"  # the `source` label; also what the landing page shows
+        # the `source` label; also what the landing page shows
+        self.name = "nvml" if reader is not None else "conntrack"
         self._assigned: dict[str, PodRef] = {}  # device uuid -> pod last seen on it
         self._last_memory: dict[str, float] = {}
         self._last_success = {"nvml": 0.0, "pods": 0.0}
@@ -68,7 +73,10 @@ class GpuAgent:
         return self._current
 
     def close(self) -> None:
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
+        if self.network is not None:
+            self.network.close()
 
     # -- mapping -----------------------------------------------------------------------------
     def _refresh_pods(self, now: float) -> None:
@@ -161,12 +169,19 @@ class GpuAgent:
         started = time.perf_counter()
         now = self._clock()
         self._refresh_pods(now)
-        self.states = self.evaluate(self.reader.read(), now)
-        self._last_success["nvml"] = now
-        health = [SourceHealth("nvml", True, now)]
+        health = []
+        families = []
+        if self.reader is not None:
+            self.states = self.evaluate(self.reader.read(), now)
+            self._last_success["nvml"] = now
+            health.append(SourceHealth("nvml", True, now))
+            families += agent_families(self.node, self.states, now)
         if self.pods is not None:
             health.append(SourceHealth("pods", self._pods_up, self._last_success["pods"]))
-        families = agent_families(self.node, self.states, now)
+        if self.network is not None:
+            network_families, network_health = self.network.collect(now)
+            families += network_families
+            health.append(network_health)
         stats = CollectStats(time.perf_counter() - started, tuple(health))
         families += health_families(stats)
         collected = Collected(None, stats, render(families))

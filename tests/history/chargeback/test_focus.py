@@ -100,7 +100,7 @@ def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> N
         tags = json.loads(row["Tags"])
         assert tags["team"] == row["x_Team"]
         assert tags.get("namespace", "") == row["x_Namespace"] == row["ResourceName"]
-        assert row["x_CostComponent"] in {"compute", "shared", "storage"}
+        assert row["x_CostComponent"] in {"compute", "shared", "storage", "network"}
     # The hour in progress ends the last day's charge period.
     assert max(r["ChargePeriodEnd"] for r in table) == "2025-03-02T10:20:34Z"
     assert {r["x_Queue"] for r in table} >= {"gpu-q", "batch", ""}
@@ -141,3 +141,28 @@ def test_team_filter_writes_only_that_team(prom: Prometheus, tmp_path: Path) -> 
     export(prom, "--team", "data", "--output", str(out))
     teams = {r["x_Team"] for r in csv.DictReader(out.open())}
     assert teams == {"data"}
+
+
+def test_network_dollars_are_rows_of_their_own() -> None:
+    """Data transfer is billed beside the allocated cost (not part of it): one row per team and
+    day, ServiceCategory Networking, component network (docs/network.md)."""
+    from datetime import date
+
+    from unitcost.history.chargeback.focus import Issuer, rows
+    from unitcost.history.chargeback.query import Charges
+
+    period = Period.parse("2025-03")
+    end = parse_time("2025-03-02T12:00:00Z")
+    charges = Charges(
+        period, end, [], network={("", "data"): {date(2025, 3, 1): 4.25, date(2025, 3, 2): 0.5}}
+    )
+    table = rows(charges, Issuer())
+    assert [(r["x_Team"], r["x_CostComponent"], r["ServiceCategory"]) for r in table] == [
+        ("data", "network", "Networking"),
+        ("data", "network", "Networking"),
+    ]
+    assert [r["BilledCost"] for r in table] == [Decimal("4.250000"), Decimal("0.500000")]
+    # the second day is in progress: 12 hours of it
+    assert [r["PricingQuantity"] for r in table] == [Decimal("24.000000"), Decimal("12.000000")]
+    assert table[1]["ChargePeriodEnd"] == "2025-03-02T12:00:00Z"
+    assert table[0]["ServiceName"] == "Kubernetes Network"

@@ -16,8 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from unitcost.history.chargeback.period import DAY, day_start, iso
-from unitcost.history.chargeback.query import Charge, Charges
+from unitcost.history.chargeback.period import DAY, HOUR, day_start, iso
+from unitcost.history.chargeback.query import Charge, ChargeKey, Charges
 
 DEFAULT_ACCOUNT_ID = "kubernetes-platform"
 DEFAULT_ACCOUNT_NAME = "Kubernetes platform"
@@ -32,6 +32,7 @@ SERVICES = {
     "compute": ("Kubernetes Compute", "Compute", "allocated compute"),
     "shared": ("Kubernetes Shared Services", "Compute", "shared platform cost received"),
     "storage": ("Kubernetes Persistent Storage", "Storage", "persistent volume"),
+    "network": ("Kubernetes Network", "Networking", "data transfer"),
 }
 
 MANDATORY = (
@@ -105,6 +106,18 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for charge in charges.charges:
         out.append(_row(charge, charges, issuer, period.start, period.end))
+    # Data transfer: a row per team and day (component "network"), on top of the allocated
+    # cost, which it is not part of (docs/network.md).
+    for (cluster, team), days in sorted(charges.network.items()):
+        for day, dollars in sorted(days.items()):
+            if dollars <= 0:
+                continue
+            start = day_start(day)
+            hours = (min(start + DAY, charges.end) - start) / HOUR
+            key = ChargeKey(cluster, team, "", "", "", "", "", "network")
+            out.append(
+                _row(Charge(key, day, dollars, hours), charges, issuer, period.start, period.end)
+            )
     return out
 
 

@@ -33,6 +33,8 @@ TEAM_HOURLY = "team:unitcost_cost_dollars_per_hour:avg1h"
 TEAM_RATE = "team:unitcost_cost_dollars_per_hour:sum"
 WASTE_RATE = "team:unitcost_workload_unused_cost_dollars_per_hour:sum"
 GPU_IDLE_RATE = "team:unitcost_gpu_idle_cost_dollars_per_hour:sum"
+#: Data transfer (docs/network.md): a layer of its own, on top of the allocated cost.
+NETWORK_RATE = "team:unitcost_network_cost_dollars_per_hour:sum"
 
 TeamKey = tuple[str, str]  # (cluster, team)
 
@@ -77,6 +79,8 @@ class Charges:
     #: Per team and day: requested-but-unused cost (part of the charges) and idle GPU cost.
     waste: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
     gpu_idle: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
+    #: Per team and day: network (data-transfer) dollars, billed on rows of their own.
+    network: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
 
     def team_totals(self) -> dict[TeamKey, float]:
         totals: dict[TeamKey, float] = defaultdict(float)
@@ -143,6 +147,7 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     charges = Charges(period, end, sorted(lines.values(), key=lambda c: (c.day, c.key)))
     charges.waste = _daily(api, WASTE_RATE + selector, period, end, last_full_hour)
     charges.gpu_idle = _daily(api, GPU_IDLE_RATE + selector, period, end, last_full_hour)
+    charges.network = _daily(api, NETWORK_RATE + selector, period, end, last_full_hour)
     return charges
 
 

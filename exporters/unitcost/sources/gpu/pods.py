@@ -84,6 +84,8 @@ class PodDirectory:
                 cafile = str(ca_path) if ca_path and ca_path.exists() else None
                 self._context = ssl.create_default_context(cafile=cafile)
         self._pods: dict[str, PodRef] = {}
+        #: The last good list's raw items (the network collector reads pod IPs from them).
+        self.items: list[Any] = []
 
     @classmethod
     def in_cluster(cls, url: str, insecure: bool = False) -> PodDirectory:
@@ -96,8 +98,10 @@ class PodDirectory:
             insecure=insecure,
         )
 
-    def refresh(self) -> None:
-        request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
+    def fetch(self, url: str | None = None) -> Any:
+        """GET `url` (default: the pod list's) as JSON, with this directory's credentials."""
+        url = url or self.url
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
         if self.token_path is not None:
             try:  # re-read each time: projected tokens rotate
                 token = self.token_path.read_text().strip()
@@ -108,15 +112,19 @@ class PodDirectory:
             with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as r:
                 body = r.read()
         except urllib.error.HTTPError as exc:
-            raise PodsUnavailable(f"GET {self.url}: HTTP {exc.code} {exc.reason}") from exc
+            raise PodsUnavailable(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise PodsUnavailable(f"GET {self.url}: {reason}") from exc
+            raise PodsUnavailable(f"GET {url}: {reason}") from exc
         try:
-            data = json.loads(body)
+            return json.loads(body)
         except ValueError as exc:
-            raise PodsUnavailable(f"GET {self.url}: response is not JSON: {exc}") from exc
+            raise PodsUnavailable(f"GET {url}: response is not JSON: {exc}") from exc
+
+    def refresh(self) -> None:
+        data = self.fetch()
         self._pods = parse_pod_list(data, f"GET {self.url}")
+        self.items = data["items"]
 
     def lookup(self, uid: str) -> PodRef | None:
         return self._pods.get(uid)

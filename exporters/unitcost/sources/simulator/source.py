@@ -8,6 +8,7 @@ from collections.abc import Callable
 from unitcost.data.model import Snapshot
 from unitcost.sources.simulator.clock import SimulationClock
 from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator.network import SimulatedTraffic
 from unitcost.sources.simulator.vllm import SimulatedVllm
 
 
@@ -29,12 +30,18 @@ class SimulatorSource:
         self.cluster = cluster
         self._clock = SimulationClock(speed, clock)
         self.vllm = SimulatedVllm()
+        #: Network counters as the node agents would count them (set by the exporter's
+        #: wiring, which has the price book; None: no simulated traffic).
+        self.traffic: SimulatedTraffic | None = None
 
     def snapshot(self) -> Snapshot:
         wall_seconds, simulated_seconds = self._clock.tick()
         self.cluster.advance(simulated_seconds)
         self.vllm.advance(self.cluster.serving(), wall_seconds)
-        return self.cluster.snapshot()
+        snapshot = self.cluster.snapshot()
+        if self.traffic is not None:
+            self.traffic.advance(snapshot)
+        return snapshot
 
     def close(self) -> None:
         self.cluster.close()

@@ -1,0 +1,1 @@
+"""The node\x27s network: connection tracking (docs/network.md)."""
