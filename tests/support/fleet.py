@@ -167,6 +167,7 @@ def exporter_config(spec: ClusterSpec, dest: Path, *, frozen: bool = True) -> Pa
                 "pods": spec.pods,
                 "speed": 60,
                 "gpu_idle_share": spec.gpu_idle_share,
+                "network_traffic": True,
             },
         },
         "budgets": {"period": "month", "default": spec.budget},
