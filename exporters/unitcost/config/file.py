@@ -141,6 +141,12 @@ class GpuIdleConfig(_Strict):
     window_seconds: Annotated[float, Field(gt=0)] = 1800.0
 
 
+class GpuConfig(_Strict):
+    #: How a MIG slice's share of its GPU is priced: compute slices (3g.40gb = 3/7 of an
+    #: H100) or framebuffer memory (40 of 80 GB = 1/2). docs/gpu.md.
+    mig_share_basis: Literal["compute", "memory"] = "compute"
+
+
 class PerTeam(_Strict):
     """A value with per-team overrides."""
 
@@ -201,6 +207,7 @@ class Config(_Strict):
     attribution: AttributionConfig = Field(default_factory=AttributionConfig)
     shared_cost: SharedCostConfig = Field(default_factory=SharedCostConfig)
     gpu_idle: GpuIdleConfig = Field(default_factory=GpuIdleConfig)
+    gpu: GpuConfig = Field(default_factory=GpuConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from unitcost.data.batch import CohortCost, PendingCost
+from unitcost.data.devices import DeviceLedger
 from unitcost.data.model import Node, ResourceName
 
 PerResource = dict[ResourceName, float]
@@ -100,6 +101,8 @@ class CostFrame:
     nodes: list[NodeCost] = field(default_factory=list)
     pods: list[PodCost] = field(default_factory=list)
     gpus: list[GpuCost] = field(default_factory=list)
+    #: One ledger per physical GPU: holders' shares and the unheld rest (costmodel/gpu_ledger.py).
+    gpu_devices: list[DeviceLedger] = field(default_factory=list)
     queues: list[QueueCost] = field(default_factory=list)
     volumes: list[VolumeCost] = field(default_factory=list)
     #: Cohort ledgers and queued demand (data/batch.py; docs/batch-economics.md).
