@@ -180,7 +180,7 @@ def claim_holds(
             parent = ref.parent or ref.device
             device = devices.get((ref.node, parent)) or unlisted.get((ref.node, parent))
             if device is None:
-                device = GpuDevice(ref.node, parent, driver=ref.driver, pool=ref.pool)
+                device = GpuDevice(ref.node, parent, driver=ref.driver, pool=ref.pool, listed=False)
                 unlisted[(ref.node, parent)] = device
             share = 1.0
             if ref.mig_profile:

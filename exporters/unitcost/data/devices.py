@@ -38,6 +38,8 @@ class GpuDevice:
     memory_bytes: float = 0.0
     #: MIG compute slices of the whole device (7 on A100/H100/H200/B200, 4 on A30).
     mig_slices: int = 7
+    #: False for a device a DRA claim names that no ResourceSlice lists (any more).
+    listed: bool = True
 
     @property
     def known(self) -> bool:

@@ -364,6 +364,52 @@ GPU_INFO = _spec(
     doc="Always 1: the GPU's model and MIG profile (empty for a whole GPU). The cluster "
     "exporter writes it for allocated GPUs, the GPU agent for every device it sees.",
 )
+GPU_DEVICE_COST = _spec(
+    "unitcost_gpu_device_cost_dollars_per_hour",
+    "Cost per hour of one physical GPU: its node's GPU cost over the node's devices.",
+    ("node", "gpu", "model", "driver"),
+    section=GPUS,
+    unit="USD/h",
+    doc="One series per physical GPU of the per-device ledger ([gpu.md](gpu.md)): the node's "
+    "GPU cost over its physical devices. `gpu` is the device's index, or its name in its DRA "
+    "pool; `driver` the DRA driver (empty for devices counted from extended resources). For "
+    "every device: the holders' `unitcost_gpu_holding_cost_dollars_per_hour` plus "
+    "`unitcost_gpu_device_unheld_cost_dollars_per_hour` equal it.",
+)
+GPU_DEVICE_UNHELD = _spec(
+    "unitcost_gpu_device_unheld_cost_dollars_per_hour",
+    "Cost per hour of the part of a physical GPU no running pod holds.",
+    ("node", "gpu"),
+    section=GPUS,
+    unit="USD/h",
+    doc="The device's price less what its holders are charged: free MIG slices, unused "
+    "time-slicing replicas, the rest of a fractionally held GPU, a whole free GPU. Summed "
+    "over a node's devices it is the node's idle GPU cost when the node's GPUs are shared.",
+)
+GPU_HOLDING_COST = _spec(
+    "unitcost_gpu_holding_cost_dollars_per_hour",
+    "Cost per hour of a pod's hold on a physical GPU (whole, MIG slice, replica, MPS, "
+    "fraction or DRA claim).",
+    ("namespace", "pod", "node", "gpu", "kind", "mig_profile", "claim"),
+    section=GPUS,
+    unit="USD/h",
+    cap=Cap.POD,
+    doc="Each holder of each physical GPU: `kind` is `whole`, `mig`, `replica`, `mps`, "
+    "`fraction` or `dra`; `mig_profile` the slice's profile (empty otherwise); `claim` the "
+    "DRA claim as `namespace/name` (a claim shared by several pods is split evenly among "
+    "them). A pod's GPU cost is the sum of its holdings.",
+)
+GPU_UNKNOWN_DEVICES = _spec(
+    "unitcost_gpu_unknown_devices",
+    "Devices priced as GPUs without being known: an unknown DRA driver, or a claimed device "
+    "no ResourceSlice lists.",
+    ("reason",),
+    section=GPUS,
+    unit="1",
+    doc="`reason` is `unknown-driver` (a DRA driver unitcost does not know as a GPU driver) "
+    "or `unlisted` (a claim names a device no ResourceSlice lists any more). Both are priced "
+    "like the node's other GPUs, never dropped.",
+)
 
 QUEUES = Section("Queues")
 QUEUE_QUOTA_COST = _spec(

@@ -25,8 +25,12 @@ from unitcost.metrics.catalogue import (
     CONFIG_LAST_RELOAD,
     CONFIG_RELOAD_SUCCESS,
     COST_CORRECTION_FACTOR,
+    GPU_DEVICE_COST,
+    GPU_DEVICE_UNHELD,
+    GPU_HOLDING_COST,
     GPU_IDLE_COST,
     GPU_INFO,
+    GPU_UNKNOWN_DEVICES,
     NAMESPACE_INFO,
     NODE_ALLOCATABLE_CPU,
     NODE_ALLOCATABLE_MEMORY,
@@ -137,6 +141,27 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         gpu_idle.add((g.node, g.gpu, g.namespace, g.pod), g.idle_hourly)
         gpu_info.add((g.node, g.gpu, g.model, g.mig_profile), 1.0)
 
+    devices = GPU_DEVICE_COST.family()
+    unheld = GPU_DEVICE_UNHELD.family()
+    holdings = GPU_HOLDING_COST.family()
+    unknown = {"unknown-driver": 0, "unlisted": 0}
+    for ledger in frame.gpu_devices:
+        d = ledger.device
+        devices.add((d.node, d.device, d.model, d.driver), ledger.hourly)
+        unheld.add((d.node, d.device), ledger.unheld)
+        if not d.known:
+            unknown["unknown-driver"] += 1
+        elif not d.listed:
+            unknown["unlisted"] += 1
+        for h in ledger.holdings:
+            holdings.add(
+                (h.namespace, h.pod, d.node, d.device, h.kind, h.mig_profile, h.claim), h.hourly
+            )
+    unknown_devices = GPU_UNKNOWN_DEVICES.family()
+    if frame.gpu_devices:
+        for reason, count in unknown.items():
+            unknown_devices.add((reason,), float(count))
+
     quota = QUEUE_QUOTA_COST.family()
     used = QUEUE_USED_COST.family()
     queue_info = QUEUE_INFO.family()
@@ -165,6 +190,10 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         volume_cost,
         gpu_idle,
         gpu_info,
+        devices,
+        unheld,
+        holdings,
+        unknown_devices,
         quota,
         used,
         queue_info,
