@@ -447,7 +447,15 @@ def exporter_collector(
             stale_after=3 * config.clouds.gcp.monitoring.poll_interval_seconds,
         )
     extra = (reloader.families,) if reloader is not None else ()
-    collector = Collector(source, book, config, cloud=cloud, extra_families=extra)
+    activity = None
+    if config.gpu_activity.source == "dcgm":  # dcgm-exporter through Prometheus (docs/gpu.md)
+        from unitcost.sources.dcgm import dcgm_poller
+
+        activity = dcgm_poller(config.gpu_activity)
+        activity.start()
+    collector = Collector(
+        source, book, config, cloud=cloud, extra_families=extra, gpu_activity=activity
+    )
     if cloud is not None:
         cloud.start(cloud_wait_seconds)
     return collector

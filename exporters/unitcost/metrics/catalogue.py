@@ -410,6 +410,33 @@ GPU_UNKNOWN_DEVICES = _spec(
     "or `unlisted` (a claim names a device no ResourceSlice lists any more). Both are priced "
     "like the node's other GPUs, never dropped.",
 )
+GPU_HOLDING_USED_COST = _spec(
+    "unitcost_gpu_holding_used_cost_dollars_per_hour",
+    "Usage basis: a pod's GPU holding dollars weighted by the device's measured activity "
+    "(dcgm-exporter).",
+    ("namespace", "pod", "node", "gpu"),
+    section=GPUS,
+    unit="USD/h",
+    cap=Cap.POD,
+    doc="With `gpu_activity.source: dcgm`: each holding's dollars x the engine activity "
+    "joined to it (DCGM_FI_PROF_GR_ENGINE_ACTIVE, else DCGM_FI_DEV_GPU_UTIL / 100): GPU "
+    "dollars actually used, beside `unitcost_gpu_holding_cost_dollars_per_hour` (held). "
+    "Holdings no reading joins have no series.",
+)
+GPU_STATE_COST = _spec(
+    "unitcost_gpu_state_cost_dollars_per_hour",
+    "A pod's GPU holding dollars by the state of the held GPU: busy, warm-idle or empty.",
+    ("namespace", "pod", "node", "gpu", "state"),
+    section=GPUS,
+    unit="USD/h",
+    cap=Cap.POD,
+    doc="With `gpu_activity.source: dcgm`: `busy` (activity at or above "
+    "`gpu_idle.threshold_ratio`, or power above `gpu_activity.power_veto_watts`), "
+    "`warm-idle` (below it, framebuffer above `gpu_activity.warm_memory_bytes`: a loaded "
+    "model with no traffic), `empty` (neither), `unknown` (no reading joined). The instant "
+    "state, not the windowed idle rule: `unitcost_gpu_idle_cost_dollars_per_hour` keeps its "
+    "meaning and its one producer per GPU.",
+)
 
 QUEUES = Section("Queues")
 QUEUE_QUOTA_COST = _spec(

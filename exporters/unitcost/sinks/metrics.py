@@ -7,6 +7,7 @@ are left out rather than written as zeros.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -28,8 +29,10 @@ from unitcost.metrics.catalogue import (
     GPU_DEVICE_COST,
     GPU_DEVICE_UNHELD,
     GPU_HOLDING_COST,
+    GPU_HOLDING_USED_COST,
     GPU_IDLE_COST,
     GPU_INFO,
+    GPU_STATE_COST,
     GPU_UNKNOWN_DEVICES,
     NAMESPACE_INFO,
     NODE_ALLOCATABLE_CPU,
@@ -143,8 +146,9 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
 
     devices = GPU_DEVICE_COST.family()
     unheld = GPU_DEVICE_UNHELD.family()
-    holdings = GPU_HOLDING_COST.family()
     unknown = {"unknown-driver": 0, "unlisted": 0}
+    # A pod may hold two like slices of one device: their series add up.
+    held: dict[tuple[str, ...], list[float]] = {}
     for ledger in frame.gpu_devices:
         d = ledger.device
         devices.add((d.node, d.device, d.model, d.driver), ledger.hourly)
@@ -154,13 +158,28 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         elif not d.listed:
             unknown["unlisted"] += 1
         for h in ledger.holdings:
-            holdings.add(
-                (h.namespace, h.pod, d.node, d.device, h.kind, h.mig_profile, h.claim), h.hourly
-            )
+            holding = (h.namespace, h.pod, d.node, d.device, h.kind, h.mig_profile, h.claim)
+            held.setdefault(holding, []).append(h.hourly)
+    holdings = GPU_HOLDING_COST.family()
+    for held_labels, amounts in held.items():
+        holdings.add(held_labels, math.fsum(amounts))
     unknown_devices = GPU_UNKNOWN_DEVICES.family()
     if frame.gpu_devices:
         for reason, count in unknown.items():
             unknown_devices.add((reason,), float(count))
+    used_by: dict[tuple[str, ...], list[float]] = {}
+    state_by: dict[tuple[str, ...], list[float]] = {}
+    for use in frame.gpu_uses:
+        holder = (use.namespace, use.pod, use.node, use.gpu)
+        if use.activity is not None:
+            used_by.setdefault(holder, []).append(use.used_hourly)
+        state_by.setdefault((*holder, use.state), []).append(use.hourly)
+    used_gpu = GPU_HOLDING_USED_COST.family()
+    for used_labels, amounts in used_by.items():
+        used_gpu.add(used_labels, math.fsum(amounts))
+    state_cost = GPU_STATE_COST.family()
+    for state_labels, amounts in state_by.items():
+        state_cost.add(state_labels, math.fsum(amounts))
 
     quota = QUEUE_QUOTA_COST.family()
     used = QUEUE_USED_COST.family()
@@ -194,6 +213,8 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         unheld,
         holdings,
         unknown_devices,
+        used_gpu,
+        state_cost,
         quota,
         used,
         queue_info,
