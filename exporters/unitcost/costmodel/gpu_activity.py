@@ -4,9 +4,10 @@
 Join order for a reading to a device: DRA labels (pool, device) -> the device of that pool;
 else the GPU's UUID; else (Hostname, gpu index) -> the node's device of that index. To a
 holding: the reading's pod (dcgm-exporter's namespace/pod labels) among the device's holders,
-a MIG instance's profile matched to a MIG holding's; a reading with no pod applies to every
-holder of the device (time-sliced and MPS pods share one engine: each is charged the
-device's activity).
+a MIG instance's profile matched to a MIG holding's; else the pod's readings on another device
+of the node (the ledger's placement of an extended-resource hold is a guess); else a reading
+with no pod applies to every holder of the device (time-sliced and MPS pods share one
+engine: each is charged the device's activity).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from unitcost.data.activity import DcgmReading, GpuState, HoldingUse
 from unitcost.data.devices import DeviceLedger
+from unitcost.data.model import Gpu
 
 DEFAULT_THRESHOLD = 0.01
 #: Framebuffer a process holds when only its CUDA context is loaded is a few hundred MiB:
@@ -61,7 +63,12 @@ def join_activity(
     by_uuid = {lg.device.uuid: lg for lg in ledgers if lg.device.uuid}
     by_index = {_device_key(lg): lg for lg in ledgers}
     joined: dict[tuple[str, str], list[DcgmReading]] = {}
+    #: (node, namespace, pod) -> its readings: where the ledger placed a hold on another
+    #: device of the node than the one DCGM saw the pod on (extended resources name none).
+    by_pod: dict[tuple[str, str, str], list[DcgmReading]] = {}
     for reading in readings:
+        if reading.pod:
+            by_pod.setdefault((reading.node, reading.namespace, reading.pod), []).append(reading)
         ledger = None
         if reading.dra_device:
             ledger = by_pool.get((reading.dra_pool, reading.dra_device))
@@ -79,6 +86,9 @@ def join_activity(
             if holding.mig_profile:
                 same = [r for r in mine or found if r.mig_profile == holding.mig_profile]
                 mine = same or mine
+            if not mine and holding.kind != "dra":
+                elsewhere = by_pod.get((ledger.device.node, holding.namespace, holding.pod), [])
+                mine = [r for r in elsewhere if r.mig_profile == holding.mig_profile]
             if not mine:
                 mine = [r for r in found if not r.pod and not r.mig_profile]
             activities = [r.activity for r in mine if r.activity is not None]
@@ -105,3 +115,22 @@ def join_activity(
                 )
             )
     return out
+
+
+def simulated_readings(gpus: Iterable[Gpu]) -> list[DcgmReading]:
+    """The simulated cluster's GPUs as dcgm-exporter would report them (the demo shows GPU
+    states and usage-basis cost without a DCGM); a held GPU's framebuffer is not simulated."""
+    return [
+        DcgmReading(
+            g.node,
+            g.gpu,
+            g.uuid,
+            g.mig_profile,
+            g.pod_namespace,
+            g.pod_name,
+            activity=g.utilization,
+            field="simulated",
+        )
+        for g in gpus
+        if g.utilization is not None
+    ]

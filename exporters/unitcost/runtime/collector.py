@@ -20,7 +20,7 @@ from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.attribution import AttributionCache
 from unitcost.costmodel.capacity import capacity_amounts
 from unitcost.costmodel.distinct import without_duplicates
-from unitcost.costmodel.gpu_activity import join_activity
+from unitcost.costmodel.gpu_activity import join_activity, simulated_readings
 from unitcost.costmodel.outcomes import workload_endings
 from unitcost.costmodel.pending import admissions
 from unitcost.costmodel.policy import allocation_policy
@@ -133,6 +133,8 @@ class Collector:
         if self.cloud is not None:
             self.cloud.observe(frame, book)  # estimates for reconciliation, types to price
         readings = self.gpu_activity.value if self.gpu_activity is not None else None
+        if readings is None and snapshot is not None and snapshot.simulated:
+            readings = simulated_readings(snapshot.gpus)  # the demo's GPUs, as DCGM would
         if frame is not None and readings is not None:
             activity = self.config.gpu_activity
             frame.gpu_uses = join_activity(
