@@ -96,7 +96,7 @@ def _build_source(config: Config) -> Source:
         start=time.time(),
         gpu_idle_share=sim.gpu_idle_share,
     )
-    return SimulatorSource(cluster, speed=sim.speed)
+    return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools)
 
 
 def source_endpoints(source: Source) -> dict[str, Endpoint]:

@@ -61,6 +61,8 @@ class SimulatorConfig(_Strict):
     speed: Annotated[float, Field(gt=0, le=10000)] = 1.0
     #: Share of GPU workloads whose GPUs sit idle.
     gpu_idle_share: Ratio = 0.25
+    #: Add shared-GPU pools: DRA claims, MIG slices, time-slicing, fractions (docs/gpu.md).
+    gpu_pools: bool = False
 
 
 class SourceConfig(_Strict):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from unitcost.data.model import Snapshot
 from unitcost.sources.simulator.clock import SimulationClock
 from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator.gpu_pools import with_gpu_pools
 from unitcost.sources.simulator.vllm import SimulatedVllm
 
 
@@ -25,8 +26,11 @@ class SimulatorSource:
         *,
         speed: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        gpu_pools: bool = False,
     ) -> None:
         self.cluster = cluster
+        #: Lay the shared-GPU pools (DRA, MIG, time-sliced, fractional) beside the cluster.
+        self.gpu_pools = gpu_pools
         self._clock = SimulationClock(speed, clock)
         self.vllm = SimulatedVllm()
 
@@ -34,7 +38,8 @@ class SimulatorSource:
         wall_seconds, simulated_seconds = self._clock.tick()
         self.cluster.advance(simulated_seconds)
         self.vllm.advance(self.cluster.serving(), wall_seconds)
-        return self.cluster.snapshot()
+        snapshot = self.cluster.snapshot()
+        return with_gpu_pools(snapshot) if self.gpu_pools else snapshot
 
     def close(self) -> None:
         self.cluster.close()
