@@ -984,7 +984,8 @@ RECOMMENDATION_SAVINGS = _spec(
     unit="USD/mo",
     producers=RECOMMENDERS,
     doc="What acting on the recommendation saves per month (730 h). `kind` is `rightsize`, "
-    "`idle-gpu`, `abandoned` or `idle-quota`; negative for an under-sized request. Queues: "
+    "`idle-gpu`, `gpu-rightsize` (whole GPUs whose peak fits a MIG slice), `abandoned` or "
+    "`idle-quota`; negative for an under-sized request. Queues: "
     "namespace empty, `workload_kind` `ClusterQueue` or `YuniKornQueue`, summed over flavors.",
 )
 RECOMMENDATION_CPU = _spec(

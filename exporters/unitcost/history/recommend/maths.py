@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from unitcost.config.recommend import HOURS_PER_MONTH, RecommendSettings
+from unitcost.costmodel.gpu_rightsize import MigFit, mig_fit
 
-Kind = Literal["rightsize", "idle-gpu", "abandoned", "idle-quota"]
-KINDS: tuple[Kind, ...] = ("rightsize", "idle-gpu", "abandoned", "idle-quota")
+Kind = Literal["rightsize", "idle-gpu", "gpu-rightsize", "abandoned", "idle-quota"]
+KINDS: tuple[Kind, ...] = ("rightsize", "idle-gpu", "gpu-rightsize", "abandoned", "idle-quota")
 MIB = 2.0**20
 
 
@@ -205,6 +206,57 @@ def idle_gpus(
     return out
 
 
+# -- GPU right-sizing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GpuPeak:
+    """A pod holding whole GPUs, over the window: their $/h now, the model, and the peak
+    framebuffer and engine activity dcgm-exporter saw for the pod."""
+
+    namespace: str
+    pod: str
+    workload: Workload
+    model: str
+    gpus: float
+    hourly: float
+    peak_memory_bytes: float
+    peak_activity: float
+
+
+def gpu_rightsize(peaks: Iterable[GpuPeak], settings: RecommendSettings) -> list[Recommendation]:
+    """Per workload: pods holding whole GPUs whose peak fits a MIG slice; saving = their
+    GPU $/h x (1 - the slice's share) x 730 h (docs/recommendations.md)."""
+    grouped: dict[tuple[Workload, str], list[tuple[GpuPeak, MigFit]]] = defaultdict(list)
+    for peak in peaks:
+        fit = mig_fit(peak.model, peak.peak_memory_bytes, peak.peak_activity)
+        if fit is not None and peak.gpus > 0:
+            grouped[(peak.workload, fit.profile)].append((peak, fit))
+    out = []
+    for (workload, profile), found in sorted(grouped.items()):
+        gpus = sum(p.gpus for p, _ in found)
+        share = found[0][1].share
+        hourly = sum(p.hourly for p, _ in found)
+        memory = max(p.peak_memory_bytes for p, _ in found) / 2.0**30
+        activity = max(p.peak_activity for p, _ in found)
+        model = found[0][0].model
+        out.append(
+            Recommendation(
+                "gpu-rightsize",
+                workload,
+                "gpu",
+                gpus,
+                gpus * share,
+                "gpus",
+                hourly * (1 - share) * HOURS_PER_MONTH,
+                pods=tuple(sorted({p.pod for p, _ in found})),
+                reason=f"holds full {model} GPUs and never uses more than a {profile} slice "
+                f"(peak {memory:.1f} GiB, {activity:.0%} engine active)",
+            )
+        )
+    return out
+
+
 # -- abandoned workloads ----------------------------------------------------------------------
 
 
@@ -324,6 +376,7 @@ class Inputs:
     activity: tuple[PodActivity, ...] = ()
     queues: tuple[QueueQuota, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    gpu_peaks: tuple[GpuPeak, ...] = ()
 
 
 def recommend(inputs: Inputs, settings: RecommendSettings) -> list[Recommendation]:
@@ -331,6 +384,7 @@ def recommend(inputs: Inputs, settings: RecommendSettings) -> list[Recommendatio
     recs = [
         *rightsize(inputs.usage, inputs.window_seconds, settings),
         *idle_gpus(inputs.gpus, inputs.end, inputs.step_seconds, settings),
+        *gpu_rightsize(inputs.gpu_peaks, settings),
         *abandoned(inputs.activity, inputs.step_seconds, settings),
         *idle_quota(inputs.queues, inputs.window_seconds, inputs.step_seconds, settings),
     ]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from unitcost.config.recommend import RecommendSettings, promql_duration
 from unitcost.history.recommend.maths import (
     GpuIdleHistory,
+    GpuPeak,
     Inputs,
     PodActivity,
     PodUsage,
@@ -116,6 +117,7 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
         gpus=_gpu_histories(api, settings, end, workload),
         activity=activity,
         queues=_queues(at_end, w, s, step),
+        gpu_peaks=_gpu_peaks(at_end, w, workload),
     )
 
 
@@ -172,6 +174,47 @@ def _gpu_histories(
                 key[1],
                 workload(key),
                 x.points,
+            )
+        )
+    return tuple(out)
+
+
+def _gpu_peaks(
+    at_end: Query, w: str, workload: Callable[[PodKey], Workload]
+) -> tuple[GpuPeak, ...]:
+    """Pods holding whole GPUs now (the per-device ledger's holdings), their GPUs' model, and
+    the peak framebuffer (MiB) and engine activity dcgm-exporter saw for them over the window.
+    Without dcgm-exporter's series there is nothing to read: no advice."""
+    held = at_end(
+        "max by (namespace, pod, node, gpu) "
+        '(unitcost_gpu_holding_cost_dollars_per_hour{kind=~"whole|dra",mig_profile=""})'
+        " * on (node, gpu) group_left (model) "
+        "max by (node, gpu, model) (unitcost_gpu_device_cost_dollars_per_hour)"
+    )
+    if not held:
+        return ()
+    memory = _by_pod(at_end(f"max by (namespace, pod) (max_over_time(DCGM_FI_DEV_FB_USED[{w}]))"))
+    active = _by_pod(
+        at_end(f"max by (namespace, pod) (max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE[{w}]))")
+    )
+    pods: dict[PodKey, list[Sample]] = {}
+    for sample in held:
+        key = (sample.labels.get("namespace", ""), sample.labels.get("pod", ""))
+        pods.setdefault(key, []).append(sample)
+    out = []
+    for key, samples in sorted(pods.items()):
+        if key not in memory or key not in active:
+            continue
+        out.append(
+            GpuPeak(
+                key[0],
+                key[1],
+                workload(key),
+                samples[0].labels.get("model", ""),
+                float(len(samples)),
+                sum(x.value for x in samples),
+                memory[key] * 2.0**20,
+                active[key],
             )
         )
     return tuple(out)
