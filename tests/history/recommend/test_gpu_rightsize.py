@@ -28,3 +28,21 @@ def test_a_full_h100_that_fits_a_3g_slice() -> None:
     assert (rec.current, round(rec.recommended, 4)) == (1.0, round(3 / 7, 4))
     assert round(rec.savings_dollars_per_month, 2) == round(4.20 * 4 / 7 * 730, 2) == 1752.0
     assert "3g.40gb" in rec.reason
+
+
+def test_idle_gpu_advice_names_the_claim_and_the_slice() -> None:
+    from unitcost.history.recommend.maths import GpuIdleHistory, idle_gpus
+
+    points = tuple((float(t), 2.0) for t in range(0, 5 * 3600 + 1, 300))
+    held = GpuIdleHistory(
+        "p5",
+        "3",
+        "serve",
+        "router-a",
+        Workload("serve", "Deployment", "router"),
+        points,
+        ("serve/shared",),
+        ("3g.40gb",),
+    )
+    (rec,) = idle_gpus([held], 5 * 3600.0, 300.0, RecommendSettings())
+    assert rec.reason == "1 GPU(s) idle for 5.0 h; claims serve/shared; MIG slices 3g.40gb"

@@ -155,6 +155,10 @@ class GpuIdleHistory:
     pod: str
     workload: Workload
     points: tuple[tuple[float, float], ...]
+    #: What the pod holds there, from the GPU ledger: DRA claims ("namespace/name") and MIG
+    #: slices (profiles), so the advice names what to release.
+    claims: tuple[str, ...] = ()
+    slices: tuple[str, ...] = ()
 
 
 def idle_streak(points: Sequence[tuple[float, float]], end: float, step: float) -> float:
@@ -189,6 +193,14 @@ def idle_gpus(
     for workload, gpus in sorted(grouped.items()):
         hourly = sum(h.points[-1][1] for h, _ in gpus)
         idle_for = min(streak for _, streak in gpus)
+        claims = sorted({c for h, _ in gpus for c in h.claims})
+        slices = sorted({p for h, _ in gpus for p in h.slices})
+        held = "".join(
+            [
+                f"; claims {', '.join(claims)}" if claims else "",
+                f"; MIG slices {', '.join(slices)}" if slices else "",
+            ]
+        )
         out.append(
             Recommendation(
                 "idle-gpu",
@@ -200,7 +212,7 @@ def idle_gpus(
                 hourly * HOURS_PER_MONTH,
                 idle_seconds=idle_for,
                 pods=tuple(sorted({h.pod for h, _ in gpus})),
-                reason=f"{len(gpus)} GPU(s) idle for {idle_for / 3600:.1f} h",
+                reason=f"{len(gpus)} GPU(s) idle for {idle_for / 3600:.1f} h{held}",
             )
         )
     return out

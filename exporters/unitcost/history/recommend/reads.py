@@ -161,11 +161,27 @@ def _gpu_histories(
         end=end,
         step_s=step,
     )
+    # What each pod holds on its node, from the GPU ledger: claims and MIG slices to name.
+    holds: dict[tuple[str, str, str], tuple[set[str], set[str]]] = {}
+    if series:
+        for h in api.query(
+            "max by (namespace, pod, node, claim, mig_profile) "
+            "(unitcost_gpu_holding_cost_dollars_per_hour)",
+            at=end,
+        ):
+            labels = h.labels
+            place = (labels.get("node", ""), labels.get("namespace", ""), labels.get("pod", ""))
+            claims, slices = holds.setdefault(place, (set(), set()))
+            if labels.get("claim"):
+                claims.add(labels["claim"])
+            if labels.get("mig_profile"):
+                slices.add(labels["mig_profile"])
     out = []
     for x in series:
         if not x.points or x.points[-1][1] <= 0:
             continue  # not idle now: nothing to reclaim
         key = (x.labels.get("namespace", ""), x.labels.get("pod", ""))
+        claims, slices = holds.get((x.labels.get("node", ""), *key), (set(), set()))
         out.append(
             GpuIdleHistory(
                 x.labels.get("node", ""),
@@ -174,6 +190,8 @@ def _gpu_histories(
                 key[1],
                 workload(key),
                 x.points,
+                tuple(sorted(claims)),
+                tuple(sorted(slices)),
             )
         )
     return tuple(out)
