@@ -243,6 +243,45 @@ dashboard = build(
             ),
         ],
         [
+            timeseries(
+                "GPU dollars held vs used, by team",
+                "Held: what the team's pods hold of each physical GPU (whole, MIG slice, "
+                "replica, fraction, DRA claim; the team of the namespace). Used: the same "
+                "weighted by measured activity (dcgm-exporter, or the simulated cluster's). "
+                "docs/gpu.md.",
+                DOLLARS_PER_HOUR,
+                [
+                    Query(
+                        f"sum by (team) (team:unitcost_gpu_holding_cost_dollars_per_hour:sum{C})",
+                        legend="{{team}} held",
+                    ),
+                    Query(
+                        "sum by (team) "
+                        f"(team:unitcost_gpu_holding_used_cost_dollars_per_hour:sum{C})",
+                        legend="{{team}} used",
+                    ),
+                ],
+            ),
+            timeseries(
+                "Held GPU dollars by state",
+                "Busy, warm idle (memory held, no activity: a loaded model without traffic), "
+                "empty (held, nothing loaded), and the unheld rest of the GPUs.",
+                DOLLARS_PER_HOUR,
+                [
+                    Query(
+                        "sum by (state) "
+                        f"(cluster_state:unitcost_gpu_state_cost_dollars_per_hour:sum{C})",
+                        legend="{{state}}",
+                    ),
+                    Query(
+                        f"sum(cluster:unitcost_gpu_device_unheld_cost_dollars_per_hour:sum{C})",
+                        legend="unheld",
+                    ),
+                ],
+                stack=True,
+            ),
+        ],
+        [
             table(
                 "Capacity runs out",
                 "When forecast demand (requested + queued, daily peak; Holt-Winters with a "

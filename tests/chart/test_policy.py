@@ -50,8 +50,14 @@ def test_rbac_covers_what_the_exporter_reads_and_follows_the_config() -> None:
     full = granted({})
     core = {("", r) for r in ("nodes", "pods", "namespaces", "persistentvolumes")}
     kueue = {("kueue.x-k8s.io", r) for r in ("clusterqueues", "localqueues", "workloads")}
-    assert core | kueue | {("metrics.k8s.io", "pods"), ("apps", "replicasets")} <= full
-    k8s_off = {"kueue": {"enabled": False}, "metrics_enabled": False, "resolve_owners": False}
+    dra = {("resource.k8s.io", r) for r in ("resourceslices", "resourceclaims", "deviceclasses")}
+    assert core | kueue | dra | {("metrics.k8s.io", "pods"), ("apps", "replicasets")} <= full
+    k8s_off = {
+        "kueue": {"enabled": False},
+        "metrics_enabled": False,
+        "resolve_owners": False,
+        "dra_enabled": False,
+    }
     slim = granted({"config": {"source": {"kind": "kubernetes", "kubernetes": k8s_off}}})
     assert {g for g, _ in slim} == {""}
     simulated = render({"config": {"source": {"kind": "simulator"}}})

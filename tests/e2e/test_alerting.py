@@ -69,6 +69,9 @@ WORK_DONE_RATIOS = {
     "team_app:unitcost_llm_cost_dollars_per_hour:sum",
     "team_app:unitcost_llm_cost_dollars_per_million_tokens:ratio",
     "cluster:unitcost_llm_cost_dollars_per_million_tokens:ratio",
+    # the usage basis of the same app figures (needs GPU activity joined to serving pods)
+    "team_app:unitcost_llm_gpu_unused_cost_dollars_per_hour:sum",
+    "team_app:unitcost_llm_used_cost_dollars_per_million_tokens:ratio",
 }
 #: Batch economics that need work to end, wait or be admitted: one collect ends no run (a run
 #: is counted when a later collect sees it ended), and this small cluster fits all its work,

@@ -7,7 +7,9 @@ BOOKMARK) from a resourceVersion, `ERROR` events with a 410 `Expired` Status whe
 is compacted away, and `timeoutSeconds`. Tests script faults: a 500 for the next request, a
 connection dropped mid-stream, a 410 in the middle of a live watch, an expired continue token.
 Requests must carry the kubeconfig's bearer token (401 otherwise), so the client's credentials
-path is exercised too. Also serves metrics.k8s.io PodMetrics and, when installed, Kueue CRDs.
+path is exercised too. Also serves metrics.k8s.io PodMetrics and, when installed, Kueue CRDs
+and Dynamic Resource Allocation (resource.k8s.io ResourceClaims, ResourceSlices, DeviceClasses
+at one version: v1, v1beta2 or v1beta1).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ KUEUE_KINDS = {
     "workloads": "Workload",
     "resourceflavors": "ResourceFlavor",
     "cohorts": "Cohort",
+}
+DRA_KINDS = {
+    "resourceclaims": ("ResourceClaim", True),
+    "resourceslices": ("ResourceSlice", False),
+    "deviceclasses": ("DeviceClass", False),
 }
 KIND_OF = {
     "nodes": ("v1", "Node"),
@@ -98,7 +105,13 @@ class Faults:
 class FakeCluster:
     """The objects, their history, and the scripted faults. Thread-safe."""
 
-    def __init__(self, *, kueue_version: str | None = None, metrics: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        kueue_version: str | None = None,
+        metrics: bool = True,
+        dra_version: str | None = None,
+    ) -> None:
         self.cond = threading.Condition()
         self.rv = 1000
         self.objects: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KIND_OF}
@@ -106,6 +119,11 @@ class FakeCluster:
         self.kueue_version = kueue_version
         if kueue_version:
             for plural in KUEUE_KINDS:
+                self.objects[plural] = {}
+                self.events[plural] = []
+        self.dra_version = dra_version
+        if dra_version:
+            for plural in DRA_KINDS:
                 self.objects[plural] = {}
                 self.events[plural] = []
         #: Versions at or below this are compacted: a watch from them gets 410.
@@ -136,6 +154,8 @@ class FakeCluster:
             return f"kueue.x-k8s.io/{self.cohort_version}", "Cohort"
         if resource in KUEUE_KINDS:
             return f"kueue.x-k8s.io/{self.kueue_version}", KUEUE_KINDS[resource]
+        if resource in DRA_KINDS:
+            return f"resource.k8s.io/{self.dra_version}", DRA_KINDS[resource][0]
         return KIND_OF[resource]
 
     def apply(self, resource: str, obj: dict[str, Any], *, silent: bool = False) -> None:
@@ -319,6 +339,10 @@ class _Handler(BaseHTTPRequestHandler):
             and path == f"/apis/kueue.x-k8s.io/{cluster.cohort_version}/cohorts"
         ):
             return "cohorts", "CohortList", False
+        dra = f"/apis/resource.k8s.io/{cluster.dra_version}/"
+        if cluster.dra_version and path.startswith(dra) and path[len(dra) :] in DRA_KINDS:
+            plural = path[len(dra) :]
+            return plural, f"{DRA_KINDS[plural][0]}List", True
         return None
 
     # -- watch --------------------------------------------------------------------------------

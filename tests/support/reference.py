@@ -23,6 +23,8 @@ from unitcost.costmodel.allocation import (
     _redistribute_shared,
     batch_costs,
     flavor_prices,
+    gpu_devices,
+    with_listed_gpus,
 )
 from unitcost.costmodel.attribution import attribute_namespace, attribute_pod, local_queue_index
 from unitcost.data.frame import (
@@ -127,6 +129,8 @@ def allocate_reference(
             owners[pod.key] = attribute_pod(pod, namespaces.get(pod.namespace), rules, local_queues)
 
     frame = CostFrame(timestamp=snapshot.timestamp)
+    if snapshot.gpu_devices:
+        snapshot = with_listed_gpus(snapshot)
     prices: dict[str, NodePrice] = {}
     for node in snapshot.nodes:
         prices[node.name] = pricebook.node_price(node)
@@ -134,6 +138,10 @@ def allocate_reference(
         frame.nodes.append(node_cost)
         frame.pods.extend(pod_costs)
 
+    pods_running = [  # in snapshot order, as the fast path holds them
+        p for p in snapshot.pods if p.phase is PodPhase.RUNNING and p.node in node_names
+    ]
+    frame.gpu_devices = gpu_devices(snapshot, prices, pods_running, policy, frame.nodes, frame.pods)
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
     running_keys = {p.key for pods in running.values() for p in pods}
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)

@@ -101,7 +101,7 @@ def _build_source(config: Config) -> Source:
         start=time.time(),
         gpu_idle_share=sim.gpu_idle_share,
     )
-    return SimulatorSource(cluster, speed=sim.speed)
+    return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools)
 
 
 def shared_services(config: Config) -> SharedServiceAllocator | None:
@@ -482,6 +482,12 @@ def exporter_collector(
     if reloader is not None:
         extra.append(reloader.families)
     extra += simulated_extras(source, book, config)
+    activity = None
+    if config.gpu_activity.source == "dcgm":  # dcgm-exporter through Prometheus (docs/gpu.md)
+        from unitcost.sources.dcgm import dcgm_poller
+
+        activity = dcgm_poller(config.gpu_activity)
+        activity.start()
     collector = Collector(
         source,
         book,
@@ -489,6 +495,7 @@ def exporter_collector(
         cloud=cloud,
         extra_families=extra,
         shared_services=shared_services(config),
+        gpu_activity=activity,
     )
     if cloud is not None:
         cloud.start(cloud_wait_seconds)

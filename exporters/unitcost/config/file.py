@@ -14,7 +14,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from unitcost.base.errors import InputError, describe_validation_error
 from unitcost.base.yamlfile import load_yaml_mapping, parse_yaml_mapping
@@ -58,6 +66,8 @@ class SimulatorConfig(_Strict):
     #: Also serve the network counters the simulated nodes' agents would count (made up,
     #: docs/network.md): about 2.5x the series of a pod, so on in the demo, off by default.
     network_traffic: bool = False
+    #: Add shared-GPU pools: DRA claims, MIG slices, time-slicing, fractions (docs/gpu.md).
+    gpu_pools: bool = False
 
 
 class SourceConfig(_Strict):
@@ -146,6 +156,43 @@ class GpuIdleConfig(_Strict):
     window_seconds: Annotated[float, Field(gt=0)] = 1800.0
 
 
+class GpuConfig(_Strict):
+    #: How a MIG slice's share of its GPU is priced: compute slices (3g.40gb = 3/7 of an
+    #: H100) or framebuffer memory (40 of 80 GB = 1/2). docs/gpu.md.
+    mig_share_basis: Literal["compute", "memory"] = "compute"
+
+
+class GpuActivityConfig(_Strict):
+    """Where GPU activity comes from for the cluster exporter (docs/gpu.md)."""
+
+    #: agent: the GPU agent's NVML readings (it alone produces idle GPU dollars); dcgm: read
+    #: dcgm-exporter's series from Prometheus for each holder's state and usage-basis cost.
+    source: Literal["agent", "dcgm"] = "agent"
+    #: The Prometheus (or Thanos, Mimir) that scrapes dcgm-exporter.
+    prometheus_url: str = ""
+    #: Extra matchers for each DCGM query, e.g. `cluster="prod"`.
+    selector: str = ""
+    poll_seconds: Annotated[float, Field(gt=0)] = 30.0
+    #: A held GPU below the activity threshold that holds more framebuffer than this is warm
+    #: idle (a loaded model), else empty.
+    warm_memory_bytes: NonNegative = 1024.0 * 2**20
+    #: A GPU drawing more than this many watts is busy whatever its activity (None: no veto).
+    power_veto_watts: NonNegative | None = None
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _dcgm_needs_prometheus(self) -> GpuActivityConfig:
+        if self.source == "dcgm" and not self.prometheus_url:
+            raise ValueError("gpu_activity.source dcgm needs gpu_activity.prometheus_url")
+        return self
+
+
 class PerTeam(_Strict):
     """A value with per-team overrides."""
 
@@ -206,6 +253,8 @@ class Config(_Strict):
     attribution: AttributionConfig = Field(default_factory=AttributionConfig)
     shared_cost: SharedCostConfig = Field(default_factory=SharedCostConfig)
     gpu_idle: GpuIdleConfig = Field(default_factory=GpuIdleConfig)
+    gpu: GpuConfig = Field(default_factory=GpuConfig)
+    gpu_activity: GpuActivityConfig = Field(default_factory=GpuActivityConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -70,6 +70,10 @@ class KubernetesSettings(_Strict):
     metrics_poll_seconds: Seconds = 30.0
     #: Usage older than this is dropped and costs fall back to requests.
     metrics_stale_seconds: Seconds = 300.0
+    #: Watch Dynamic Resource Allocation (resource.k8s.io ResourceSlices, ResourceClaims,
+    #: DeviceClasses: v1, else v1beta2, else v1beta1) to price GPUs held through claims. An
+    #: API the cluster does not serve is empty, not an error.
+    dra_enabled: bool = True
     kueue: KueueSettings = Field(default_factory=KueueSettings)
     yunikorn: YunikornSettings = Field(default_factory=YunikornSettings)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain, compress, repeat
 from operator import attrgetter, is_not
@@ -36,7 +36,9 @@ from unitcost.costmodel.attribution import (
     local_queue_index,
 )
 from unitcost.costmodel.cohorts import cohort_ledger, cohort_paths
+from unitcost.costmodel.gpu_ledger import gpu_ledgers
 from unitcost.costmodel.pending import pending_costs
+from unitcost.data.devices import DeviceLedger, MigShareBasis
 from unitcost.data.frame import (
     Attribution,
     CostFrame,
@@ -112,6 +114,8 @@ class AllocationPolicy:
     #: A GPU allocated to a running pod is idle after its activity stays below the threshold
     #: for this long.
     gpu_idle_window_seconds: float = 1800.0
+    #: How a MIG slice's share of its GPU is counted: compute slices or framebuffer memory.
+    mig_share_basis: MigShareBasis = "compute"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +247,103 @@ def _allocate_nodes(
         )
     )
     return node_costs, pod_costs, allocated
+
+
+_GPU = RESOURCES.index("gpu")
+
+
+def with_listed_gpus(snapshot: Snapshot) -> Snapshot:
+    """A DRA-managed node advertises no GPU resource: its physical GPUs are the devices its
+    ResourceSlices list. Count them, so its price is split onto GPUs as any GPU node's is."""
+    listed: dict[str, int] = {}
+    for device in snapshot.gpu_devices:
+        listed[device.node] = listed.get(device.node, 0) + 1
+    nodes = []
+    for node in snapshot.nodes:
+        count = float(listed.get(node.name, 0))
+        if count > node.capacity.gpu:
+            node = replace(
+                node,
+                capacity=replace(node.capacity, gpu=count),
+                allocatable=replace(node.allocatable, gpu=count),
+            )
+        nodes.append(node)
+    return replace(snapshot, nodes=tuple(nodes))
+
+
+def gpu_devices(
+    snapshot: Snapshot,
+    prices: Mapping[str, NodePrice],
+    running: Sequence[Pod],
+    policy: AllocationPolicy,
+    node_costs: list[NodeCost],
+    pods: list[PodCost],
+    allocated: _Matrix | None = None,
+) -> list[DeviceLedger]:
+    """The per-device GPU ledgers of the snapshot, applied to the node and pod costs
+    (`allocated`: the fast path's matrix, a row per PodCost, kept in step)."""
+    has_gpus = any(node.capacity.gpu > 0 for node in snapshot.nodes)
+    if not (has_gpus or snapshot.gpu_devices or snapshot.gpu_claims):
+        return []
+    ledgers = gpu_ledgers(
+        snapshot.nodes,
+        {name: price.dollars_per_hour["gpu"] for name, price in prices.items()},
+        running,
+        snapshot.gpu_devices,
+        snapshot.gpu_claims,
+        policy.mig_share_basis,
+    )
+    _apply_gpu_ledgers(ledgers, node_costs, pods, allocated)
+    return ledgers
+
+
+def _apply_gpu_ledgers(
+    ledgers: list[DeviceLedger],
+    node_costs: list[NodeCost],
+    pods: list[PodCost],
+    allocated: _Matrix | None,
+) -> None:
+    """Where the scheduler's view of GPUs is not whole devices (MIG slices, replicas, MPS,
+    fractions, DRA claims), the device ledgers set the GPU dollars of the node's pods, and the
+    node's allocated and idle GPU follow: sum(pods) + idle == node GPU cost still holds, the
+    idle being the devices' unheld rest. Nodes of whole devices only keep the node arithmetic
+    (the same dollars, bit for bit as before)."""
+    ledger_nodes = {
+        ledger.device.node
+        for ledger in ledgers
+        if ledger.device.driver or any(h.kind != "whole" for h in ledger.holdings)
+    }
+    if not ledger_nodes:
+        return
+    held: dict[tuple[str, str, str], list[float]] = {}
+    node_held: dict[str, list[float]] = {name: [] for name in ledger_nodes}
+    for ledger in ledgers:
+        node = ledger.device.node
+        if node in ledger_nodes:
+            for holding in ledger.holdings:
+                held.setdefault((node, holding.namespace, holding.pod), []).append(holding.hourly)
+                node_held[node].append(holding.hourly)
+    for row, pod in enumerate(pods):
+        if pod.node not in ledger_nodes:
+            continue
+        amounts = held.get((pod.node, pod.namespace, pod.name))
+        dollars = math.fsum(amounts) if amounts else 0.0
+        before = pod.allocated.get("gpu", 0.0)
+        if dollars > 0:
+            pod.allocated["gpu"] = dollars
+        else:
+            pod.allocated.pop("gpu", None)
+        if "gpu" in pod.unused:
+            unused = pod.unused["gpu"] * dollars / before if before > 0 else 0.0
+            pod.unused["gpu"] = min(unused, dollars)
+        if allocated is not None:
+            allocated[row, _GPU] = dollars
+    for node_cost in node_costs:
+        amounts = node_held.get(node_cost.node.name)
+        if amounts is not None:
+            spent = math.fsum(amounts)
+            node_cost.allocated["gpu"] = spent
+            node_cost.idle["gpu"] = max(0.0, node_cost.price.dollars_per_hour["gpu"] - spent)
 
 
 def _redistribute_shared(pods: list[PodCost], shared_team: str, strategy: SharedStrategy) -> None:
@@ -441,12 +542,17 @@ def allocate(
         owners = [last[key] for key in zip(running.namespaces, running.names, strict=True)]
 
     frame = CostFrame(timestamp=snapshot.timestamp)
+    if snapshot.gpu_devices:
+        snapshot = with_listed_gpus(snapshot)
     node_prices = [pricebook.node_price(node) for node in snapshot.nodes]
     prices = {node.name: price for node, price in zip(snapshot.nodes, node_prices, strict=True)}
     frame.nodes, frame.pods, allocated = _allocate_nodes(
         snapshot.nodes, node_prices, running, owners
     )
 
+    frame.gpu_devices = gpu_devices(
+        snapshot, prices, running.pods, policy, frame.nodes, frame.pods, allocated
+    )
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)
     if snapshot.queues or snapshot.jobs:

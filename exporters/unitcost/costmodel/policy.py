@@ -24,5 +24,8 @@ def attribution_rules(config: Config) -> AttributionRules:
 
 def allocation_policy(config: Config) -> AllocationPolicy:
     return AllocationPolicy(
-        attribution_rules(config), config.shared_cost.strategy, config.gpu_idle.window_seconds
+        attribution_rules(config),
+        config.shared_cost.strategy,
+        config.gpu_idle.window_seconds,
+        config.gpu.mig_share_basis,
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from unitcost.data.activity import HoldingUse
 from unitcost.data.batch import CohortCost, PendingCost
+from unitcost.data.devices import DeviceLedger
 from unitcost.data.model import Node, ResourceName
 
 PerResource = dict[ResourceName, float]
@@ -100,6 +102,10 @@ class CostFrame:
     nodes: list[NodeCost] = field(default_factory=list)
     pods: list[PodCost] = field(default_factory=list)
     gpus: list[GpuCost] = field(default_factory=list)
+    #: One ledger per physical GPU: holders' shares and the unheld rest (costmodel/gpu_ledger.py).
+    gpu_devices: list[DeviceLedger] = field(default_factory=list)
+    #: Each holding with its measured activity and state (gpu_activity.source: dcgm).
+    gpu_uses: list[HoldingUse] = field(default_factory=list)
     queues: list[QueueCost] = field(default_factory=list)
     volumes: list[VolumeCost] = field(default_factory=list)
     #: Cohort ledgers and queued demand (data/batch.py; docs/batch-economics.md).

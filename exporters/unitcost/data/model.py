@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Literal
 
 from unitcost.data.batch import BatchJob, Cohort, QueueUsage
+from unitcost.data.devices import GpuClaim, GpuDevice
 from unitcost.data.resources import RESOURCES, ZERO, ResourceName, Resources
 
 __all__ = ["RESOURCES", "ZERO", "ResourceName", "Resources"]  # their home is data/resources.py
@@ -77,6 +78,13 @@ class Pod:
     #: The reason of a true DisruptionTarget condition (PreemptionByScheduler,
     #: EvictionByEvictionAPI, DeletionByTaintManager, TerminationByKubelet, ...); "" if none.
     disruption: str = ""
+    #: GPU extended resources other than whole devices, (resource name, amount) in request
+    #: order: MIG slices (nvidia.com/mig-3g.40gb), HAMi's nvidia.com/gpumem(-percentage) and
+    #: nvidia.com/gpucores. Whole devices are `requests.gpu`.
+    gpu_requests: tuple[tuple[str, float], ...] = ()
+    #: Names of the DRA ResourceClaims the pod uses (in its namespace), from
+    #: status.resourceClaimStatuses or spec.resourceClaims[].resourceClaimName.
+    resource_claims: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -171,3 +179,6 @@ class Snapshot:
     cohorts: tuple[Cohort, ...] = ()
     queue_usage: tuple[QueueUsage, ...] = ()
     jobs: tuple[BatchJob, ...] = ()
+    #: DRA: the GPUs ResourceSlices publish, and the allocated claims on them (data/devices.py).
+    gpu_devices: tuple[GpuDevice, ...] = ()
+    gpu_claims: tuple[GpuClaim, ...] = ()

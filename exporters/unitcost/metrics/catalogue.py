@@ -364,6 +364,79 @@ GPU_INFO = _spec(
     doc="Always 1: the GPU's model and MIG profile (empty for a whole GPU). The cluster "
     "exporter writes it for allocated GPUs, the GPU agent for every device it sees.",
 )
+GPU_DEVICE_COST = _spec(
+    "unitcost_gpu_device_cost_dollars_per_hour",
+    "Cost per hour of one physical GPU: its node's GPU cost over the node's devices.",
+    ("node", "gpu", "model", "driver"),
+    section=GPUS,
+    unit="USD/h",
+    doc="One series per physical GPU of the per-device ledger ([gpu.md](gpu.md)): the node's "
+    "GPU cost over its physical devices. `gpu` is the device's index, or its name in its DRA "
+    "pool; `driver` the DRA driver (empty for devices counted from extended resources). For "
+    "every device: the holders' `unitcost_gpu_holding_cost_dollars_per_hour` plus "
+    "`unitcost_gpu_device_unheld_cost_dollars_per_hour` equal it.",
+)
+GPU_DEVICE_UNHELD = _spec(
+    "unitcost_gpu_device_unheld_cost_dollars_per_hour",
+    "Cost per hour of the part of a physical GPU no running pod holds.",
+    ("node", "gpu"),
+    section=GPUS,
+    unit="USD/h",
+    doc="The device's price less what its holders are charged: free MIG slices, unused "
+    "time-slicing replicas, the rest of a fractionally held GPU, a whole free GPU. Summed "
+    "over a node's devices it is the node's idle GPU cost when the node's GPUs are shared.",
+)
+GPU_HOLDING_COST = _spec(
+    "unitcost_gpu_holding_cost_dollars_per_hour",
+    "Cost per hour of a pod's hold on a physical GPU (whole, MIG slice, replica, MPS, "
+    "fraction or DRA claim).",
+    ("namespace", "pod", "node", "gpu", "kind", "mig_profile", "claim"),
+    section=GPUS,
+    unit="USD/h",
+    cap=Cap.POD,
+    doc="Each holder of each physical GPU: `kind` is `whole`, `mig`, `replica`, `mps`, "
+    "`fraction` or `dra`; `mig_profile` the slice's profile (empty otherwise); `claim` the "
+    "DRA claim as `namespace/name` (a claim shared by several pods is split evenly among "
+    "them). A pod's GPU cost is the sum of its holdings.",
+)
+GPU_UNKNOWN_DEVICES = _spec(
+    "unitcost_gpu_unknown_devices",
+    "Devices priced as GPUs without being known: an unknown DRA driver, or a claimed device "
+    "no ResourceSlice lists.",
+    ("reason",),
+    section=GPUS,
+    unit="1",
+    doc="`reason` is `unknown-driver` (a DRA driver unitcost does not know as a GPU driver) "
+    "or `unlisted` (a claim names a device no ResourceSlice lists any more). Both are priced "
+    "like the node's other GPUs, never dropped.",
+)
+GPU_HOLDING_USED_COST = _spec(
+    "unitcost_gpu_holding_used_cost_dollars_per_hour",
+    "Usage basis: a pod's GPU holding dollars weighted by the device's measured activity "
+    "(dcgm-exporter).",
+    ("namespace", "pod", "node", "gpu"),
+    section=GPUS,
+    unit="USD/h",
+    cap=Cap.POD,
+    doc="With `gpu_activity.source: dcgm`: each holding's dollars x the engine activity "
+    "joined to it (DCGM_FI_PROF_GR_ENGINE_ACTIVE, else DCGM_FI_DEV_GPU_UTIL / 100): GPU "
+    "dollars actually used, beside `unitcost_gpu_holding_cost_dollars_per_hour` (held). "
+    "Holdings no reading joins have no series.",
+)
+GPU_STATE_COST = _spec(
+    "unitcost_gpu_state_cost_dollars_per_hour",
+    "A pod's GPU holding dollars by the state of the held GPU: busy, warm-idle or empty.",
+    ("namespace", "pod", "node", "gpu", "state"),
+    section=GPUS,
+    unit="USD/h",
+    cap=Cap.POD,
+    doc="With `gpu_activity.source: dcgm`: `busy` (activity at or above "
+    "`gpu_idle.threshold_ratio`, or power above `gpu_activity.power_veto_watts`), "
+    "`warm-idle` (below it, framebuffer above `gpu_activity.warm_memory_bytes`: a loaded "
+    "model with no traffic), `empty` (neither), `unknown` (no reading joined). The instant "
+    "state, not the windowed idle rule: `unitcost_gpu_idle_cost_dollars_per_hour` keeps its "
+    "meaning and its one producer per GPU.",
+)
 
 QUEUES = Section("Queues")
 QUEUE_QUOTA_COST = _spec(
@@ -1008,7 +1081,8 @@ RECOMMENDATION_SAVINGS = _spec(
     unit="USD/mo",
     producers=RECOMMENDERS,
     doc="What acting on the recommendation saves per month (730 h). `kind` is `rightsize`, "
-    "`idle-gpu`, `abandoned` or `idle-quota`; negative for an under-sized request. Queues: "
+    "`idle-gpu`, `gpu-rightsize` (whole GPUs whose peak fits a MIG slice), `abandoned` or "
+    "`idle-quota`; negative for an under-sized request. Queues: "
     "namespace empty, `workload_kind` `ClusterQueue` or `YuniKornQueue`, summed over flavors.",
     extra_labels=_RECOMMENDATION_CLUSTER,
 )

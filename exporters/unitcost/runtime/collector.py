@@ -20,9 +20,11 @@ from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.attribution import AttributionCache
 from unitcost.costmodel.capacity import capacity_amounts
 from unitcost.costmodel.distinct import without_duplicates
+from unitcost.costmodel.gpu_activity import join_activity, simulated_readings
 from unitcost.costmodel.outcomes import workload_endings
 from unitcost.costmodel.pending import admissions
 from unitcost.costmodel.policy import allocation_policy
+from unitcost.data.activity import DcgmReading
 from unitcost.data.model import Snapshot
 from unitcost.data.records import CollectStats, SourceHealth
 from unitcost.metrics.catalogue import WORKLOAD_COST
@@ -43,6 +45,7 @@ from unitcost.sinks.metrics import (
     teams_in,
 )
 from unitcost.sources.base import Source, extra_health
+from unitcost.sources.poller import Poller
 
 if TYPE_CHECKING:  # the CLI imports it only when a cloud part is configured (boto3)
     from unitcost.sources.cloud.services import CloudServices
@@ -59,6 +62,7 @@ class Collector:
         *,
         cloud: CloudServices | None = None,
         extra_families: Sequence[Callable[[], list[MetricFamily]]] = (),
+        gpu_activity: Poller[list[DcgmReading]] | None = None,
         clock: Callable[[], float] = time.time,
         shared_services: SharedServiceAllocator | None = None,
     ) -> None:
@@ -84,6 +88,8 @@ class Collector:
         self.cloud = cloud
         self._extra_families = tuple(extra_families)
         self.shared_services = shared_services
+        #: dcgm-exporter's readings (gpu_activity.source: dcgm), joined to the GPU ledger.
+        self.gpu_activity = gpu_activity
         #: Each workload run's dollars until it ends (runtime/outcomes.py).
         self.outcomes = OutcomeLedger(
             max_gap_seconds=config.policy.source_stale_seconds,
@@ -130,6 +136,18 @@ class Collector:
         frame = allocate(snapshot, book, self._policy, self._attribution) if snapshot else None
         if self.cloud is not None:
             self.cloud.observe(frame, book)  # estimates for reconciliation, types to price
+        readings = self.gpu_activity.value if self.gpu_activity is not None else None
+        if readings is None and snapshot is not None and snapshot.simulated:
+            readings = simulated_readings(snapshot.gpus)  # the demo's GPUs, as DCGM would
+        if frame is not None and readings is not None:
+            activity = self.config.gpu_activity
+            frame.gpu_uses = join_activity(
+                frame.gpu_devices,
+                readings,
+                threshold=self.config.gpu_idle.threshold_ratio,
+                warm_memory_bytes=activity.warm_memory_bytes,
+                power_veto_watts=activity.power_veto_watts,
+            )
         families: list[MetricFamily] = []
         if frame is not None and snapshot is not None:
             costs = cost_families(frame)
@@ -150,6 +168,7 @@ class Collector:
                 *extra_health(self.source),  # e.g. "metrics" beside "kubernetes"
                 *(self.cloud.health() if self.cloud is not None else ()),
                 *(self.shared_services.health() if self.shared_services is not None else ()),
+                *((self.gpu_activity.health(),) if self.gpu_activity is not None else ()),
             ),
         )
         families += health_families(stats)

@@ -7,6 +7,7 @@ are left out rather than written as zeros.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -25,8 +26,14 @@ from unitcost.metrics.catalogue import (
     CONFIG_LAST_RELOAD,
     CONFIG_RELOAD_SUCCESS,
     COST_CORRECTION_FACTOR,
+    GPU_DEVICE_COST,
+    GPU_DEVICE_UNHELD,
+    GPU_HOLDING_COST,
+    GPU_HOLDING_USED_COST,
     GPU_IDLE_COST,
     GPU_INFO,
+    GPU_STATE_COST,
+    GPU_UNKNOWN_DEVICES,
     NAMESPACE_INFO,
     NODE_ALLOCATABLE_CPU,
     NODE_ALLOCATABLE_MEMORY,
@@ -137,6 +144,43 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         gpu_idle.add((g.node, g.gpu, g.namespace, g.pod), g.idle_hourly)
         gpu_info.add((g.node, g.gpu, g.model, g.mig_profile), 1.0)
 
+    devices = GPU_DEVICE_COST.family()
+    unheld = GPU_DEVICE_UNHELD.family()
+    unknown = {"unknown-driver": 0, "unlisted": 0}
+    # A pod may hold two like slices of one device: their series add up.
+    held: dict[tuple[str, ...], list[float]] = {}
+    for ledger in frame.gpu_devices:
+        d = ledger.device
+        devices.add((d.node, d.device, d.model, d.driver), ledger.hourly)
+        unheld.add((d.node, d.device), ledger.unheld)
+        if not d.known:
+            unknown["unknown-driver"] += 1
+        elif not d.listed:
+            unknown["unlisted"] += 1
+        for h in ledger.holdings:
+            holding = (h.namespace, h.pod, d.node, d.device, h.kind, h.mig_profile, h.claim)
+            held.setdefault(holding, []).append(h.hourly)
+    holdings = GPU_HOLDING_COST.family()
+    for held_labels, amounts in held.items():
+        holdings.add(held_labels, math.fsum(amounts))
+    unknown_devices = GPU_UNKNOWN_DEVICES.family()
+    if frame.gpu_devices:
+        for reason, count in unknown.items():
+            unknown_devices.add((reason,), float(count))
+    used_by: dict[tuple[str, ...], list[float]] = {}
+    state_by: dict[tuple[str, ...], list[float]] = {}
+    for use in frame.gpu_uses:
+        holder = (use.namespace, use.pod, use.node, use.gpu)
+        if use.activity is not None:
+            used_by.setdefault(holder, []).append(use.used_hourly)
+        state_by.setdefault((*holder, use.state), []).append(use.hourly)
+    used_gpu = GPU_HOLDING_USED_COST.family()
+    for used_labels, amounts in used_by.items():
+        used_gpu.add(used_labels, math.fsum(amounts))
+    state_cost = GPU_STATE_COST.family()
+    for state_labels, amounts in state_by.items():
+        state_cost.add(state_labels, math.fsum(amounts))
+
     quota = QUEUE_QUOTA_COST.family()
     used = QUEUE_USED_COST.family()
     queue_info = QUEUE_INFO.family()
@@ -165,6 +209,12 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         volume_cost,
         gpu_idle,
         gpu_info,
+        devices,
+        unheld,
+        holdings,
+        unknown_devices,
+        used_gpu,
+        state_cost,
         quota,
         used,
         queue_info,

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from unitcost.config.recommend import HOURS_PER_MONTH, RecommendSettings
+from unitcost.costmodel.gpu_rightsize import MigFit, mig_fit
 
-Kind = Literal["rightsize", "idle-gpu", "abandoned", "idle-quota"]
-KINDS: tuple[Kind, ...] = ("rightsize", "idle-gpu", "abandoned", "idle-quota")
+Kind = Literal["rightsize", "idle-gpu", "gpu-rightsize", "abandoned", "idle-quota"]
+KINDS: tuple[Kind, ...] = ("rightsize", "idle-gpu", "gpu-rightsize", "abandoned", "idle-quota")
 MIB = 2.0**20
 
 
@@ -161,6 +162,10 @@ class GpuIdleHistory:
     pod: str
     workload: Workload
     points: tuple[tuple[float, float], ...]
+    #: What the pod holds there, from the GPU ledger: DRA claims ("namespace/name") and MIG
+    #: slices (profiles), so the advice names what to release.
+    claims: tuple[str, ...] = ()
+    slices: tuple[str, ...] = ()
 
 
 def idle_streak(points: Sequence[tuple[float, float]], end: float, step: float) -> float:
@@ -195,6 +200,14 @@ def idle_gpus(
     for workload, gpus in sorted(grouped.items()):
         hourly = sum(h.points[-1][1] for h, _ in gpus)
         idle_for = min(streak for _, streak in gpus)
+        claims = sorted({c for h, _ in gpus for c in h.claims})
+        slices = sorted({p for h, _ in gpus for p in h.slices})
+        held = "".join(
+            [
+                f"; claims {', '.join(claims)}" if claims else "",
+                f"; MIG slices {', '.join(slices)}" if slices else "",
+            ]
+        )
         out.append(
             Recommendation(
                 "idle-gpu",
@@ -206,7 +219,58 @@ def idle_gpus(
                 hourly * HOURS_PER_MONTH,
                 idle_seconds=idle_for,
                 pods=tuple(sorted({h.pod for h, _ in gpus})),
-                reason=f"{len(gpus)} GPU(s) idle for {idle_for / 3600:.1f} h",
+                reason=f"{len(gpus)} GPU(s) idle for {idle_for / 3600:.1f} h{held}",
+            )
+        )
+    return out
+
+
+# -- GPU right-sizing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GpuPeak:
+    """A pod holding whole GPUs, over the window: their $/h now, the model, and the peak
+    framebuffer and engine activity dcgm-exporter saw for the pod."""
+
+    namespace: str
+    pod: str
+    workload: Workload
+    model: str
+    gpus: float
+    hourly: float
+    peak_memory_bytes: float
+    peak_activity: float
+
+
+def gpu_rightsize(peaks: Iterable[GpuPeak], settings: RecommendSettings) -> list[Recommendation]:
+    """Per workload: pods holding whole GPUs whose peak fits a MIG slice; saving = their
+    GPU $/h x (1 - the slice's share) x 730 h (docs/recommendations.md)."""
+    grouped: dict[tuple[Workload, str], list[tuple[GpuPeak, MigFit]]] = defaultdict(list)
+    for peak in peaks:
+        fit = mig_fit(peak.model, peak.peak_memory_bytes, peak.peak_activity)
+        if fit is not None and peak.gpus > 0:
+            grouped[(peak.workload, fit.profile)].append((peak, fit))
+    out = []
+    for (workload, profile), found in sorted(grouped.items()):
+        gpus = sum(p.gpus for p, _ in found)
+        share = found[0][1].share
+        hourly = sum(p.hourly for p, _ in found)
+        memory = max(p.peak_memory_bytes for p, _ in found) / 2.0**30
+        activity = max(p.peak_activity for p, _ in found)
+        model = found[0][0].model
+        out.append(
+            Recommendation(
+                "gpu-rightsize",
+                workload,
+                "gpu",
+                gpus,
+                gpus * share,
+                "gpus",
+                hourly * (1 - share) * HOURS_PER_MONTH,
+                pods=tuple(sorted({p.pod for p, _ in found})),
+                reason=f"holds full {model} GPUs and never uses more than a {profile} slice "
+                f"(peak {memory:.1f} GiB, {activity:.0%} engine active)",
             )
         )
     return out
@@ -332,6 +396,7 @@ class Inputs:
     activity: tuple[PodActivity, ...] = ()
     queues: tuple[QueueQuota, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    gpu_peaks: tuple[GpuPeak, ...] = ()
 
 
 def recommend(inputs: Inputs, settings: RecommendSettings) -> list[Recommendation]:
@@ -339,6 +404,7 @@ def recommend(inputs: Inputs, settings: RecommendSettings) -> list[Recommendatio
     recs = [
         *rightsize(inputs.usage, inputs.window_seconds, settings),
         *idle_gpus(inputs.gpus, inputs.end, inputs.step_seconds, settings),
+        *gpu_rightsize(inputs.gpu_peaks, settings),
         *abandoned(inputs.activity, inputs.step_seconds, settings),
         *idle_quota(inputs.queues, inputs.window_seconds, inputs.step_seconds, settings),
     ]

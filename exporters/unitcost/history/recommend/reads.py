@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from unitcost.config.recommend import RecommendSettings, promql_duration
 from unitcost.history.recommend.maths import (
     GpuIdleHistory,
+    GpuPeak,
     Inputs,
     PodActivity,
     PodUsage,
@@ -128,6 +129,7 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
         gpus=_gpu_histories(api, settings, end, workload),
         activity=activity,
         queues=_queues(at_end, w, s, step),
+        gpu_peaks=_gpu_peaks(at_end, w, workload),
     )
 
 
@@ -177,11 +179,27 @@ def _gpu_histories(
         end=end,
         step_s=step,
     )
+    # What each pod holds on its node, from the GPU ledger: claims and MIG slices to name.
+    holds: dict[tuple[str, str, str, str], tuple[set[str], set[str]]] = {}
+    if series:
+        for h in api.query(
+            "max by (cluster, namespace, pod, node, claim, mig_profile) "
+            "(unitcost_gpu_holding_cost_dollars_per_hour)",
+            at=end,
+        ):
+            labels = h.labels
+            place = (labels.get("node", ""), *_pod_key(labels))
+            claims, slices = holds.setdefault(place, (set(), set()))
+            if labels.get("claim"):
+                claims.add(labels["claim"])
+            if labels.get("mig_profile"):
+                slices.add(labels["mig_profile"])
     out = []
     for x in series:
         if not x.points or x.points[-1][1] <= 0:
             continue  # not idle now: nothing to reclaim
         key = _pod_key(x.labels)
+        claims, slices = holds.get((x.labels.get("node", ""), *key), (set(), set()))
         out.append(
             GpuIdleHistory(
                 x.labels.get("node", ""),
@@ -190,6 +208,47 @@ def _gpu_histories(
                 key[2],
                 workload(key),
                 x.points,
+                tuple(sorted(claims)),
+                tuple(sorted(slices)),
+            )
+        )
+    return tuple(out)
+
+
+def _gpu_peaks(
+    at_end: Query, w: str, workload: Callable[[PodKey], Workload]
+) -> tuple[GpuPeak, ...]:
+    """Pods holding whole GPUs now (the per-device ledger's holdings), their GPUs' model, and
+    the peak framebuffer (MiB) and engine activity dcgm-exporter saw for them over the window.
+    Without dcgm-exporter's series there is nothing to read: no advice."""
+    held = at_end(
+        "max by (cluster, namespace, pod, node, gpu) "
+        '(unitcost_gpu_holding_cost_dollars_per_hour{kind=~"whole|dra",mig_profile=""})'
+        " * on (cluster, node, gpu) group_left (model) "
+        "max by (cluster, node, gpu, model) (unitcost_gpu_device_cost_dollars_per_hour)"
+    )
+    if not held:
+        return ()
+    per_pod = "max by (cluster, namespace, pod)"
+    memory = _by_pod(at_end(f"{per_pod} (max_over_time(DCGM_FI_DEV_FB_USED[{w}]))"))
+    active = _by_pod(at_end(f"{per_pod} (max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE[{w}]))"))
+    pods: dict[PodKey, list[Sample]] = {}
+    for sample in held:
+        pods.setdefault(_pod_key(sample.labels), []).append(sample)
+    out = []
+    for key, samples in sorted(pods.items()):
+        if key not in memory or key not in active:
+            continue
+        out.append(
+            GpuPeak(
+                key[1],
+                key[2],
+                workload(key),
+                samples[0].labels.get("model", ""),
+                float(len(samples)),
+                sum(x.value for x in samples),
+                memory[key] * 2.0**20,
+                active[key],
             )
         )
     return tuple(out)

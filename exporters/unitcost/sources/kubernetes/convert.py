@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 from unitcost.base.labelvalues import bound_label_value
+from unitcost.costmodel.gpu_ledger import (
+    COUNT_LABEL,
+    HAMI_CORES,
+    HAMI_MEMORY,
+    HAMI_MEMORY_PERCENT,
+    MIG_RESOURCE_PREFIX,
+    REPLICAS_LABEL,
+    mig_share,
+)
 from unitcost.costmodel.quantity import QuantityError, parse_quantity
 from unitcost.data.model import (
     CapacityType,
@@ -91,6 +101,68 @@ def _resources(obj: Obj, field: str, amounts: Obj | None) -> Resources:
         gpu=sum(get(name) for name in GPU_RESOURCES),
         storage=get("ephemeral-storage"),
     )
+
+
+#: GPU extended resources kept per pod beside whole devices (see Pod.gpu_requests).
+HAMI_RESOURCES = (HAMI_MEMORY, HAMI_MEMORY_PERCENT, HAMI_CORES)
+
+
+def _is_gpu_share(name: str) -> bool:
+    return name.startswith(MIG_RESOURCE_PREFIX) or name in HAMI_RESOURCES
+
+
+def pod_gpu_requests(pod: Obj) -> tuple[tuple[str, float], ...]:
+    """MIG slices and HAMi fractions the containers request (summed over containers)."""
+    found: dict[str, float] = {}
+    for i, c in enumerate((pod.get("spec") or {}).get("containers") or []):
+        requests = (c.get("resources") or {}).get("requests") or {}
+        for name, value in requests.items():
+            if _is_gpu_share(name):
+                field = f"spec.containers[{i}].resources.requests.{name}"
+                found[_intern(name)] = found.get(name, 0.0) + _quantity(pod, field, value)
+    return tuple(found.items())
+
+
+def pod_resource_claims(pod: Obj) -> tuple[str, ...]:
+    """The DRA ResourceClaims a pod uses: status.resourceClaimStatuses (claims generated from
+    a ResourceClaimTemplate get their name there) and spec.resourceClaims[].resourceClaimName."""
+    names: list[str] = []
+    for entry in (pod.get("status") or {}).get("resourceClaimStatuses") or []:
+        if entry.get("resourceClaimName"):
+            names.append(_intern(str(entry["resourceClaimName"])))
+    for entry in (pod.get("spec") or {}).get("resourceClaims") or []:
+        if entry.get("resourceClaimName"):
+            names.append(_intern(str(entry["resourceClaimName"])))
+    return tuple(dict.fromkeys(names))
+
+
+def physical_gpus(obj: Obj, field: str, amounts: Obj | None, labels: Obj) -> float:
+    """Physical GPUs behind a node's GPU resources: time-slicing and MPS advertise
+    `replicas` per device; MIG's "mixed" strategy advertises slices (nvidia.com/mig-*), whose
+    devices are GPU feature discovery's nvidia.com/gpu.count when labelled, else the fewest
+    that hold them (a 3g slice: two per 7-slice device)."""
+    amounts = amounts or {}
+    whole = {n: _quantity(obj, f"{field}.{n}", amounts[n]) for n in GPU_RESOURCES if n in amounts}
+    try:
+        replicas = max(1, int(labels.get(REPLICAS_LABEL, "1") or 1))
+    except ValueError:
+        replicas = 1
+    devices = whole.get("nvidia.com/gpu", 0.0) / replicas + whole.get("amd.com/gpu", 0.0)
+    slices = {
+        n[len(MIG_RESOURCE_PREFIX) :]: _quantity(obj, f"{field}.{n}", v)
+        for n, v in amounts.items()
+        if n.startswith(MIG_RESOURCE_PREFIX)
+    }
+    if not any(v > 0 for v in slices.values()):
+        return devices
+    try:
+        return max(devices, float(labels[COUNT_LABEL]))
+    except (KeyError, ValueError):
+        pass
+    for profile, count in slices.items():
+        per_device = max(1, int(1.0 / mig_share(profile) + 1e-9))
+        devices += -(-count // per_device)
+    return devices
 
 
 def _add(a: Resources, b: Resources) -> Resources:
@@ -179,6 +251,8 @@ def to_pod(obj: Obj, label_keys: Collection[str], annotation_keys: Collection[st
         owner=controller_owner(obj),
         claims=claims,
         disruption=pod_disruption(obj),
+        gpu_requests=pod_gpu_requests(obj),
+        resource_claims=pod_resource_claims(obj),
     )
 
 
@@ -213,6 +287,15 @@ def to_node(obj: Obj) -> Node:
     labels: Obj = meta.get("labels") or {}
     status = obj.get("status") or {}
     instance_type = _first(labels, (ONPREM_INSTANCE_TYPE_LABEL, *INSTANCE_TYPE_LABELS))
+    capacity = _resources(obj, "status.capacity", status.get("capacity"))
+    allocatable = _resources(obj, "status.allocatable", status.get("allocatable"))
+    capacity = replace(
+        capacity, gpu=physical_gpus(obj, "status.capacity", status.get("capacity"), labels)
+    )
+    allocatable = replace(
+        allocatable,
+        gpu=physical_gpus(obj, "status.allocatable", status.get("allocatable"), labels),
+    )
     return Node(
         name=_intern(meta.get("name") or ""),
         provider=node_provider(obj),
@@ -221,8 +304,8 @@ def to_node(obj: Obj) -> Node:
         zone=_first(labels, ZONE_LABELS),
         capacity_type=capacity_type(labels),
         node_pool=_first(labels, NODE_POOL_LABELS),
-        capacity=_resources(obj, "status.capacity", status.get("capacity")),
-        allocatable=_resources(obj, "status.allocatable", status.get("allocatable")),
+        capacity=capacity,
+        allocatable=allocatable,
         gpu_model=str(labels.get(GPU_PRODUCT_LABEL, "")),
         # Node labels are kept whole: Kueue flavors select nodes by any label, and nodes are few.
         labels={_intern(k): _intern(str(v)) for k, v in labels.items()},

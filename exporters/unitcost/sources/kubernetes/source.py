@@ -20,10 +20,11 @@ from unitcost.costmodel.attribution import (
     resolve_owner,
 )
 from unitcost.data.batch import BatchJob, Cohort, QueueUsage
+from unitcost.data.devices import GpuClaim, GpuDevice
 from unitcost.data.model import Flavor, LocalQueue, Owner, Pod, Queue, Resources, Snapshot, Volume
 from unitcost.data.records import SourceHealth
 from unitcost.sources.base import SourceError
-from unitcost.sources.kubernetes import convert
+from unitcost.sources.kubernetes import convert, dra
 from unitcost.sources.kubernetes.batch import (
     to_cluster_queue_with_usage,
     to_cohort,
@@ -170,6 +171,19 @@ class KubernetesSource:
             lambda o: (_admission(o), to_workload(o, pod_labels)),
             settings,
         )
+
+        def resource(plural: str) -> Endpoint:
+            def factory(version: str) -> Callable[..., Any]:
+                return functools.partial(
+                    custom.list_cluster_custom_object, dra.GROUP, version, plural
+                )
+
+            return Endpoint(plural, factory, dra.VERSIONS, optional=True)
+
+        self.dra_enabled = settings.dra_enabled
+        self.resource_slices = Reflector(resource("resourceslices"), dra.to_slice_devices, settings)
+        self.resource_claims = Reflector(resource("resourceclaims"), dra.to_claim, settings)
+        self.device_classes = Reflector(resource("deviceclasses"), dra.to_device_class, settings)
         self.core: list[Reflector[Any]] = [
             self.nodes,
             self.pods,
@@ -188,6 +202,8 @@ class KubernetesSource:
                 self.workloads,
                 self.cohorts,
             ]
+        if self.dra_enabled:
+            self.auxiliary += [self.resource_slices, self.resource_claims, self.device_classes]
         timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         self.usage: UsagePoller | None = None
         if settings.metrics_enabled:
@@ -265,6 +281,7 @@ class KubernetesSource:
                 pod = with_admission(pod, admitted_queue(pod, parents, admissions))
             pods.append(replace(pod, owner=owner, usage=pod_usage))
         queues, flavors, local_queues, queue_usage = self._queues(pods)
+        gpu_devices, gpu_claims = self._dra(pods)
         return Snapshot(
             timestamp=self._clock(),
             nodes=tuple(self.nodes.items()),
@@ -277,7 +294,17 @@ class KubernetesSource:
             cohorts=self._cohorts(),
             queue_usage=tuple(queue_usage),
             jobs=tuple(jobs),
+            gpu_devices=gpu_devices,
+            gpu_claims=gpu_claims,
         )
+
+    def _dra(self, pods: Sequence[Pod]) -> tuple[tuple[GpuDevice, ...], tuple[GpuClaim, ...]]:
+        if not self.dra_enabled:
+            return (), ()
+        slices = [d for found in self.resource_slices.items() for d in found]
+        if not slices and not self.resource_claims.items():
+            return (), ()
+        return dra.join(slices, self.resource_claims.items(), pods)
 
     def _volumes(self) -> list[Volume]:
         bound_to = {volume: claim for claim, volume in self.claims.items()}

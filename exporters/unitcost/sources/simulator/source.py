@@ -8,6 +8,7 @@ from collections.abc import Callable
 from unitcost.data.model import Snapshot
 from unitcost.sources.simulator.clock import SimulationClock
 from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator.gpu_pools import with_gpu_pools
 from unitcost.sources.simulator.network import SimulatedTraffic
 from unitcost.sources.simulator.vllm import SimulatedVllm
 
@@ -26,8 +27,11 @@ class SimulatorSource:
         *,
         speed: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        gpu_pools: bool = False,
     ) -> None:
         self.cluster = cluster
+        #: Lay the shared-GPU pools (DRA, MIG, time-sliced, fractional) beside the cluster.
+        self.gpu_pools = gpu_pools
         self._clock = SimulationClock(speed, clock)
         self.vllm = SimulatedVllm()
         #: Network counters as the node agents would count them (set by the exporter's
@@ -39,6 +43,8 @@ class SimulatorSource:
         self.cluster.advance(simulated_seconds)
         self.vllm.advance(self.cluster.serving(), wall_seconds)
         snapshot = self.cluster.snapshot()
+        if self.gpu_pools:
+            snapshot = with_gpu_pools(snapshot)
         if self.traffic is not None:
             self.traffic.advance(snapshot)
         return snapshot
