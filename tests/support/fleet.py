@@ -25,8 +25,8 @@ from __future__ import annotations
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,16 +200,29 @@ def agent_config(
 
 
 @contextmanager
+def _listening(
+    name: str, argv: Callable[[str, Path], list[str]], ready_path: str, timeout: float
+) -> Iterator[Process]:
+    """A helper binary in a fresh temp dir on a free loopback port: `argv(address, workdir)`,
+    yielded once `ready_path` answers."""
+    with tempfile.TemporaryDirectory(prefix=f"unitcost-{name}-") as tmp:
+        workdir = Path(tmp)
+        address = f"127.0.0.1:{free_port()}"
+        with _process(name, argv(address, workdir), workdir) as (proc, _log):
+            proc.address = address
+            _ready(proc, f"{proc.url}{ready_path}", timeout)
+            yield proc
+
+
 def prometheus_agent(
     name: str, config: dict[str, Any], *, timeout: float = 30.0
-) -> Iterator[Process]:
+) -> AbstractContextManager[Process]:
     """Prometheus 3.5 in agent mode (scrape and remote_write only, no queries)."""
-    with tempfile.TemporaryDirectory(prefix=f"unitcost-agent-{name}-") as tmp:
-        workdir = Path(tmp)
+
+    def argv(address: str, workdir: Path) -> list[str]:
         config_path = workdir / "agent.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), "utf-8")
-        address = f"127.0.0.1:{free_port()}"
-        argv = [
+        return [
             tool("prometheus"),
             "--agent",
             f"--config.file={config_path}",
@@ -217,19 +230,15 @@ def prometheus_agent(
             f"--web.listen-address={address}",
             "--log.level=warn",
         ]
-        with _process(f"agent-{name}", argv, workdir) as (proc, _log):
-            proc.address = address
-            _ready(proc, f"{proc.url}/-/ready", timeout)
-            yield proc
+
+    return _listening(f"agent-{name}", argv, "/-/ready", timeout)
 
 
-@contextmanager
-def victoria_metrics(*, timeout: float = 30.0) -> Iterator[Process]:
+def victoria_metrics(*, timeout: float = 30.0) -> AbstractContextManager[Process]:
     """VictoriaMetrics single-node; its remote-write endpoint is URL/api/v1/write."""
-    with tempfile.TemporaryDirectory(prefix="unitcost-vm-") as tmp:
-        workdir = Path(tmp)
-        address = f"127.0.0.1:{free_port()}"
-        argv = [
+
+    def argv(address: str, workdir: Path) -> list[str]:
+        return [
             tool("victoria-metrics"),
             f"-httpListenAddr={address}",
             f"-storageDataPath={workdir / 'data'}",
@@ -246,26 +255,22 @@ def victoria_metrics(*, timeout: float = 30.0) -> Iterator[Process]:
             "-search.minStalenessInterval=30s",
             "-loggerLevel=WARN",
         ]
-        with _process("victoria-metrics", argv, workdir) as (proc, _log):
-            proc.address = address
-            _ready(proc, f"{proc.url}/health", timeout)
-            yield proc
+
+    return _listening("victoria-metrics", argv, "/health", timeout)
 
 
-@contextmanager
 def vmalert(
     datasource: str,
     rule_files: Sequence[Path],
     *,
     evaluation_interval: str = "2s",
     timeout: float = 30.0,
-) -> Iterator[Process]:
+) -> AbstractContextManager[Process]:
     """vmalert evaluating `rule_files` against `datasource` (VictoriaMetrics), writing records
     and ALERTS back into it; notifications go nowhere (the rules, not routing, are tested)."""
-    with tempfile.TemporaryDirectory(prefix="unitcost-vmalert-") as tmp:
-        workdir = Path(tmp)
-        address = f"127.0.0.1:{free_port()}"
-        argv = [
+
+    def argv(address: str, _workdir: Path) -> list[str]:
+        return [
             tool("vmalert"),
             f"-httpListenAddr={address}",
             f"-datasource.url={datasource}",
@@ -279,10 +284,8 @@ def vmalert(
             "-loggerLevel=WARN",
             *(f"-rule={Path(p).resolve()}" for p in rule_files),
         ]
-        with _process("vmalert", argv, workdir) as (proc, _log):
-            proc.address = address
-            _ready(proc, f"{proc.url}/health", timeout)
-            yield proc
+
+    return _listening("vmalert", argv, "/health", timeout)
 
 
 @contextmanager
