@@ -27,7 +27,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,6 @@ class Fleet:
     tier_a: Store
     tier_b: Store
     vmalert: Process
-    processes: list[Process] = field(default_factory=list)
 
     @property
     def tiers(self) -> tuple[Store, Store]:
@@ -249,10 +248,6 @@ def victoria_metrics(*, timeout: float = 30.0) -> AbstractContextManager[Process
             # Fresh samples searchable within a second (default 5 s): vmalert's chained records
             # (workload -> team -> month to date -> burn rate -> alert) each wait for it.
             "-inmemoryDataFlushInterval=1s",
-            # An instant query sees a series' last sample up to 30 s back (the default window is
-            # a couple of the series' own sample intervals, here 2 s: a record written a moment
-            # ago but not yet searchable would read as a gap).
-            "-search.minStalenessInterval=30s",
             "-loggerLevel=WARN",
         ]
 
