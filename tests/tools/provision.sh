@@ -21,25 +21,20 @@ me="tests/tools/provision.sh"
 
 fail() { echo "$me: $*" >&2; exit 1; }
 
-# --- Chromium ---------------------------------------------------------------------------------
-if ! command -v chromium >/dev/null; then
+# --- Debian packages the tests run as they are: headless Chromium (the statement test);
+# iproute2, iptables, conntrack (the network collector's real-conntrack tests, as root) ----------
+system=()
+command -v chromium >/dev/null || system+=(chromium fonts-dejavu-core)
+for bin in ip iptables ip6tables conntrack; do
+  command -v "$bin" >/dev/null || { system+=(iproute2 iptables conntrack); break; }
+done
+if [ ${#system[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    fail "the statement test needs Chromium (Debian: sudo apt-get install chromium fonts-dejavu-core)"
+    fail "the suite needs root and these Debian packages: ${system[*]} (sudo apt-get install ${system[*]})"
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
-fi
-
-# --- iproute2, iptables, conntrack (the network collector's real-conntrack tests) ------------
-if ! command -v ip >/dev/null || ! command -v iptables >/dev/null || ! command -v ip6tables >/dev/null \
-  || ! command -v conntrack >/dev/null; then
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    fail "the conntrack tests need root with iproute2, iptables and conntrack (Debian: sudo apt-get install iproute2 iptables conntrack)"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends iproute2 iptables conntrack >/dev/null
+  apt-get install -y -qq --no-install-recommends "${system[@]}" >/dev/null
 fi
 
 # --- pinned sets ------------------------------------------------------------------------------
