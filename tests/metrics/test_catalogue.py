@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from unitcost.metrics.catalogue import BY_NAME, CATALOGUE, Binary, Cap, Kind, MetricSpec
+from unitcost.metrics.catalogue import (
+    BY_NAME,
+    CATALOGUE,
+    WORKLOAD,
+    Binary,
+    Cap,
+    Kind,
+    MetricSpec,
+)
 from unitcost.metrics.reference import golden, markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,11 +85,13 @@ def test_labels_are_identity_not_targets(spec: MetricSpec) -> None:
 
 
 def test_the_cap_knows_its_families_by_their_keys() -> None:
-    """The cap drops pod families by (namespace, pod) and workload families by all labels."""
+    """The cap drops pod families by (namespace, pod) and workload families by the workload's
+    seven owner labels, which lead every workload family (a breakdown adds labels after)."""
     pods = [s for s in CATALOGUE if s.cap is Cap.POD]
     workloads = [s for s in CATALOGUE if s.cap is Cap.WORKLOAD]
     assert {s.labels[:2] for s in pods} == {("namespace", "pod")}
-    assert len({s.labels for s in workloads}) == 1
+    assert {s.labels[: len(WORKLOAD)] for s in workloads} == {WORKLOAD}
+    assert {s.labels[len(WORKLOAD) :] for s in workloads} == {(), ("resource",)}
     assert all(s.producers == {Binary.EXPORTER} for s in pods + workloads)
 
 

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.builders import node, res
 from unitcost.base.errors import InputError
-from unitcost.config.file import demo_config, parse_config
+from unitcost.config.file import Detail, demo_config, parse_config
 from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.frame import Attribution, CostFrame, NodeCost, PodCost
@@ -25,23 +25,29 @@ def pods_of(families: list) -> dict[str, set[tuple[str, str]]]:  # type: ignore[
     return {f.name: {s[0][:2] for s in f.samples} for f in families if f.name in POD_FAMILIES}
 
 
-def test_cheapest_pods_are_dropped_whole_and_the_rest_stays() -> None:
+TOTAL = "unitcost_pod_total_cost_dollars_per_hour"
+DETAILS = pytest.mark.parametrize("detail", ["workload", "pod"])
+
+
+@DETAILS
+def test_cheapest_pods_are_dropped_whole_and_the_rest_stays(detail: Detail) -> None:
     cluster = SimulatedCluster(seed=5, nodes=20, pods=600)
     frame = allocate(cluster.snapshot(), PriceBook.load(), allocation_policy(demo_config()))
-    families = cost_families(frame)
+    families = cost_families(frame, detail)
     total = sum(len(f.samples) for f in families)
     others = {f.name: list(f.samples) for f in families if f.name not in POD_FAMILIES}
-    before = pods_of(families)["unitcost_pod_info"]
+    before = pods_of(families)[TOTAL]
+    assert bool(pods_of(families)["unitcost_pod_info"]) == (detail == "pod")
 
     dropped = cap_series(families, frame, total - 500)
 
     assert dropped >= 500
     assert sum(len(f.samples) for f in families) == total - dropped <= total - 500
     kept = pods_of(families)
-    gone = before - kept["unitcost_pod_info"]
-    assert gone and all(pods <= kept["unitcost_pod_info"] for pods in kept.values())
+    gone = before - kept[TOTAL]
+    assert gone and all(pods <= kept[TOTAL] for pods in kept.values())
     cost = {(p.namespace, p.name): sum(p.allocated.values()) for p in frame.pods}
-    assert max(cost[k] for k in gone) <= min(cost[k] for k in kept["unitcost_pod_info"])
+    assert max(cost[k] for k in gone) <= min(cost[k] for k in kept[TOTAL])
     assert {f.name: f.samples for f in families if f.name not in POD_FAMILIES} == others
 
 
@@ -66,7 +72,8 @@ def test_a_cap_below_the_fixed_series_drops_every_pod_and_workload() -> None:
     assert {f.name: f.samples for f in families if f.name not in droppable} == fixed
 
 
-def test_100k_distinct_label_values_are_capped_in_one_pass() -> None:
+@DETAILS
+def test_100k_distinct_label_values_are_capped_in_one_pass(detail: Detail) -> None:
     # Each pod carries a distinct allowlisted label value (the cardinality attack of issue 9).
     owner = Attribution("t", "o", "c")
     pods = [
@@ -84,12 +91,12 @@ def test_100k_distinct_label_values_are_capped_in_one_pass() -> None:
     zero = {r: 0.0 for r in RESOURCES}
     nc = NodeCost(n0, PriceBook.load().node_price(n0), dict(zero), dict(zero))
     frame = CostFrame(0.0, [nc], pods, namespaces={"ns": owner})
-    families = cost_families(frame)
+    families = cost_families(frame, detail)
     before = sum(len(f.samples) for f in families)
     dropped = cap_series(families, frame, 50_000)
     after = sum(len(f.samples) for f in families)
     assert after <= 50_000 and dropped == before - after
-    info = next(f for f in families if f.name == "unitcost_pod_info")
+    info = next(f for f in families if f.name == TOTAL)
     kept = {s[0][1] for s in info.samples}
     assert min((int(p[1:]) % 977) for p in kept) >= max(
         (i % 977) for i in range(100_000) if f"p{i}" not in kept
@@ -117,10 +124,11 @@ def test_bad_cap_names_the_field() -> None:
         parse_config({"limits": {"max_series": 0}}, "bad.yaml", Path("."))
 
 
-def test_workloads_go_only_when_no_pod_is_left_cheapest_first() -> None:
+@DETAILS
+def test_workloads_go_only_when_no_pod_is_left_cheapest_first(detail: Detail) -> None:
     cluster = SimulatedCluster(seed=5, nodes=20, pods=600)
     frame = allocate(cluster.snapshot(), PriceBook.load(), allocation_policy(demo_config()))
-    families = cost_families(frame)
+    families = cost_families(frame, detail)
     total = sum(len(f.samples) for f in families)
     workload_series = sum(len(f.samples) for f in families if f.name in WORKLOAD_FAMILIES)
     pod_series = sum(len(f.samples) for f in families if f.name in POD_FAMILIES)
@@ -145,7 +153,15 @@ def test_workloads_go_only_when_no_pod_is_left_cheapest_first() -> None:
     gone = cost.keys() - kept
     assert gone and kept
     assert max(cost[k] for k in gone) <= min(cost[k] for k in kept)
-    # A dropped workload leaves no unused or shared series behind.
+    # A dropped workload leaves no unused, shared or per-resource series behind; a kept one
+    # keeps its per-resource series.
+    by_resource = {
+        values[:7]
+        for f in families
+        if f.name == "unitcost_workload_resource_cost_dollars_per_hour"
+        for values, _ in f.samples
+    }
+    assert by_resource == kept
     for f in families:
         if f.name in WORKLOAD_FAMILIES:
-            assert not {values for values, _ in f.samples} & gone
+            assert not {values[:7] for values, _ in f.samples} & gone

@@ -69,8 +69,8 @@ def test_export_matches_metrics(collector: Collector, receiver: Receiver) -> Non
     resource = received.resources[0]
     assert resource["service.name"] == "unitcost"
     assert resource["k8s.cluster.name"] == "eu-1"
-    assert received.kinds["unitcost_pod_cost_dollars_per_hour"] == "gauge"
-    assert received.units["unitcost_pod_cost_dollars_per_hour"] == "USD/h"
+    assert received.kinds["unitcost_pod_total_cost_dollars_per_hour"] == "gauge"
+    assert received.units["unitcost_pod_total_cost_dollars_per_hour"] == "USD/h"
     assert received.units["unitcost_budget_dollars"] == "USD"
     assert received.units["unitcost_node_allocatable_memory_bytes"] == "By"
     assert received.units["unitcost_source_last_success_timestamp_seconds"] == "s"
@@ -94,7 +94,7 @@ def test_families_that_appear_later_are_registered(collector: Collector) -> None
             assert publisher.force_flush()
         finally:
             publisher.shutdown()
-    assert "unitcost_pod_cost_dollars_per_hour" in received.metrics
+    assert "unitcost_pod_total_cost_dollars_per_hour" in received.metrics
     assert "unitcost_source_up" in received.metrics
 
 

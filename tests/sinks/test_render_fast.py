@@ -52,7 +52,7 @@ def test_fast_render_equals_the_reference(generated: list[MetricFamily]) -> None
 def test_fast_render_equals_the_reference_on_a_simulated_cluster() -> None:
     cluster = SimulatedCluster(seed=3, nodes=30, pods=900)
     frame = allocate(cluster.snapshot(), PriceBook.load(), allocation_policy(demo_config()))
-    generated = cost_families(frame)
+    generated = cost_families(frame, "pod")  # every family, per-pod detail included
     assert sum(len(f.samples) for f in generated) > 3000
     assert render(generated) == render_reference(generated)
 

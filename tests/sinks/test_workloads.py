@@ -8,14 +8,14 @@ from dataclasses import replace
 
 import pytest
 
-from unitcost.config.file import demo_config
+from unitcost.config.file import Detail, demo_config
 from unitcost.costmodel.allocation import SharedStrategy, allocate
 from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.frame import CostFrame
 from unitcost.metrics.catalogue import WORKLOAD_COST
 from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
-from unitcost.sinks.cap import cap_series
+from unitcost.sinks.cap import POD_FAMILIES, cap_series
 from unitcost.sinks.metrics import cost_families
 from unitcost.sinks.workloads import workload_families
 from unitcost.sources.simulator import SimulatedCluster
@@ -25,6 +25,9 @@ POD_TO_WORKLOAD = {
     "unitcost_pod_unused_cost_dollars_per_hour": "unitcost_workload_unused_cost_dollars_per_hour",
     "unitcost_pod_shared_cost_dollars_per_hour": "unitcost_workload_shared_cost_dollars_per_hour",
 }
+
+
+RESOURCE_COST = "unitcost_workload_resource_cost_dollars_per_hour"
 
 
 def frame_for(strategy: SharedStrategy = "keep") -> CostFrame:
@@ -48,17 +51,21 @@ def summed_from_pods(families: list[MetricFamily]) -> dict[str, dict[tuple[str, 
     for pod_name, workload_name in POD_TO_WORKLOAD.items():
         for values, value in named[pod_name].samples:
             out[workload_name][owners[values[:2]]].append(value)
+    for values, value in named["unitcost_pod_cost_dollars_per_hour"].samples:
+        out[RESOURCE_COST][(*owners[values[:2]], values[3])].append(value)
     return {name: {k: math.fsum(v) for k, v in groups.items()} for name, groups in out.items()}
 
 
 @pytest.mark.parametrize("strategy", ["keep", "proportional"])
 def test_workload_series_are_the_pod_series_summed_per_owner(strategy: SharedStrategy) -> None:
-    families = cost_families(frame_for(strategy))
+    frame = frame_for(strategy)
+    families = cost_families(frame, "pod")
     named = by_name(families)
     expected = summed_from_pods(families)
-    for name in POD_TO_WORKLOAD.values():
+    for name in (*POD_TO_WORKLOAD.values(), RESOURCE_COST):
         family = named[name]
-        assert family.labels == WORKLOAD_COST.labels
+        labels = (*WORKLOAD_COST.labels, "resource") if name == RESOURCE_COST else None
+        assert family.labels == (labels or WORKLOAD_COST.labels)
         got = dict(family.samples)
         assert len(got) == len(family.samples), f"{name}: duplicate series"
         assert got.keys() == expected.get(name, {}).keys(), name
@@ -73,14 +80,50 @@ def test_workload_series_are_the_pod_series_summed_per_owner(strategy: SharedStr
         assert not named["unitcost_workload_shared_cost_dollars_per_hour"].samples
     else:
         assert named["unitcost_workload_shared_cost_dollars_per_hour"].samples
+    # The default detail serves the same workload series, and one series per pod.
+    default = by_name(cost_families(frame, "workload"))
+    for name in (*POD_TO_WORKLOAD.values(), RESOURCE_COST):
+        assert default[name].samples == named[name].samples, name
 
 
-def test_the_series_cap_keeps_every_dollar_in_the_workload_series() -> None:
+@pytest.mark.parametrize("strategy", ["keep", "proportional"])
+def test_detail_workload_serves_one_series_per_pod(strategy: SharedStrategy) -> None:
+    frame = frame_for(strategy)
+    pod = by_name(cost_families(frame, "pod"))
+    default = by_name(cost_families(frame, "workload"))
+    per_pod = {
+        name
+        for name, family in default.items()
+        if family.samples and family.labels[:2] == ("namespace", "pod")
+    }
+    # GPU holdings are served for the few pods holding GPUs, in both modes.
+    assert per_pod - {"unitcost_gpu_holding_cost_dollars_per_hour"} == {
+        "unitcost_pod_total_cost_dollars_per_hour"
+    }
+    totals = default["unitcost_pod_total_cost_dollars_per_hour"]
+    assert totals.samples == pod["unitcost_pod_total_cost_dollars_per_hour"].samples
+    assert len(totals.samples) == len(frame.pods)
+    # Its value is the pod's per-resource series summed; its owners are the info series'.
+    summed: dict[tuple[str, ...], list[float]] = defaultdict(list)
+    for values, value in pod["unitcost_pod_cost_dollars_per_hour"].samples:
+        summed[values[:3]].append(value)
+    info = {values[:2]: values[2:] for values, _ in pod["unitcost_pod_info"].samples}
+    for values, value in totals.samples:
+        assert value == pytest.approx(math.fsum(summed[values[:3]]), rel=1e-12)
+        assert values[3:] == info[values[:2]]
+    assert sum(len(f.samples) for f in default.values()) < 0.5 * sum(
+        len(f.samples) for f in pod.values()
+    )
+
+
+@pytest.mark.parametrize("detail", ["workload", "pod"])
+def test_the_series_cap_keeps_every_dollar_in_the_workload_series(detail: Detail) -> None:
     frame = frame_for()
-    families = cost_families(frame)
+    families = cost_families(frame, detail)
     before = by_name(workload_families(frame))
     total = sum(len(f.samples) for f in families)
-    assert cap_series(families, frame, total // 2) > 0
+    pod_series = sum(len(f.samples) for f in families if f.name in POD_FAMILIES)
+    assert cap_series(families, frame, total - pod_series // 2) > 0
     after = by_name(families)
     for name, family in before.items():
         assert after[name].samples == family.samples

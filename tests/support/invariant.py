@@ -37,10 +37,21 @@ def assert_frame_invariant(frame: CostFrame) -> None:
 
 
 def assert_scraped_invariant(samples: Iterable[tuple[str, dict[str, str], float]]) -> int:
-    """The same invariant from /metrics samples; returns how many (node, resource) it checked."""
+    """The same invariant from /metrics samples, with either `detail`; returns how many
+    (node, resource) it checked.
+
+    What every exposition has: per node, over its resources, the pods' totals
+    (unitcost_pod_total_cost_dollars_per_hour) + idle == cost; per resource, over the
+    cluster, the workloads' sums (unitcost_workload_resource_cost_dollars_per_hour) + idle
+    == cost; per workload, its per-resource sums add up to its total. With `detail: pod`
+    also per node and resource: sum(unitcost_pod_cost_dollars_per_hour) + idle == cost."""
     node_cost: dict[tuple[str, str], float] = {}
     idle: dict[tuple[str, str], float] = {}
     pods: dict[tuple[str, str], list[float]] = defaultdict(list)
+    pod_totals: dict[str, list[float]] = defaultdict(list)
+    by_resource: dict[str, list[float]] = defaultdict(list)
+    workload_parts: dict[tuple[str, ...], list[float]] = defaultdict(list)
+    workload_total: dict[tuple[str, ...], float] = {}
     for name, labels, value in samples:
         if name == "unitcost_node_cost_dollars_per_hour":
             node_cost[(labels["node"], labels["resource"])] = value
@@ -48,10 +59,43 @@ def assert_scraped_invariant(samples: Iterable[tuple[str, dict[str, str], float]
             idle[(labels["node"], labels["resource"])] = value
         elif name == "unitcost_pod_cost_dollars_per_hour":
             pods[(labels["node"], labels["resource"])].append(value)
+        elif name == "unitcost_pod_total_cost_dollars_per_hour":
+            pod_totals[labels["node"]].append(value)
+        elif name == "unitcost_workload_resource_cost_dollars_per_hour":
+            by_resource[labels["resource"]].append(value)
+            workload_parts[_workload(labels)].append(value)
+        elif name == "unitcost_workload_cost_dollars_per_hour":
+            workload_total[_workload(labels)] = value
     assert node_cost, "no node cost series"
     assert set(pods) <= set(node_cost), set(pods) - set(node_cost)
+    nodes = {node for node, _ in node_cost}
+    assert set(pod_totals) <= nodes, set(pod_totals) - nodes
     for key, cost in node_cost.items():
         assert idle[key] >= 0
-        total = math.fsum(pods[key]) + idle[key]
-        assert math.isclose(total, cost, rel_tol=REL_TOL, abs_tol=ABS_TOL), (key, total, cost)
+        if pods:  # detail: pod
+            total = math.fsum(pods[key]) + idle[key]
+            assert math.isclose(total, cost, rel_tol=REL_TOL, abs_tol=ABS_TOL), (key, total, cost)
+    for node in nodes:
+        keys = [k for k in node_cost if k[0] == node]
+        cost = math.fsum(node_cost[k] for k in keys)
+        total = math.fsum(pod_totals[node]) + math.fsum(idle[k] for k in keys)
+        assert math.isclose(total, cost, rel_tol=REL_TOL, abs_tol=ABS_TOL), (node, total, cost)
+    for resource in {r for _, r in node_cost}:
+        keys = [k for k in node_cost if k[1] == resource]
+        cost = math.fsum(node_cost[k] for k in keys)
+        total = math.fsum(by_resource[resource]) + math.fsum(idle[k] for k in keys)
+        assert math.isclose(total, cost, rel_tol=REL_TOL, abs_tol=ABS_TOL), (resource, total, cost)
+    assert workload_parts.keys() == workload_total.keys()
+    for key, parts in workload_parts.items():
+        assert math.isclose(
+            math.fsum(parts), workload_total[key], rel_tol=REL_TOL, abs_tol=ABS_TOL
+        ), key
     return len(node_cost)
+
+
+#: The labels that name a workload (its owners), in the catalogue's order.
+WORKLOAD_LABELS = ("namespace", "team", "org", "cost_center", "queue", "app", "workload_kind")
+
+
+def _workload(labels: dict[str, str]) -> tuple[str, ...]:
+    return tuple(labels.get(k, "") for k in WORKLOAD_LABELS)

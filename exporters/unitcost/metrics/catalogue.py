@@ -146,7 +146,8 @@ NODES = Section(
     "Nodes",
     "Invariant, per node and resource: `sum(unitcost_pod_cost_dollars_per_hour) + "
     "unitcost_node_idle_cost_dollars_per_hour == unitcost_node_cost_dollars_per_hour` (to "
-    "1e-9 relative).",
+    "1e-9 relative); per node, over all resources, with any `detail`: "
+    "`sum(unitcost_pod_total_cost_dollars_per_hour) + idle == cost`.",
 )
 NODE_COST = _spec(
     "unitcost_node_cost_dollars_per_hour",
@@ -202,7 +203,14 @@ UNPRICED_NODES = _spec(
     "fallback per-resource rates, never at zero.",
 )
 
-PODS = Section("Pods")
+PODS = Section(
+    "Pods",
+    "What is served per pod follows the config's `detail` (docs/config.md, "
+    "docs/performance.md): with the default `workload`, one series per pod "
+    "(`unitcost_pod_total_cost_dollars_per_hour`, owners on it), plus the GPU series of the "
+    "few pods holding GPUs; with `pod`, also the per-resource, unused and shared series and "
+    "`unitcost_pod_info`.",
+)
 POD_COST = _spec(
     "unitcost_pod_cost_dollars_per_hour",
     "Cost allocated to the pod per hour: price x max(request, usage), scaled so the node is "
@@ -264,6 +272,33 @@ POD_INFO = _spec(
     extra_labels="one `label_<key>` per `attribution.pod_label_allowlist` entry (none by default)",
 )
 
+POD_TOTAL_COST = _spec(
+    "unitcost_pod_total_cost_dollars_per_hour",
+    "Cost allocated to the pod per hour, all resources together, with the pod's owners.",
+    (
+        "namespace",
+        "pod",
+        "node",
+        "team",
+        "org",
+        "cost_center",
+        "queue",
+        "app",
+        "workload_kind",
+        "holds_gpu",
+    ),
+    section=PODS,
+    unit="USD/h",
+    cap=Cap.POD,
+    doc="The sum of the pod's `unitcost_pod_cost_dollars_per_hour` over its resources, with "
+    "the owner labels of `unitcost_pod_info`: the one series per pod of the default `detail: "
+    "workload` (served with `detail: pod` too), so a drill-down from a workload to its pods "
+    "needs no join. The per-resource, unused and shared series above and `unitcost_pod_info` "
+    "are served only with `detail: pod`; the per-resource breakdown is kept per workload "
+    "(`unitcost_workload_resource_cost_dollars_per_hour`).",
+    extra_labels="one `label_<key>` per `attribution.pod_label_allowlist` entry (none by default)",
+)
+
 WORKLOADS = Section(
     "Workloads",
     "A workload is every running pod of one namespace with the same owners: one Spark "
@@ -309,6 +344,19 @@ WORKLOAD_SHARED_COST = _spec(
     cap=Cap.WORKLOAD,
     doc="Sum of `unitcost_pod_shared_cost_dollars_per_hour` over the workload's pods (only "
     "with `shared_cost.strategy` `even` or `proportional`).",
+)
+
+WORKLOAD_RESOURCE_COST = _spec(
+    "unitcost_workload_resource_cost_dollars_per_hour",
+    "Cost allocated to the workload's running pods per hour, per resource, with the "
+    "workload's owners.",
+    (*WORKLOAD, "resource"),
+    section=WORKLOADS,
+    unit="USD/h",
+    cap=Cap.WORKLOAD,
+    doc="Sum of `unitcost_pod_cost_dollars_per_hour` over the workload's running pods, per "
+    "resource (`cpu`, `memory`, `gpu`, `storage`): the per-resource breakdown in both "
+    "`detail` modes. Summed over `resource` it is `unitcost_workload_cost_dollars_per_hour`.",
 )
 
 NAMESPACES = Section("Namespaces and volumes")

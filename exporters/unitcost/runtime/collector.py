@@ -150,7 +150,7 @@ class Collector:
             )
         families: list[MetricFamily] = []
         if frame is not None and snapshot is not None:
-            costs = cost_families(frame)
+            costs = cost_families(frame, self.config.detail)
             families += costs
             self._observe_outcomes(snapshot, costs)
             # The capacity forecast's history.

@@ -2,7 +2,8 @@
 
 When a collect's families hold more series than the cap, whole pods are dropped, cheapest
 first (allocated + shared $/h, ties by namespace and name so the choice is stable), with every
-per-pod series of theirs (cost, unused, shared, info): a pod is never half exported. The
+per-pod series of theirs (total, cost, unused, shared, info, GPU holdings): a pod is never
+half exported, with either `detail`. The
 per-workload sums keep a dropped pod's dollars with its team; only when every pod is gone and
 the cap is still exceeded (bare pods are each their own workload) do whole workloads go too,
 cheapest first. Node, namespace, queue, policy and health series are never dropped. What was
@@ -19,6 +20,7 @@ from unitcost.data.frame import CostFrame
 from unitcost.metrics.catalogue import (
     CATALOGUE,
     SERIES_DROPPED,
+    WORKLOAD,
     WORKLOAD_COST,
     WORKLOAD_SHARED_COST,
     Cap,
@@ -27,12 +29,14 @@ from unitcost.metrics.family import MetricFamily
 
 #: The families keyed by pod: their first two labels are (namespace, pod).
 POD_FAMILIES = frozenset(spec.name for spec in CATALOGUE if spec.cap is Cap.POD)
-#: The per-workload sums (sinks/workloads.py): all their labels are the workload's key.
+#: The per-workload sums (sinks/workloads.py): their first seven labels are the workload's key
+#: (the per-resource breakdown adds `resource` after them).
 WORKLOAD_FAMILIES = frozenset(spec.name for spec in CATALOGUE if spec.cap is Cap.WORKLOAD)
 #: Families whose value is money a workload costs (ranks workloads for the cap).
 _WORKLOAD_COST = frozenset({WORKLOAD_COST.name, WORKLOAD_SHARED_COST.name})
 
 _POD_KEY = itemgetter(0, 1)
+_WORKLOAD_KEY = itemgetter(*range(len(WORKLOAD)))
 Key = TypeVar("Key", bound=tuple[str, ...])
 
 
@@ -66,12 +70,13 @@ def _drop_cheapest_workloads(families: list[MetricFamily], excess: int) -> int:
     cost: dict[tuple[str, ...], float] = {}
     for family in workload_families:
         for values, value in family.samples:
-            series[values] += 1
+            key = _WORKLOAD_KEY(values)
+            series[key] += 1
             if family.name in _WORKLOAD_COST:
-                cost[values] = cost.get(values, 0.0) + value
+                cost[key] = cost.get(key, 0.0) + value
     drop, dropped = _cheapest(series, cost, excess)
     for family in workload_families:
-        family.samples = [s for s in family.samples if s[0] not in drop]
+        family.samples = [s for s in family.samples if _WORKLOAD_KEY(s[0]) not in drop]
     return dropped
 
 

@@ -12,8 +12,9 @@ import re
 from collections.abc import Iterable
 
 from unitcost import __version__
-from unitcost.config.file import Config
-from unitcost.data.frame import CostFrame
+from unitcost.base.sums import exact_sum
+from unitcost.config.file import Config, Detail
+from unitcost.data.frame import CostFrame, PodCost
 from unitcost.data.model import RESOURCES
 from unitcost.data.records import CloudBilling, CollectStats, ReloadStatus
 from unitcost.metrics.catalogue import (
@@ -43,6 +44,7 @@ from unitcost.metrics.catalogue import (
     POD_COST,
     POD_INFO,
     POD_SHARED_COST,
+    POD_TOTAL_COST,
     POD_UNUSED_COST,
     POLICY_GPU_IDLE,
     POLICY_QUEUED_QUOTA_RATIO,
@@ -71,7 +73,10 @@ def pod_label_name(key: str) -> str:
     return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)
 
 
-def cost_families(frame: CostFrame) -> list[MetricFamily]:
+def cost_families(frame: CostFrame, detail: Detail = "workload") -> list[MetricFamily]:
+    """The cost families of one frame. `detail` (the config's): "workload" serves one series
+    per pod (its total, with its owners); "pod" adds its per-resource, unused and shared
+    series and its info series. The per-workload sums are the same in both."""
     node_cost = NODE_COST.family()
     node_idle = NODE_IDLE_COST.family()
     node_info = NODE_INFO.family()
@@ -105,24 +110,18 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
     # Allowlisted pod labels (attribution.pod_label_allowlist) ride on the info series only.
     extra = tuple(pod_label_name(k) for k, _ in frame.pods[0].owner.labels) if frame.pods else ()
     pod_info = POD_INFO.family(extra)
+    pod_total = POD_TOTAL_COST.family(extra)
+    per_pod = detail == "pod"
     for pc in frame.pods:
         o = pc.owner
-        pod_info.add(
-            (
-                pc.namespace,
-                pc.name,
-                o.team,
-                o.org,
-                o.cost_center,
-                o.queue,
-                o.app,
-                o.workload_kind,
-                # GPU rules select these few pods' info by this label, not all pods' info.
-                "true" if pc.allocated.get("gpu", 0.0) > 0 else "",
-                *(v for _, v in o.labels),
-            ),
-            1.0,
-        )
+        # GPU rules select these few pods by this label, not all pods.
+        holds_gpu = "true" if pc.allocated.get("gpu", 0.0) > 0 else ""
+        labels = tuple(v for _, v in o.labels)
+        owners = (o.team, o.org, o.cost_center, o.queue, o.app, o.workload_kind, holds_gpu)
+        pod_total.add((pc.namespace, pc.name, pc.node, *owners, *labels), pod_total_cost(pc))
+        if not per_pod:
+            continue
+        pod_info.add((pc.namespace, pc.name, *owners, *labels), 1.0)
         for r, amount in pc.allocated.items():
             pod_cost.add((pc.namespace, pc.name, pc.node, r), amount)
         for r, amount in pc.unused.items():
@@ -204,6 +203,7 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         pod_unused,
         pod_shared,
         pod_info,
+        pod_total,
         *workload_families(frame),
         namespace_info,
         volume_cost,
@@ -222,6 +222,11 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
         *pending_families(frame.pending),
         unpriced,
     ]
+
+
+def pod_total_cost(pod: PodCost) -> float:
+    """A pod's allocated cost over all its resources (exactly summed)."""
+    return exact_sum(pod.allocated.values())
 
 
 def teams_in(frame: CostFrame) -> set[str]:
