@@ -123,21 +123,23 @@ def one_cluster(
         [(labels, _constant(v)) for labels, v in requests],
     )
     info = {"team": "t", "org": "o", "cost_center": "c", "queue": ""}
+    # The one series per pod (either `detail`): its owners, its node and its total cost.
     h.gauge(
-        "unitcost_pod_info",
+        "unitcost_pod_total_cost_dollars_per_hour",
         [
-            ({**web, **info, "app": "web", "workload_kind": "Deployment"}, lambda t: 1.0),
-            ({**old, **info, "app": "old-api", "workload_kind": "Deployment"}, lambda t: 1.0),
-            ({**train, **info, "app": "train", "workload_kind": "Job"}, lambda t: 1.0),
-        ],
-    )
-    h.gauge(
-        "unitcost_pod_cost_dollars_per_hour",
-        [
-            ({**web, "node": "n1", "resource": "cpu"}, _constant(0.04 * dollars)),
-            ({**old, "node": "n1", "resource": "cpu"}, _constant(0.1 * dollars)),
-            ({**old, "node": "n1", "resource": "memory"}, _constant(0.05 * dollars)),
-            ({**train, "node": "g1", "resource": "gpu"}, _constant(5.5 * dollars)),
+            (
+                {**web, **info, "node": "n1", "app": "web", "workload_kind": "Deployment"},
+                _constant(0.04 * dollars),
+            ),
+            (
+                {**old, **info, "node": "n1", "app": "old-api", "workload_kind": "Deployment"},
+                _constant(0.15 * dollars),
+            ),
+            (
+                {**train, **info, "node": "g1", "app": "train", "workload_kind": "Job"}
+                | {"holds_gpu": "true"},
+                _constant(5.5 * dollars),
+            ),
         ],
     )
     # n1: $0.64/h for 16 cores = $0.04 per core-hour; $0.32/h for 64 GiB = $0.005 per GiB-hour.
@@ -337,7 +339,7 @@ def fleet_history(now: int) -> str:
     """Two clusters as a fleet's global tier holds them (every series labelled `cluster` by
     each cluster's Prometheus): the same pod, node, workload and queue names; `west` at twice
     east's prices, its web-a busy at a steady 0.3 cores. Each also runs shop/batch-z, a bare pod
-    without a unitcost_pod_cost_dollars_per_hour series, priced at its own cluster's average."""
+    without a unitcost_pod_total_cost_dollars_per_hour series, priced at its own cluster's average."""
     h = History(now - 2 * DAY - 3600, now - 60)
     one_cluster(h, {"cluster": "east"})
     one_cluster(h, {"cluster": "west"}, dollars=2.0, web_cpu=_constant(0.3))

@@ -48,7 +48,9 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
     def at_end(promql: str) -> list[Sample]:
         return api.query(promql, at=end)
 
-    workloads = _workloads(at_end(f"last_over_time(unitcost_pod_info[{w}])"))
+    # One series per pod with either `detail` (docs/config.md): its owners and its node.
+    pods = at_end(f"last_over_time(unitcost_pod_total_cost_dollars_per_hour[{w}])")
+    workloads = _workloads(pods)
 
     def workload(key: PodKey) -> Workload:
         cluster, namespace, pod = key
@@ -56,12 +58,7 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
 
     # Prices: the pod's last node, at that node's $/core-hour and $/byte-hour; its cluster's
     # average for a pod whose node is unknown.
-    pod_node = {
-        _pod_key(x.labels): x.labels.get("node", "")
-        for x in at_end(
-            f'last_over_time(unitcost_pod_cost_dollars_per_hour{{resource="cpu"}}[{w}])'
-        )
-    }
+    pod_node = {_pod_key(x.labels): x.labels.get("node", "") for x in pods}
     prices = {
         resource: (
             {_node_key(x): x.value for x in at_end(_node_price(resource, per, w))},
@@ -106,7 +103,7 @@ def read_inputs(api: PrometheusAPI, settings: RecommendSettings, end: float) -> 
     cpu_seen = _by_pod(at_end(f"count_over_time(({q.cpu_usage_cores})[{a}:{s}])"))
     net_max = _by_pod(at_end(f"max_over_time(({q.network_bytes_per_second})[{a}:{s}])"))
     cost_now = _by_pod(
-        at_end("sum by (cluster, namespace, pod) (unitcost_pod_cost_dollars_per_hour)")
+        at_end("sum by (cluster, namespace, pod) (unitcost_pod_total_cost_dollars_per_hour)")
     )
     activity = tuple(
         PodActivity(
