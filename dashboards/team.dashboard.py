@@ -34,6 +34,19 @@ WORKLOAD_COLUMNS = {
     "app": "Workload",
     "queue": "Queue",
 }
+#: One workload's pods (the drill-down): the `workload` variable is the workload's app.
+TNW = "{" + CLUSTER + ', team=~"$team", namespace=~"$namespace", app=~"$workload"}'
+WORKLOAD_LINK = Link(
+    "Drill down to the pods of ${__value.raw}",
+    dashboard_url(
+        "team",
+        "var-cluster=${cluster}",
+        "var-team=${team}",
+        "var-namespace=${namespace}",
+        "var-workload=${__value.raw}",
+    ),
+    column="app",
+)
 NAMESPACE_LINK = Link(
     "Drill down to namespace ${__value.raw}",
     dashboard_url(
@@ -59,6 +72,11 @@ dashboard = build(
             "namespace",
             "Namespace",
             f'label_values(unitcost_namespace_info{{{CLUSTER}, team=~"$team"}}, namespace)',
+        ),
+        query_variable(
+            "workload",
+            "Workload",
+            f"label_values(workload:unitcost_workload_cost_dollars_per_hour:max{TN}, app)",
         ),
     ],
     rows=[
@@ -212,7 +230,7 @@ dashboard = build(
                 DOLLARS_PER_HOUR,
                 Query(f"topk(10, workload:unitcost_workload_cost_dollars_per_hour:max{TN})"),
                 columns=WORKLOAD_COLUMNS | {"Value": "$ per hour"},
-                links=[NAMESPACE_LINK],
+                links=[NAMESPACE_LINK, WORKLOAD_LINK],
             ),
             table(
                 "Most wasteful workloads",
@@ -221,7 +239,50 @@ dashboard = build(
                 DOLLARS_PER_HOUR,
                 Query(f"topk(10, workload:unitcost_workload_unused_cost_dollars_per_hour:max{TN})"),
                 columns=WORKLOAD_COLUMNS | {"Value": "Unused $ per hour"},
-                links=[NAMESPACE_LINK],
+                links=[NAMESPACE_LINK, WORKLOAD_LINK],
+            ),
+        ],
+        [
+            # The drill-down from a workload to its pods: the one series per pod that every
+            # `detail` serves (its total, owners on it), selected by team and app in the index,
+            # so the panel reads one workload's pods, never all of them.
+            table(
+                "Pods of the workload",
+                "The costliest pods of the workload chosen above (click a workload in the "
+                "tables above): each pod's allocated cost per hour over all its resources, and "
+                "its node. The per-resource breakdown is per workload "
+                "(unitcost_workload_resource_cost_dollars_per_hour).",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "topk(20, max by (cluster, namespace, app, workload_kind, pod, node) "
+                    f"(unitcost_pod_total_cost_dollars_per_hour{TNW}))"
+                ),
+                columns={
+                    "namespace": "Namespace",
+                    "app": "Workload",
+                    "pod": "Pod",
+                    "node": "Node",
+                    "Value": "$ per hour",
+                },
+                width=12,
+            ),
+            table(
+                "Cost of the workload by resource",
+                "The chosen workload's allocated cost per hour by resource (CPU, memory, GPU, "
+                "node-local storage), summed over its pods.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (cluster, namespace, app, resource) (max by (cluster, namespace, "
+                    "team, org, cost_center, queue, app, workload_kind, resource) "
+                    f"(unitcost_workload_resource_cost_dollars_per_hour{TNW}))"
+                ),
+                columns={
+                    "namespace": "Namespace",
+                    "app": "Workload",
+                    "resource": "Resource",
+                    "Value": "$ per hour",
+                },
+                width=12,
             ),
         ],
         [

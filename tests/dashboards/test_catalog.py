@@ -64,7 +64,7 @@ def _variable_queries(dashboards: dict[str, dict[str, Any]]) -> list[tuple[str, 
 
 
 def test_catalog_sources_are_real(exporter_metrics: set[str], rule_names: set[str]) -> None:
-    assert "unitcost_pod_cost_dollars_per_hour" in exporter_metrics
+    assert "unitcost_pod_total_cost_dollars_per_hour" in exporter_metrics
     assert "team:unitcost_cost_dollars_per_hour:sum" in rule_names
 
 
@@ -89,12 +89,27 @@ def test_every_query_names_only_known_series(
 def test_panels_prefer_recording_rules(
     all_targets: list[tuple[str, str, dict[str, Any]]], exporter_metrics: set[str]
 ) -> None:
-    """Raw per-pod series are never read by a panel: the roll-ups exist for that."""
-    per_pod = {m for m in exporter_metrics if m.startswith("unitcost_pod_")} - {"unitcost_pod_info"}
+    """Raw per-pod series are never read by a panel: the roll-ups exist for that. The one
+    exception is the team dashboard's drill-down from a workload to its pods, which selects
+    one workload's pod totals by team and app (an index lookup, not a read of every pod)."""
+    per_pod = {m for m in exporter_metrics if m.startswith("unitcost_pod_")} | {
+        "unitcost_pod_cost_dollars_per_hour",
+        "unitcost_pod_unused_cost_dollars_per_hour",
+        "unitcost_pod_shared_cost_dollars_per_hour",
+    }
+    per_pod -= {"unitcost_pod_info"}
+    drill_down = re.compile(
+        r'unitcost_pod_total_cost_dollars_per_hour\{[^}]*team=~"\$team"[^}]*app=~"\$workload"'
+    )
     offenders = [
-        f"{uid}: {title!r}" for uid, title, t in all_targets if metric_names(t["expr"]) & per_pod
+        f"{uid}: {title!r}"
+        for uid, title, t in all_targets
+        if metric_names(t["expr"]) & per_pod
+        and not (uid == "unitcost-team" and drill_down.search(t["expr"]))
     ]
     assert not offenders, offenders
+    drilled = [t for uid, _, t in all_targets if drill_down.search(t["expr"])]
+    assert len(drilled) == 1, drilled
 
 
 def test_a_renamed_metric_is_caught(exporter_metrics: set[str], rule_names: set[str]) -> None:
