@@ -54,6 +54,7 @@ def test_pricebook_paths_are_relative_to_the_config(tmp_path: Path) -> None:
             "source.simulator.nodes: Input should be greater than or equal to 1 (got 0)",
         ),
         ("colect_interval_seconds: 5\n", "colect_interval_seconds: Extra inputs are not permitted"),
+        ("detail: pods\n", "detail: Input should be 'workload' or 'pod' (got 'pods')"),
     ],
 )
 def test_bad_configs_name_file_field_and_value(tmp_path: Path, text: str, expected: str) -> None:
@@ -63,3 +64,11 @@ def test_bad_configs_name_file_field_and_value(tmp_path: Path, text: str, expect
         load_config(path)
     assert str(info.value).startswith(f"{path}: "), str(info.value)
     assert expected in str(info.value), str(info.value)
+
+
+def test_detail_defaults_to_workload(tmp_path: Path) -> None:
+    assert load_config(None).detail == "workload"
+    assert demo_config().detail == "workload"
+    path = tmp_path / "config.yaml"
+    path.write_text("detail: pod\n")
+    assert load_config(path).detail == "pod"
