@@ -35,12 +35,12 @@ def test_unit_costs_on_the_demo_cluster() -> None:
             lambda: (
                 prom.query(
                     "vllm:generation_tokens_total unless on (namespace, pod) "
-                    "unitcost_pod_cost_dollars_per_hour"
+                    "unitcost_pod_total_cost_dollars_per_hour"
                 )
                 == []
             ),
             timeout=30,
-            what="every vLLM series joined to a pod cost series",
+            what="every vLLM series joined to a pod total series",
         )
         # A busy GPU decodes ~1,000 tokens/s or more; these pods serve at the GPUs' activity.
         rates = wait_until(

@@ -23,7 +23,7 @@ MIB = 2.0**20
 
 @dataclass(frozen=True, slots=True, order=True)
 class Workload:
-    """What a recommendation is about: the pods' top-level owner (from unitcost_pod_info's
+    """What a recommendation is about: the pods' top-level owner (from the pod total's
     workload_kind and app), a bare pod, or a queue (namespace empty). `cluster` is the series'
     `cluster` label when the history is a fleet's global tier (Thanos, Mimir, a remote-write
     receiver), empty on a single cluster's Prometheus: names repeat across clusters."""
