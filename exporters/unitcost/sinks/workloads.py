@@ -62,8 +62,8 @@ def workload_families(frame: CostFrame) -> list[MetricFamily]:
             found.shared.extend(pod.shared.values())
     for key, part in parts.items():
         cost.add(key, exact_sum(part.allocated))
-        for resource, amounts in part.by_resource.items():
-            by_resource.add((*key, resource), exact_sum(amounts))
+        for name, amounts in part.by_resource.items():
+            by_resource.add((*key, name), exact_sum(amounts))
         if part.unused is not None:
             unused.add(key, exact_sum(part.unused))
         if part.shared is not None:
