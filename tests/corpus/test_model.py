@@ -40,7 +40,9 @@ class FixedSource:
 
 def collect(snap: Snapshot, **config: object) -> tuple[str, Samples]:
     cfg = parse_config(
-        {"attribution": {"pod_label_allowlist": ["corpus"]}, **config}, "corpus.yaml", "."
+        {"attribution": {"pod_label_allowlist": ["corpus"]}, "detail": "pod", **config},
+        "corpus.yaml",
+        ".",
     )
     collector = Collector(FixedSource(snap), PriceBook.load(), cfg, clock=lambda: NOW)
     text = collector.collect_once().exposition.decode()
@@ -135,21 +137,28 @@ def test_hundred_thousand_distinct_label_values_stay_under_the_series_cap(
 ) -> None:
     nodes = tuple(node(f"n{i}", res(96, 384)) for i in range(100))
     pods = tuple(
-        pod(f"p{i}", f"n{i % 100}", res(0.5 + (i % 7) * 0.1, 1), labels={"corpus": f"v-{i}"})
+        pod(f"p{i}", f"n{i % 100}", res(0.5 + (i % 7) * 0.1), labels={"corpus": f"v-{i}"})
         for i in range(100_000)
     )
     started = time.perf_counter()
-    # Bare pods are each their own workload: 100k workload series, which the cap keeps while
-    # any pod is left, so the cap leaves room for them and some pods.
-    cap = 120_000
-    text, samples = collect(Snapshot(NOW, nodes=nodes, pods=pods), limits={"max_series": cap})
+    # Bare pods are each their own workload: 100k workloads of 2 series (total, cpu: the pods
+    # request CPU only), which the cap keeps while any pod is left, so the cap leaves room for
+    # them and some pods (one series each with the default detail, the label on it).
+    cap = 210_000
+    text, samples = collect(
+        Snapshot(NOW, nodes=nodes, pods=pods), limits={"max_series": cap}, detail="workload"
+    )
     took = time.perf_counter() - started
     print(f"\n100k pods, cap {cap}: collect + render {took:.1f}s, {len(text) / 2**20:.1f} MiB")
     counted = len(samples)
     dropped = [v for n, _, v in samples if n == "unitcost_series_dropped_total"]
     assert counted <= cap + 1  # the cap, plus the dropped-series counter itself
-    assert dropped and dropped[0] >= 100_000 * 4 - cap  # 3 series per pod + its workload's
-    label_values = {labels["label_corpus"] for n, labels, _ in samples if n == "unitcost_pod_info"}
+    assert dropped and dropped[0] >= 100_000 * 3 - cap  # 1 series per pod + its workload's 2
+    label_values = {
+        labels["label_corpus"]
+        for n, labels, _ in samples
+        if n == "unitcost_pod_total_cost_dollars_per_hour"
+    }
     assert 1_000 < len(label_values) < 20_000
     workloads = [1 for n, _, _ in samples if n == "unitcost_workload_cost_dollars_per_hour"]
     assert len(workloads) == 100_000  # every pod's dollars still reach its team

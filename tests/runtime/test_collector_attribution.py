@@ -42,7 +42,8 @@ def search_teams(exposition: bytes) -> set[str]:
         s.labels["team"]
         for f in text_string_to_metric_families(exposition.decode())
         for s in f.samples
-        if s.name == "unitcost_pod_info" and s.labels["namespace"] == "search"
+        if s.name == "unitcost_pod_total_cost_dollars_per_hour"
+        and s.labels["namespace"] == "search"
     }
 
 

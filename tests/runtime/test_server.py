@@ -93,7 +93,7 @@ def test_gzip_landing_and_not_found(demo_process: tuple[str, subprocess.Popen[by
     base, _ = demo_process
     body, headers = fetch(base + "/metrics", {"Accept-Encoding": "gzip"})
     assert headers["Content-Encoding"] == "gzip"
-    assert b"unitcost_pod_cost_dollars_per_hour" in gzip.decompress(body)
+    assert b"unitcost_pod_total_cost_dollars_per_hour" in gzip.decompress(body)
     page, headers = fetch(base + "/")
     assert b'href="/metrics"' in page and headers["Content-Type"].startswith("text/html")
     with pytest.raises(urllib.error.HTTPError) as info:

@@ -120,6 +120,8 @@ def kubernetes_stack(
             "source": {"kind": "kubernetes", "kubernetes": {**KUBERNETES, **settings}},
             "collect_interval_seconds": INTERVAL,
             "policy": {"source_stale_seconds": 600},
+            # Each pod's per-resource series: what these tests check the source's figures on.
+            "detail": "pod",
             **(config or {}),
         },
         "faults.yaml",

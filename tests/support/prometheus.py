@@ -89,7 +89,7 @@ def _chunks(text: str) -> list[str]:
     header: list[str] = []
     family_type = ""
     in_chunk = 0
-    for line in text.splitlines(keepends=True):
+    for line in _lines(text, keepends=True):
         if line.startswith("# HELP "):
             header, family_type = [line], ""
         elif line.startswith("# TYPE "):
@@ -106,10 +106,19 @@ def _chunks(text: str) -> list[str]:
     return [c for c in chunks if c]
 
 
+def _lines(text: str, keepends: bool = False) -> list[str]:
+    """The exposition's lines: split at "\n" only (str.splitlines would also split at a raw
+    "\r" or "\x1c", which a label value may hold unescaped)."""
+    lines = text.split("\n")
+    if not keepends:
+        return lines
+    return [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+
+
 def _duplicate_series(text: str) -> list[str]:
     seen: set[str] = set()
     duplicates: list[str] = []
-    for line in text.splitlines():
+    for line in _lines(text):
         if line and not line.startswith("#"):
             series = line[: line.rindex("}") + 1] if "}" in line else line.split(" ", 1)[0]
             if series in seen:

@@ -39,6 +39,7 @@ source:
     backoff_max_seconds: 0.5
     metrics_poll_seconds: 0.5
 collect_interval_seconds: {interval}
+detail: pod
 shared_cost:
   namespaces: [kube-system]
 """
@@ -61,6 +62,16 @@ def scrape(base: str) -> Series:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def pod_totals(series: Series) -> dict[tuple[str, str, str], float]:
+    """The one series per pod of every `detail`: (namespace, pod, node) -> $/h."""
+    out = {}
+    for (name, labels), value in series.items():
+        if name == "unitcost_pod_total_cost_dollars_per_hour":
+            d = dict(labels)
+            out[(d["namespace"], d["pod"], d["node"])] = value
+    return out
 
 
 def pod_costs(series: Series) -> dict[tuple[str, str, str, str], float]:
@@ -94,7 +105,7 @@ def serving(*args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if pod_costs(scrape(base)):
+                if pod_totals(scrape(base)):
                     break
             except OSError:
                 pass
@@ -186,7 +197,12 @@ def test_serve_reads_the_cluster_named_by_flags_alone(
     kubeconfig.write_text(json.dumps(doc))
     with serving("--kubeconfig", str(kubeconfig), "--context", "fake") as (base, process):
         series = scrape(base)
-        got, expected = pod_costs(series), expected_costs(None)
+        # No config: the default `detail: workload`, one total per pod.
+        assert not pod_costs(series)
+        expected: dict[tuple[str, str, str], float] = {}
+        for (namespace, pod, node, _), value in expected_costs(None).items():
+            expected[(namespace, pod, node)] = expected.get((namespace, pod, node), 0.0) + value
+        got = pod_totals(series)
         assert got.keys() == expected.keys()
         for key, value in expected.items():
             assert got[key] == pytest.approx(value, rel=1e-9), key
