@@ -56,6 +56,12 @@ bench: $(STAMP)
 bench-rules: $(STAMP)
 	$(BIN)/python benchmarks/rules.py $(ARGS)
 
+## bench-prometheus: what unitcost costs Prometheus 3.5 (series, memory, rule time) at 150k pods,
+## detail workload beside detail pod (ARGS='--pods 10000' for a quick run)
+.PHONY: bench-prometheus
+bench-prometheus: provision $(STAMP)
+	$(BIN)/python benchmarks/prometheus.py $(ARGS)
+
 ## fleet: three simulated clusters, Prometheus 3.5 agents remote-writing into a Prometheus 3.5
 ## receiver and VictoriaMetrics + vmalert (docs/fleet.md); Ctrl-C stops it
 .PHONY: fleet bench-fleet

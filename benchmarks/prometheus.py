@@ -1,0 +1,288 @@
+"""`make bench-prometheus`: what unitcost costs the Prometheus that scrapes it, in both `detail`
+modes, in one run.
+
+For each mode, the real Prometheus 3.5 (tests/support/tools.py) scrapes a simulated exporter
+(`unitcost serve`, 150,000 pods on 5,000 nodes unless told, as `make bench-rules`) with every
+file of recording-rules/ and alerts/ loaded, waits for the first full scrape and for the head
+to settle (head series steady over three readings 15 s apart), then reports: series scraped
+and in the head (and per pod), Prometheus' RSS and Go heap (process_resident_memory_bytes,
+go_memstats_heap_inuse_bytes) and those less an empty Prometheus' (the baseline, measured in
+the same run: the same rules, no target), every rule group's evaluation time (median and worst
+of 5 readings 20 s apart), the scrape's duration, and the exporter's own RSS (now and peak).
+Targets, for the default mode: <= 2.2 series per pod (scraped, all families), Prometheus RSS
+for unitcost's data <= 1 GiB, every rule group <= 1 s median, the exporter's scrape <= 1 s and
+RSS <= 1.5 GiB. Prints a table with the pod-mode figures beside the default's (the ratio) and
+merges the figures into benchmarks/results.json. Method: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from rules import rule_group_durations  # noqa: E402
+from support.prometheus import Prometheus, exporter, http_get, prometheus, wait_until  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+RULES = sorted((ROOT / "recording-rules").glob("*.yml")) + [
+    p for p in sorted((ROOT / "alerts").glob("*.yml")) if not p.name.startswith("alertmanager")
+]
+MODES = ("workload", "pod")
+GIB = 2**30
+TARGETS = {
+    "series_per_pod": 2.2,
+    "prometheus_rss_for_unitcost_bytes": 1.0 * GIB,
+    "slowest_group_median_s": 1.0,
+    "scrape_s": 1.0,
+    "exporter_peak_rss_bytes": 1.5 * GIB,
+}
+
+
+def own_metrics(url: str) -> dict[str, float]:
+    """Prometheus' own gauges that size it (unlabelled samples of its /metrics)."""
+    wanted = {
+        "prometheus_tsdb_head_series",
+        "process_resident_memory_bytes",
+        "go_memstats_heap_inuse_bytes",
+        "go_memstats_heap_alloc_bytes",
+        "process_cpu_seconds_total",
+    }
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(http_get(f"{url}/metrics", timeout=30).decode()):
+        for s in family.samples:
+            if s.name in wanted and not s.labels:
+                out[s.name] = s.value
+    return out
+
+
+def rss(pid: int) -> tuple[float, float]:
+    """(RSS now, peak RSS) of a process, in bytes, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = float(value.split()[0]) * 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def reload(prom: Prometheus, **changes: Any) -> None:
+    path = prom.workdir / "prometheus.yml"
+    config = yaml.safe_load(path.read_text())
+    config["global"].update(changes)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    request = urllib.request.Request(f"{prom.url}/-/reload", method="POST")
+    urllib.request.urlopen(request, timeout=30).close()
+
+
+def settle(prom: Prometheus, minimum_s: float = 45.0, timeout_s: float = 600.0) -> float:
+    """Wait until the head holds steady: three readings 15 s apart within 0.5% of each other,
+    at least `minimum_s` after the call (several rule rounds). Returns the seconds waited."""
+    started = time.monotonic()
+    readings: list[float] = []
+    while time.monotonic() - started < timeout_s:
+        readings.append(own_metrics(prom.url)["prometheus_tsdb_head_series"])
+        last = readings[-3:]
+        steady = len(last) == 3 and (max(last) - min(last)) <= 0.005 * max(last)
+        if steady and time.monotonic() - started >= minimum_s:
+            return time.monotonic() - started
+        time.sleep(15.0)
+    raise TimeoutError(f"the head did not settle in {timeout_s:.0f} s: {readings[-5:]}")
+
+
+@contextmanager
+def empty_prometheus() -> Iterator[Prometheus]:
+    with prometheus([], RULES, scrape_interval="30s", evaluation_interval="15s") as prom:
+        yield prom
+
+
+def baseline() -> dict[str, float]:
+    """An empty Prometheus with every rule loaded: what any Prometheus costs before data."""
+    with empty_prometheus() as prom:
+        time.sleep(45.0)  # a few rule rounds
+        figures = own_metrics(prom.url)
+    return {
+        "rss_bytes": figures["process_resident_memory_bytes"],
+        "heap_inuse_bytes": figures["go_memstats_heap_inuse_bytes"],
+    }
+
+
+def bench_mode(detail: str, pods: int, rounds: int, base: dict[str, float]) -> dict[str, Any]:
+    nodes = max(10, pods // 30)
+    config = {
+        "source": {"kind": "simulator", "simulator": {"seed": 1, "nodes": nodes, "pods": pods}},
+        "collect_interval_seconds": 120,
+        "detail": detail,
+    }
+    with tempfile.TemporaryDirectory(prefix="unitcost-bench-prometheus-") as tmp:
+        path = Path(tmp) / "bench.yaml"
+        path.write_text(yaml.safe_dump(config))
+        with (
+            exporter(path, timeout=900) as proc,
+            prometheus(
+                [proc.address],
+                RULES,
+                simulated_vllm=[proc.address],
+                scrape_interval="30s",
+                evaluation_interval="15s",
+                timeout=120,
+            ) as prom,
+        ):
+            # A 150k-pod scrape outlasts the default 10 s scrape timeout on a busy machine.
+            reload(prom, scrape_timeout="30s")
+
+            def scraped() -> float | None:
+                found = prom.values('scrape_samples_scraped{job="unitcost"}')
+                value = next(iter(found.values()), 0.0)
+                return value if value > pods else None
+
+            started = time.monotonic()
+            series = wait_until(scraped, timeout=900, interval=2.0, what="the first full scrape")
+            first_scrape_wait_s = time.monotonic() - started
+            settled_s = settle(prom)
+            load: list[float] = []
+            readings: dict[str, list[float]] = {}
+            scrapes: list[float] = []
+            own: list[dict[str, float]] = []
+            exporter_rss: list[tuple[float, float]] = []
+            for _ in range(rounds):
+                for group, (seconds, _samples) in rule_group_durations(prom.url).items():
+                    readings.setdefault(group, []).append(seconds)
+                scrapes += prom.values('scrape_duration_seconds{job="unitcost"}').values()
+                own.append(own_metrics(prom.url))
+                exporter_rss.append(rss(proc.popen.pid))
+                load.append(os.getloadavg()[0])
+                time.sleep(20.0)
+            cpu_s = own[-1]["process_cpu_seconds_total"] - own[0]["process_cpu_seconds_total"]
+            span_s = 20.0 * (rounds - 1)
+    head = statistics.median(o["prometheus_tsdb_head_series"] for o in own)
+    prom_rss = max(o["process_resident_memory_bytes"] for o in own)
+    heap = max(o["go_memstats_heap_inuse_bytes"] for o in own)
+    groups = {
+        g: {"median_s": statistics.median(v), "max_s": max(v)} for g, v in sorted(readings.items())
+    }
+    return {
+        "detail": detail,
+        "pods": pods,
+        "nodes": nodes,
+        "scraped_series": series,
+        "series_per_pod": series / pods,
+        "head_series": head,
+        "head_series_per_pod": head / pods,
+        "prometheus_rss_bytes": prom_rss,
+        "prometheus_heap_inuse_bytes": heap,
+        "prometheus_rss_for_unitcost_bytes": prom_rss - base["rss_bytes"],
+        "prometheus_heap_for_unitcost_bytes": heap - base["heap_inuse_bytes"],
+        "prometheus_rss_per_10k_pods_bytes": (prom_rss - base["rss_bytes"]) * 10_000 / pods,
+        # Prometheus' CPU over the readings (scrapes, rule rounds, head upkeep) per second.
+        "prometheus_cpu_cores": cpu_s / span_s if span_s > 0 else 0.0,
+        "rule_groups": groups,
+        "slowest_group_median_s": max(g["median_s"] for g in groups.values()),
+        "slowest_group_max_s": max(g["max_s"] for g in groups.values()),
+        "rule_time_per_round_s": sum(g["median_s"] for g in groups.values()),
+        "scrape_s": statistics.median(scrapes),
+        "scrape_max_s": max(scrapes),
+        "exporter_rss_bytes": exporter_rss[-1][0],
+        "exporter_peak_rss_bytes": max(peak for _, peak in exporter_rss),
+        "first_full_scrape_wait_s": first_scrape_wait_s,
+        "settle_s": settled_s,
+        "load_average_1m": load,
+    }
+
+
+ROWS = (
+    ("scraped_series", "series scraped", "{:,.0f}"),
+    ("series_per_pod", "series per pod (scraped)", "{:.2f}"),
+    ("head_series", "head series", "{:,.0f}"),
+    ("head_series_per_pod", "head series per pod", "{:.2f}"),
+    ("prometheus_rss_bytes", "Prometheus RSS MiB", "mib"),
+    ("prometheus_heap_inuse_bytes", "Prometheus heap in use MiB", "mib"),
+    ("prometheus_rss_for_unitcost_bytes", "RSS for unitcost's data MiB", "mib"),
+    ("prometheus_rss_per_10k_pods_bytes", "  per 10k pods MiB", "mib"),
+    ("prometheus_cpu_cores", "Prometheus CPU (cores)", "{:.3f}"),
+    ("rule_time_per_round_s", "rule time per round s", "{:.3f}"),
+    ("slowest_group_median_s", "slowest group median s", "{:.3f}"),
+    ("slowest_group_max_s", "slowest group worst s", "{:.3f}"),
+    ("scrape_s", "scrape s (median)", "{:.3f}"),
+    ("exporter_peak_rss_bytes", "exporter peak RSS MiB", "mib"),
+)
+
+
+def _cell(fmt: str, value: float) -> str:
+    return f"{value / 2**20:,.0f}" if fmt == "mib" else fmt.format(value)
+
+
+def report(result: dict[str, Any]) -> str:
+    runs = {r["detail"]: r for r in result["modes"]}
+    default, pod = runs["workload"], runs["pod"]
+    lines = [
+        f"Prometheus 3.5 scraping {default['pods']:,} pods on {default['nodes']:,} nodes, "
+        f"every rule loaded (baseline: an empty Prometheus with the rules, "
+        f"{result['baseline']['rss_bytes'] / 2**20:.0f} MiB RSS)",
+        f"  {'':30s} {'workload':>14s} {'pod':>14s} {'pod / workload':>15s}",
+    ]
+    for key, title, fmt in ROWS:
+        ratio = pod[key] / default[key] if default[key] else float("nan")
+        lines.append(
+            f"  {title:30s} {_cell(fmt, default[key]):>14s} {_cell(fmt, pod[key]):>14s} "
+            f"{ratio:15.2f}"
+        )
+    lines.append("  rule groups (median / worst s):")
+    for group in sorted(default["rule_groups"]):
+        d, p = default["rule_groups"][group], pod["rule_groups"].get(group, {})
+        flag = "" if d["median_s"] <= TARGETS["slowest_group_median_s"] else "  SLOW (> 1 s)"
+        lines.append(
+            f"    {group:34s} {d['median_s']:7.3f} / {d['max_s']:7.3f}   "
+            f"{p.get('median_s', float('nan')):7.3f} / {p.get('max_s', float('nan')):7.3f}{flag}"
+        )
+    lines.append("  targets (default mode):")
+    for key, target in TARGETS.items():
+        value = default[key]
+        ok = "ok" if value <= target else "MISSED"
+        shown = f"{value / GIB:.2f} GiB" if key.endswith("bytes") else f"{value:.3f}"
+        limit = f"{target / GIB:.2f} GiB" if key.endswith("bytes") else f"{target:g}"
+        lines.append(f"    {key:36s} {shown:>12s} <= {limit:<10s} {ok}")
+    for mode in MODES:
+        lines.append(
+            f"  load average (1 min) during the {mode} readings: {runs[mode]['load_average_1m']}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pods", type=int, default=150_000)
+    parser.add_argument("--rounds", type=int, default=5, help="rule-group readings, 20 s apart")
+    args = parser.parse_args()
+    about = {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()}
+    base = baseline()
+    modes = []
+    for detail in MODES:
+        modes.append(bench_mode(detail, args.pods, args.rounds, base))
+        print(f"{detail}: done", flush=True)
+    result = {"machine": about, "baseline": base, "modes": modes, "targets": TARGETS}
+    print(report(result))
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data["prometheus"] = result
+    RESULTS.write_text(json.dumps(data, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
