@@ -120,7 +120,8 @@ class AttributionConfig(_Strict):
         default_factory=lambda: _default_sources("cost-center")
     )
     namespace_defaults: list[NamespaceDefaultConfig] = Field(default_factory=list)
-    #: Pod labels copied onto unitcost_pod_info as `label_<key>`; no other pod label ever is.
+    #: Pod labels copied onto the pod series (unitcost_pod_total_cost_dollars_per_hour,
+    #: unitcost_pod_info) as `label_<key>`; no other pod label ever is.
     pod_label_allowlist: list[str] = Field(default_factory=list)
 
     @field_validator("pod_label_allowlist")

@@ -90,7 +90,8 @@ class AttributionRules:
     #: Namespaces whose cost is the shared/system bucket (their team is `shared_team`).
     shared_namespaces: tuple[str, ...] = ()
     shared_team: str = "shared"
-    #: Pod labels copied into metrics (as `label_<key>` on unitcost_pod_info); no others ever are.
+    #: Pod labels copied into metrics (as `label_<key>` on the pod total and info series); no
+    #: others ever are.
     pod_label_allowlist: tuple[str, ...] = ()
 
     def keys(self, origin: LabelOrigin) -> frozenset[str]:
