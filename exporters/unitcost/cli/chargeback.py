@@ -22,6 +22,7 @@ from unitcost.history.chargeback.focus import (
 )
 from unitcost.history.chargeback.period import Period, parse_time
 from unitcost.history.chargeback.query import read_charges
+from unitcost.history.chargeback.reconcile import Report, reconcile
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
 FORMATS = ("focus-csv", "focus-parquet", "html")
@@ -83,6 +84,12 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fl
     help="FOCUS BillingAccountName.",
 )
 @click.option(
+    "--bill",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A provider's FOCUS 1.2+ export (Parquet or CSV) of the same month: print the "
+    "estimate beside the billed cost per cluster and provider (and in the HTML statement).",
+)
+@click.option(
     "--provider",
     default=DEFAULT_PROVIDER,
     show_default=True,
@@ -97,6 +104,7 @@ def chargeback(
     at: float | None,
     billing_account: str,
     billing_account_name: str,
+    bill: Path | None,
     provider: str,
 ) -> None:
     """Write a month's charges per team / namespace / day from the recorded cost series."""
@@ -105,14 +113,19 @@ def chargeback(
     if fmt != "focus-csv":  # Parquet needs pyarrow, the HTML statement Jinja2
         require_extra("chargeback", "pyarrow" if fmt == "focus-parquet" else "jinja2")
     now = time.time()
+    report = None
     try:
         with PrometheusAPI(url) as api:
             charges = read_charges(api, period, now if at is None else at, team)
+            if bill is not None:
+                report = _reconcile(api, bill, period, now if at is None else at)
     except PrometheusError as exc:
         click.echo(f"unitcost: error: {exc}", err=True)
         sys.exit(2)
     issuer = Issuer(billing_account, billing_account_name, provider)
     table = rows(charges, issuer)
+    if report is not None:  # beside the export, never inside it (stdout may be the CSV)
+        click.echo(report.text(), err=True, nl=False)
     if fmt == "focus-parquet":
         assert output is not None
         try:
@@ -128,7 +141,9 @@ def chargeback(
         totals: dict[str, Decimal] = defaultdict(Decimal)
         for row in table:
             totals[row["x_Team"]] += row["BilledCost"]
-        text = render_statement(charges, dict(totals), issuer=provider, generated=now)
+        text = render_statement(
+            charges, dict(totals), issuer=provider, generated=now, reconciliation=report
+        )
     if output is None:
         sys.stdout.write(text)
     else:
@@ -136,6 +151,17 @@ def chargeback(
             output.write_text(text, "utf-8")
         except OSError as exc:
             _cannot_write(output, exc)
+
+
+def _reconcile(api: PrometheusAPI, path: Path, period: Period, at: float) -> Report:
+    from unitcost.history.chargeback.bill import BillError, read_bill
+
+    try:
+        bill = read_bill(path, period)
+    except BillError as exc:
+        click.echo(f"unitcost: error: --bill: {exc}", err=True)
+        sys.exit(2)
+    return reconcile(api, bill, at)
 
 
 def _cannot_write(path: Path, exc: OSError) -> None:

@@ -21,6 +21,7 @@ from unitcost import __version__
 from unitcost.history.chargeback.focus import CURRENCY, money
 from unitcost.history.chargeback.period import iso
 from unitcost.history.chargeback.query import Charges
+from unitcost.history.chargeback.reconcile import Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +136,16 @@ def team_statements(charges: Charges, team_totals: dict[str, Decimal]) -> list[T
 
 
 def render_statement(
-    charges: Charges, team_totals: dict[str, Decimal], *, issuer: str, generated: float
+    charges: Charges,
+    team_totals: dict[str, Decimal],
+    *,
+    issuer: str,
+    generated: float,
+    reconciliation: Report | None = None,
 ) -> str:
     """The statement page. `team_totals` are the FOCUS rows' BilledCost summed per team, so
-    the page and the export show the same figures."""
+    the page and the export show the same figures. With `reconciliation` (`--bill`), a table
+    sets each cluster's estimate beside the provider's bill."""
     env = Environment(autoescape=select_autoescape(default=True), trim_blocks=True)
     env.filters["usd"] = lambda v: f"${v:,.2f}"
     template = env.from_string(TEMPLATE)
@@ -153,6 +160,7 @@ def render_statement(
         "teams": team_statements(charges, team_totals),
         "generated": iso(generated),
         "version": __version__,
+        "reconciliation": reconciliation,
     }
     return template.render(context)
 
@@ -192,6 +200,28 @@ plus shared platform cost received and persistent volumes. Waste is the part of 
 requested but not used; idle GPU cost is GPUs allocated to the team's pods that stayed idle.
 Same figures as the FOCUS export of this period (unitcost {{ version }}, generated
 {{ generated }}).</p>
+{% if reconciliation %}
+<section id="bill" data-bill="{{ reconciliation.bill.path.name }}">
+<h3>Estimate beside the provider bill</h3>
+<table><thead><tr><th>Cluster</th><th>Provider</th><th class="num">Estimate</th>
+<th class="num">Allocated</th><th class="num">Billed (effective)</th>
+<th class="num">Estimate / billed</th><th class="num">Unallocated</th></tr></thead><tbody>
+{% for r in reconciliation.rows %}
+<tr data-cluster="{{ r.cluster }}" data-provider="{{ r.provider }}">
+<td>{{ r.cluster }}</td><td>{{ r.provider }}</td>
+<td class="num" data-value="{{ r.estimate }}">{{ r.estimate | usd }}</td>
+<td class="num" data-value="{{ r.allocated }}">{{ r.allocated | usd }}</td>
+<td class="num" data-value="{{ r.effective }}">{{ r.effective | usd }}</td>
+<td class="num" data-ratio="{{ r.ratio if r.ratio is not none else '' }}">
+{{- '%.4f' % r.ratio if r.ratio is not none else 'n/a' }}</td>
+<td class="num" data-value="{{ r.unallocated }}">{{ r.unallocated | usd }}</td></tr>
+{% endfor %}</tbody></table>
+<p class="note">From {{ reconciliation.bill.path.name }}: {{ reconciliation.bill.lines | length }}
+lines in {{ period.label }}, {{ reconciliation.compute_lines }} of them compute. Estimate is
+unitcost's cost of the cluster's nodes; allocated is the part charged to teams (the estimate
+less idle capacity); unallocated is the billed cost no team was charged.</p>
+</section>
+{% endif %}
 {% for t in teams %}
 <section id="team-{{ t.team }}" data-team="{{ t.team }}">
 <h2{% if loop.first %} class="first"{% endif %}>Team {{ t.team }}</h2>
