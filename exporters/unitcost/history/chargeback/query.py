@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from unitcost.history.chargeback.period import HOUR, Period, utc_date
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
@@ -39,10 +40,11 @@ NETWORK_RATE = "team:unitcost_network_cost_dollars_per_hour:sum"
 TeamKey = tuple[str, str]  # (cluster, team)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ChargeKey:
+class ChargeKey(NamedTuple):
     """One chargeable line: who (cluster, team, org, cost centre), where (namespace, queue,
-    app) and what (component: compute, shared, storage)."""
+    app) and what (component: compute, shared, storage). A NamedTuple, not a dataclass:
+    hashed millions of times in a month's split (benchmarks/chargeback.py), and a tuple
+    hashes in C."""
 
     cluster: str
     team: str
@@ -104,9 +106,12 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     last_full_hour = int(end) // HOUR * HOUR
     selector = team_selector(team)
     lines: dict[tuple[ChargeKey, date], Charge] = {}
+    days: dict[float, date] = {}
 
     def book(key: ChargeKey, hour_start: float, dollars: float, hours: float) -> None:
-        day = utc_date(hour_start)
+        day = days.get(hour_start)
+        if day is None:
+            day = days[hour_start] = utc_date(hour_start)
         charge = lines.get((key, day))
         if charge is None:
             charge = lines[(key, day)] = Charge(key, day)
@@ -117,10 +122,7 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     first_end = period.start + HOUR
     if last_full_hour >= first_end:
         hourly = _range_by_team(api, TEAM_HOURLY + selector, first_end, last_full_hour)
-        weights = _range_weights(api, selector, first_end, last_full_hour)
-        for team_key, points in hourly.items():
-            for s, dollars in points.items():
-                _split(team_key, dollars, weights.get((team_key, s), {}), s - HOUR, 1.0, book)
+        _split_hours(api, selector, first_end, last_full_hour, hourly, book)
 
     # The hour in progress, at the current rate (as the month-to-date rule adds it).
     if end < period.end and end > last_full_hour:
@@ -199,18 +201,41 @@ def _range_by_team(
     return dict(out)
 
 
-def _range_weights(
-    api: PrometheusAPI, selector: str, start: float, end: float
-) -> dict[tuple[TeamKey, float], dict[ChargeKey, float]]:
-    """Per team and hour end: what each line's series summed to over that hour."""
-    out: dict[tuple[TeamKey, float], dict[ChargeKey, float]] = defaultdict(dict)
+def _split_hours(
+    api: PrometheusAPI,
+    selector: str,
+    start: float,
+    end: float,
+    hourly: Mapping[TeamKey, Mapping[float, float]],
+    book: Callable[[ChargeKey, float, float, float], None],
+) -> None:
+    """Each team-hour's dollars onto its lines in proportion to what each line's series summed
+    to over that hour (as `_split`), streamed: the hour's weight totals first, then every
+    line's share, without a per-hour table of lines."""
+    lines: list[tuple[ChargeKey, tuple[tuple[float, float], ...]]] = []
+    totals: dict[tuple[TeamKey, float], float] = defaultdict(float)
     for component, metric in COMPONENTS.items():
         promql = f"sum by ({', '.join(ROW_LABELS)}) (sum_over_time({metric}{selector}[1h]))"
         for series in api.query_range(promql, start=start, end=end, step_s=HOUR):
             key = _charge_key(series.labels, component)
-            for t, v in series.points:
-                out[(key.team_key, t)][key] = v
-    return dict(out)
+            points = tuple((t, v) for t, v in series.points if v > 0)
+            team_key = key.team_key
+            for t, v in points:
+                totals[(team_key, t)] += v
+            lines.append((key, points))
+    for key, points in lines:
+        team = hourly.get(key.team_key)
+        if team is None:
+            continue
+        for t, v in points:
+            dollars = team.get(t)
+            if dollars is not None:
+                book(key, t - HOUR, dollars * v / totals[(key.team_key, t)], 1.0)
+    for team_key, team in hourly.items():
+        for t, dollars in team.items():
+            if totals.get((team_key, t), 0.0) <= 0:
+                # No per-namespace detail in that hour: charged to the team, never dropped.
+                _split(team_key, dollars, {}, t - HOUR, 1.0, book)
 
 
 def _daily(
