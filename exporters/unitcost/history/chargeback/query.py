@@ -108,10 +108,21 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     lines: dict[tuple[ChargeKey, date], Charge] = {}
     days: dict[float, date] = {}
 
-    def book(key: ChargeKey, hour_start: float, dollars: float, hours: float) -> None:
+    def day_of(hour_start: float) -> date:
         day = days.get(hour_start)
         if day is None:
             day = days[hour_start] = utc_date(hour_start)
+        return day
+
+    def book_day(key: ChargeKey, day: date, dollars: float, hours: float) -> None:
+        charge = lines.get((key, day))
+        if charge is None:
+            charge = lines[(key, day)] = Charge(key, day)
+        charge.dollars += dollars
+        charge.hours += hours
+
+    def book(key: ChargeKey, hour_start: float, dollars: float, hours: float) -> None:
+        day = day_of(hour_start)
         charge = lines.get((key, day))
         if charge is None:
             charge = lines[(key, day)] = Charge(key, day)
@@ -122,7 +133,7 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     first_end = period.start + HOUR
     if last_full_hour >= first_end:
         hourly = _range_by_team(api, TEAM_HOURLY + selector, first_end, last_full_hour)
-        _split_hours(api, selector, first_end, last_full_hour, hourly, book)
+        _split_hours(api, selector, first_end, last_full_hour, hourly, day_of, book_day)
 
     # The hour in progress, at the current rate (as the month-to-date rule adds it).
     if end < period.end and end > last_full_hour:
@@ -207,11 +218,12 @@ def _split_hours(
     start: float,
     end: float,
     hourly: Mapping[TeamKey, Mapping[float, float]],
-    book: Callable[[ChargeKey, float, float, float], None],
+    day_of: Callable[[float], date],
+    book_day: Callable[[ChargeKey, date, float, float], None],
 ) -> None:
     """Each team-hour's dollars onto its lines in proportion to what each line's series summed
     to over that hour (as `_split`), streamed: the hour's weight totals first, then every
-    line's share, without a per-hour table of lines."""
+    line's share summed per day and booked once a day, without a per-hour table of lines."""
     lines: list[tuple[ChargeKey, tuple[tuple[float, float], ...]]] = []
     totals: dict[tuple[TeamKey, float], float] = defaultdict(float)
     for component, metric in COMPONENTS.items():
@@ -224,18 +236,26 @@ def _split_hours(
                 totals[(team_key, t)] += v
             lines.append((key, points))
     for key, points in lines:
-        team = hourly.get(key.team_key)
+        team_key = key.team_key
+        team = hourly.get(team_key)
         if team is None:
             continue
+        day_dollars: dict[date, float] = defaultdict(float)
+        day_hours: dict[date, float] = defaultdict(float)
         for t, v in points:
             dollars = team.get(t)
             if dollars is not None:
-                book(key, t - HOUR, dollars * v / totals[(key.team_key, t)], 1.0)
+                day = day_of(t - HOUR)
+                day_dollars[day] += dollars * v / totals[(team_key, t)]
+                day_hours[day] += 1.0
+        for day, dollars in day_dollars.items():
+            book_day(key, day, dollars, day_hours[day])
     for team_key, team in hourly.items():
         for t, dollars in team.items():
             if totals.get((team_key, t), 0.0) <= 0:
                 # No per-namespace detail in that hour: charged to the team, never dropped.
-                _split(team_key, dollars, {}, t - HOUR, 1.0, book)
+                key = ChargeKey(*team_key, "", "", "", "", "", "compute")
+                book_day(key, day_of(t - HOUR), dollars, 1.0)
 
 
 def _daily(
