@@ -56,6 +56,12 @@ bench: $(STAMP)
 bench-rules: $(STAMP)
 	$(BIN)/python benchmarks/rules.py $(ARGS)
 
+## bench-chargeback: a month of 5k/10k/20k churning workloads backfilled into Prometheus 3.5;
+## `unitcost chargeback --format focus-parquet` beside one query_range per series (ARGS="--workloads 2000")
+.PHONY: bench-chargeback
+bench-chargeback: $(STAMP)
+	$(BIN)/python benchmarks/chargeback.py $(ARGS)
+
 ## fleet: three simulated clusters, Prometheus 3.5 agents remote-writing into a Prometheus 3.5
 ## receiver and VictoriaMetrics + vmalert (docs/fleet.md); Ctrl-C stops it
 .PHONY: fleet bench-fleet
