@@ -111,6 +111,12 @@ LINES = [
     ),
 ]
 GPU_IDLE = {"ml": _constant(12.5)}  # train-a's GPU sits idle
+#: The cluster's whole cost (nodes and volumes) and its idle node capacity, $/h: constants,
+#: so a day's idle and unattributed rows can be computed by hand (24 h x rate).
+CLUSTER = {
+    "cluster:unitcost_cost_dollars_per_hour:sum": 75.0,
+    "cluster:unitcost_node_idle_cost_dollars_per_hour:sum": 6.0,
+}
 
 
 def times() -> list[int]:
@@ -173,6 +179,9 @@ def openmetrics() -> str:
         for team, points in per_team.items():
             labels = _labels({"team": team})
             out.extend(f"{metric}{labels} {v!r} {t}" for t, v in sorted(points.items()))
+    for metric, value in CLUSTER.items():
+        out.append(f"# TYPE {metric} gauge")
+        out.extend(f"{metric} {value!r} {t}" for t in ts)
     # What the budget group's first rule records: the month start, read `@ end()`.
     metric = ":unitcost_month_start_timestamp_seconds:utc"
     out.append(f"# TYPE {metric} gauge")

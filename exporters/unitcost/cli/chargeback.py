@@ -15,6 +15,8 @@ from unitcost.history.chargeback.focus import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_ACCOUNT_NAME,
     DEFAULT_PROVIDER,
+    DEFAULT_VERSION,
+    VERSIONS,
     Issuer,
     rows,
     to_csv,
@@ -57,7 +59,14 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fl
     type=click.Choice(FORMATS),
     default="focus-csv",
     show_default=True,
-    help="FOCUS 1.2 CSV or Parquet, or an HTML statement per team.",
+    help="FOCUS CSV or Parquet, or an HTML statement per team.",
+)
+@click.option(
+    "--focus-version",
+    type=click.Choice(VERSIONS),
+    default=DEFAULT_VERSION,
+    show_default=True,
+    help="FOCUS specification version of the CSV/Parquet columns (docs/chargeback.md).",
 )
 @click.option(
     "--output",
@@ -86,18 +95,25 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fl
     "--provider",
     default=DEFAULT_PROVIDER,
     show_default=True,
-    help="FOCUS ProviderName, PublisherName and InvoiceIssuerName: who runs the platform.",
+    help="FOCUS ServiceProviderName (ProviderName, PublisherName before 1.4) and "
+    "InvoiceIssuerName: who runs the platform.",
+)
+@click.option(
+    "--host-provider",
+    help="FOCUS 1.3+ HostProviderName: who hosts the nodes (e.g. AWS); default null.",
 )
 def chargeback(
     url: str,
     period: Period,
     fmt: str,
+    focus_version: str,
     output: Path | None,
     team: str | None,
     at: float | None,
     billing_account: str,
     billing_account_name: str,
     provider: str,
+    host_provider: str | None,
 ) -> None:
     """Write a month's charges per team / namespace / day from the recorded cost series."""
     if fmt == "focus-parquet" and output is None:
@@ -111,23 +127,24 @@ def chargeback(
     except PrometheusError as exc:
         click.echo(f"unitcost: error: {exc}", err=True)
         sys.exit(2)
-    issuer = Issuer(billing_account, billing_account_name, provider)
+    issuer = Issuer(billing_account, billing_account_name, provider, host_provider)
     table = rows(charges, issuer)
     if fmt == "focus-parquet":
         assert output is not None
         try:
-            write_parquet(table, output)
+            write_parquet(table, output, focus_version)
         except OSError as exc:
             _cannot_write(output, exc)
         return
     if fmt == "focus-csv":
-        text = to_csv(table)
+        text = to_csv(table, focus_version)
     else:
         from unitcost.history.chargeback.statement import render_statement
 
         totals: dict[str, Decimal] = defaultdict(Decimal)
         for row in table:
-            totals[row["x_Team"]] += row["BilledCost"]
+            if row["x_Team"]:  # the cluster's idle and unattributed rows have no team
+                totals[row["x_Team"]] += row["BilledCost"]
         text = render_statement(charges, dict(totals), issuer=provider, generated=now)
     if output is None:
         sys.stdout.write(text)
