@@ -139,13 +139,19 @@ def chargeback(
     if fmt == "focus-csv":
         text = to_csv(table, focus_version)
     else:
-        from unitcost.history.chargeback.statement import render_statement
+        from unitcost.history.chargeback.statement import cluster_lines, render_statement
 
         totals: dict[str, Decimal] = defaultdict(Decimal)
         for row in table:
             if row["x_Team"]:  # the cluster's idle and unattributed rows have no team
                 totals[row["x_Team"]] += row["BilledCost"]
-        text = render_statement(charges, dict(totals), issuer=provider, generated=now)
+        text = render_statement(
+            charges,
+            dict(totals),
+            issuer=provider,
+            generated=now,
+            clusters=cluster_lines(table) if team is None else (),
+        )
     if output is None:
         sys.stdout.write(text)
     else:
