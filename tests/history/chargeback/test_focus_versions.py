@@ -80,10 +80,17 @@ def parse(text: str) -> list[dict[str, str]]:
 def focus_site_packages() -> Path:
     """The validators' site-packages: focus-validator finds its bundled rules from there."""
     out = subprocess.run(
-        [focus_python(), "-c", "import focus_validator, os; print(os.path.dirname("
-         "os.path.dirname(focus_validator.__file__)))"],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        [
+            focus_python(),
+            "-c",
+            "import focus_validator, os; print(os.path.dirname("
+            "os.path.dirname(focus_validator.__file__)))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return Path(out.stdout.strip())
 
 
@@ -110,7 +117,12 @@ def test_each_version_has_its_columns_with_valid_values(prom: Prometheus, versio
         assert row["BillingCurrency"] == "USD"  # ISO 4217
         for name in ("BilledCost", "ContractedCost", "EffectiveCost", "ListCost"):
             assert DECIMAL.fullmatch(row[name]), (name, row[name])
-        for name in ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd"):  # fmt: skip
+        for name in (
+            "BillingPeriodStart",
+            "BillingPeriodEnd",
+            "ChargePeriodStart",
+            "ChargePeriodEnd",
+        ):
             assert UTC_DATETIME.fullmatch(row[name]), (name, row[name])
         assert row["ChargePeriodStart"] < row["ChargePeriodEnd"]
         # Null rules: an estimate is on no invoice; SubAccountName null iff SubAccountId is;
@@ -141,7 +153,8 @@ def test_host_provider_and_bad_version(prom: Prometheus) -> None:
     table = parse(export(prom, "--focus-version", "1.4", "--host-provider", "AWS"))
     assert {r["HostProviderName"] for r in table} == {"AWS"}
     result = CliRunner().invoke(
-        main, ["chargeback", "--prometheus", prom.url, "--period", "2025-03", "--focus-version", "1.1"]  # fmt: skip
+        main,
+        ["chargeback", "--prometheus", prom.url, "--period", "2025-03", "--focus-version", "1.1"],
     )
     assert result.exit_code == 2 and "--focus-version" in result.output
     assert "'1.1'" in result.output
@@ -208,9 +221,9 @@ def test_export_sums_to_the_cluster_total_to_the_cent(prom: Prometheus) -> None:
     assert idle == {"2025-03-01": Decimal("144.000000"), "2025-03-02": Decimal("62.056667")}
     # Every day has exactly one idle and one unattributed row (one cluster).
     for component in CLUSTER_COMPONENTS:
-        assert sorted(r["ChargePeriodStart"] for r in table if r["x_CostComponent"] == component) == [
-            "2025-03-01T00:00:00Z", "2025-03-02T00:00:00Z"
-        ]  # fmt: skip
+        assert sorted(
+            r["ChargePeriodStart"] for r in table if r["x_CostComponent"] == component
+        ) == ["2025-03-01T00:00:00Z", "2025-03-02T00:00:00Z"]
     # A team's export has no cluster rows: the cluster's cost is not its own.
     assert {r["x_CostComponent"] for r in parse(export(prom, "--team", "ml"))} <= {
         "compute",
@@ -227,10 +240,22 @@ def run_focus_validator(path: Path) -> tuple[str, dict[str, str]]:
     """focus-validator (FOCUS 1.2 rules, bundled model, no download) from its own folder:
     its console summary and each rule's outcome."""
     done = subprocess.run(
-        [focus_python(), "-m", "focus_validator.main", "--data-file", str(path),
-         "--validate-version", "1.2", "--block-download"],
-        capture_output=True, text=True, timeout=300, cwd=focus_site_packages(), check=False,
-    )  # fmt: skip
+        [
+            focus_python(),
+            "-m",
+            "focus_validator.main",
+            "--data-file",
+            str(path),
+            "--validate-version",
+            "1.2",
+            "--block-download",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=focus_site_packages(),
+        check=False,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     outcomes = {
@@ -317,8 +342,11 @@ def lint(path: Path) -> dict[str, Any]:
     AllocatedMethodDetails and the other JSON columns)."""
     done = subprocess.run(
         [focus_python(), "-c", LINT, str(path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -363,9 +391,13 @@ def test_focus_data_toolkit_catches_a_bad_allocation(tmp_path: Path) -> None:
     table = project(rows(charges, Issuer()), "1.4")
     assert lint(write(tmp_path, "good.csv", table, "1.4"))["violations"] == []
     table[0]["AllocatedMethodDetails"] = json.dumps({"Elements": [{"AllocatedRatio": 1.5}]})
-    table[1]["AllocatedMethodDetails"] = json.dumps({"Elements": [{"AllocatedRatio": 0.1, "Basis": "x"}]})  # fmt: skip
+    table[1]["AllocatedMethodDetails"] = json.dumps(
+        {"Elements": [{"AllocatedRatio": 0.1, "Basis": "x"}]}
+    )
     table[2]["BillingCurrency"] = "DOLLARS"
-    found = {(rule, col) for rule, col, _ in lint(write(tmp_path, "bad.csv", table, "1.4"))["violations"]}  # fmt: skip
+    found = {
+        (rule, col) for rule, col, _ in lint(write(tmp_path, "bad.csv", table, "1.4"))["violations"]
+    }
     assert ("official_schema_violation", "AllocatedMethodDetails") in found
     assert ("custom_key_not_prefixed", "AllocatedMethodDetails") in found
     assert ("bad_currency", "BillingCurrency") in found

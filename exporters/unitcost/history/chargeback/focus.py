@@ -37,7 +37,12 @@ DEFAULT_VERSION = "1.3"
 SERVICES = {
     # component -> (ServiceName, ServiceCategory, ServiceSubcategory, what the line is)
     "compute": ("Kubernetes Compute", "Compute", "Containers", "allocated compute"),
-    "shared": ("Kubernetes Shared Services", "Compute", "Containers", "shared platform cost received"),
+    "shared": (
+        "Kubernetes Shared Services",
+        "Compute",
+        "Containers",
+        "shared platform cost received",
+    ),
     "storage": ("Kubernetes Persistent Storage", "Storage", "Block Storage", "persistent volume"),
     "network": ("Kubernetes Network", "Networking", "Network Infrastructure", "data transfer"),
     "idle": ("Kubernetes Cluster Capacity", "Compute", "Containers", "idle node capacity"),
@@ -66,7 +71,7 @@ BASES = {
     "storage": "bound persistent volumes' price, per claim",
     "network": "data-transfer dollars per flow (docs/network.md)",
     "idle": "node capacity allocated to no pod",
-    "unattributed": "cluster cost less team lines and idle capacity (unbound volumes, unowned pods)",
+    "unattributed": "cluster cost less team lines and idle (unbound volumes, unowned pods)",
 }
 #: Rows that belong to the cluster, not to a team.
 CLUSTER_COMPONENTS = ("idle", "unattributed")
@@ -219,16 +224,16 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
     for cluster, days in sorted(charges.cluster_total.items()):
         idle_days = charges.idle.get(cluster, {})
         for day, total in sorted(days.items()):
-            idle = money(idle_days.get(day, 0.0))
-            rest = money(total) - idle - day_totals.get((cluster, day), Decimal(0))
-            for component, dollars in (("idle", idle), ("unattributed", rest)):
-                if dollars == 0:
+            idle_cost = money(idle_days.get(day, 0.0))
+            rest = money(total) - idle_cost - day_totals.get((cluster, day), Decimal(0))
+            for component, amount in (("idle", idle_cost), ("unattributed", rest)):
+                if amount == 0:
                     continue
                 key = ChargeKey(cluster, "", "", "", "", "", "", component)
-                charge = Charge(key, day, float(dollars), _hours(day, charges.end))
+                charge = Charge(key, day, float(amount), _hours(day, charges.end))
                 row = _row(charge, charges, issuer, period.start, period.end)
-                row["BilledCost"] = row["ContractedCost"] = row["EffectiveCost"] = dollars
-                row["ListCost"] = dollars
+                row["BilledCost"] = row["ContractedCost"] = row["EffectiveCost"] = amount
+                row["ListCost"] = amount
                 out.append(row)
     return out
 

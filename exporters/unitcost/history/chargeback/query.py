@@ -167,8 +167,11 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     charges.gpu_idle = _daily(api, GPU_IDLE_RATE + selector, period, end, last_full_hour)
     charges.network = _daily(api, NETWORK_RATE + selector, period, end, last_full_hour)
     if team is None:
-        for target, rate in ((charges.cluster_total, CLUSTER_RATE), (charges.idle, CLUSTER_IDLE_RATE)):
-            for (cluster, _), days in _daily(api, rate, period, end, last_full_hour).items():
+        for target, series in (
+            (charges.cluster_total, CLUSTER_RATE),
+            (charges.idle, CLUSTER_IDLE_RATE),
+        ):
+            for (cluster, _), days in _daily(api, series, period, end, last_full_hour).items():
                 target[cluster] = days
     return charges
 
