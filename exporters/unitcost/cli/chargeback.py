@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from unitcost.cli.options import require_extra
+from unitcost.base.errors import InputError
+from unitcost.cli.options import pricebook_option, require_extra
 from unitcost.history.chargeback.focus import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_ACCOUNT_NAME,
@@ -27,6 +28,7 @@ from unitcost.history.chargeback.query import read_charges
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
 FORMATS = ("focus-csv", "focus-parquet", "html")
+DATASETS = ("cost-and-usage", "contract-commitment")
 
 
 def _period(_ctx: click.Context, _param: click.Parameter, value: str) -> Period:
@@ -69,6 +71,15 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fl
     help="FOCUS specification version of the CSV/Parquet columns (docs/chargeback.md).",
 )
 @click.option(
+    "--dataset",
+    type=click.Choice(DATASETS),
+    default="cost-and-usage",
+    show_default=True,
+    help="FOCUS dataset: the charges, or (FOCUS 1.3) the price book's commitments and how "
+    "much of them the estimates applied.",
+)
+@pricebook_option
+@click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="File to write (default: stdout; required for focus-parquet).",
@@ -107,6 +118,8 @@ def chargeback(
     period: Period,
     fmt: str,
     focus_version: str,
+    dataset: str,
+    pricebooks: tuple[Path, ...],
     output: Path | None,
     team: str | None,
     at: float | None,
@@ -121,6 +134,9 @@ def chargeback(
     if fmt != "focus-csv":  # Parquet needs pyarrow, the HTML statement Jinja2
         require_extra("chargeback", "pyarrow" if fmt == "focus-parquet" else "jinja2")
     now = time.time()
+    if dataset == "contract-commitment":
+        _commitments(url, period, fmt, focus_version, pricebooks, output, now if at is None else at)
+        return
     try:
         with PrometheusAPI(url) as api:
             charges = read_charges(api, period, now if at is None else at, team)
@@ -159,6 +175,63 @@ def chargeback(
             output.write_text(text, "utf-8")
         except OSError as exc:
             _cannot_write(output, exc)
+
+
+def _commitments(
+    url: str,
+    period: Period,
+    fmt: str,
+    focus_version: str,
+    pricebooks: tuple[Path, ...],
+    output: Path | None,
+    at: float,
+) -> None:
+    """--dataset contract-commitment: the FOCUS 1.3 Contract Commitment rows."""
+    from unitcost.history.chargeback import commitments
+    from unitcost.pricing import PriceBook
+
+    if fmt == "html":
+        raise click.UsageError(
+            "--dataset contract-commitment is written as focus-csv or focus-parquet"
+        )
+    if focus_version != "1.3":
+        raise click.UsageError(
+            "--dataset contract-commitment is written as FOCUS 1.3 "
+            f"(got --focus-version {focus_version})"
+        )
+    try:
+        declared = commitments.declared(PriceBook.load(pricebooks).book)
+    except (InputError, commitments.NoCommitments) as exc:
+        click.echo(f"unitcost: error: {exc}", err=True)
+        sys.exit(2)
+    if at <= period.start:
+        click.echo(
+            f"unitcost: error: period {period.label} has not started at the given time", err=True
+        )
+        sys.exit(2)
+    end = min(float(period.end), at)
+    try:
+        with PrometheusAPI(url) as api:
+            committed = commitments.read_committed(api, period, end)
+    except PrometheusError as exc:
+        click.echo(f"unitcost: error: {exc}", err=True)
+        sys.exit(2)
+    table = commitments.rows(declared, committed, period, end)
+    if fmt == "focus-parquet":
+        assert output is not None
+        try:
+            write_parquet(table, output, "1.3", commitments.COLUMNS)
+        except OSError as exc:
+            _cannot_write(output, exc)
+        return
+    text = to_csv(table, "1.3", commitments.COLUMNS)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, "utf-8")
+    except OSError as exc:
+        _cannot_write(output, exc)
 
 
 def _cannot_write(path: Path, exc: OSError) -> None:

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -87,6 +87,8 @@ class Column:
     kind: str = "string"  # string, decimal, datetime, json
     since: str = "1.0"
     removed: str | None = None
+    #: Whether a decimal or date-time column may be null (string columns always may).
+    nullable: bool = False
 
     def in_version(self, version: str) -> bool:
         v = _v(version)
@@ -381,10 +383,14 @@ def _allocated_resource(k: ChargeKey, cluster: str) -> tuple[str, str]:
     return f"k8s://{cluster}/nodes", f"nodes of {cluster}"
 
 
-def to_csv(table: list[dict[str, Any]], version: str = DEFAULT_VERSION) -> str:
-    """CSV of `version`'s columns with a header; null is the empty field, decimals in plain
-    notation."""
-    names = column_names(version)
+def to_csv(
+    table: list[dict[str, Any]],
+    version: str = DEFAULT_VERSION,
+    cols: Sequence[Column] | None = None,
+) -> str:
+    """CSV of `version`'s columns (or `cols`: another dataset's) with a header; null is the
+    empty field, decimals in plain notation."""
+    names = tuple(c.name for c in cols) if cols is not None else column_names(version)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(names)
@@ -393,28 +399,37 @@ def to_csv(table: list[dict[str, Any]], version: str = DEFAULT_VERSION) -> str:
     return buffer.getvalue()
 
 
-def write_parquet(table: list[dict[str, Any]], path: Path, version: str = DEFAULT_VERSION) -> None:
-    """Parquet of `version`'s columns: decimal128 money, UTC timestamps, nullable strings
-    (JSON columns as JSON text)."""
+def write_parquet(
+    table: list[dict[str, Any]],
+    path: Path,
+    version: str = DEFAULT_VERSION,
+    cols: Sequence[Column] | None = None,
+) -> None:
+    """Parquet of `version`'s columns (or `cols`): decimal128 money, UTC timestamps, nullable
+    strings (JSON columns as JSON text)."""
     # Imported here: only this format needs pyarrow (which ships no type information).
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+    chosen = tuple(cols) if cols is not None else columns(version)
     fields = []
-    for column in columns(version):
+    for column in chosen:
         if column.kind == "decimal":
-            fields.append(pa.field(column.name, pa.decimal128(24, SCALE), nullable=False))
+            fields.append(pa.field(column.name, pa.decimal128(24, SCALE), nullable=column.nullable))
         elif column.kind == "datetime":
-            fields.append(pa.field(column.name, pa.timestamp("ms", tz="UTC"), nullable=False))
+            fields.append(
+                pa.field(column.name, pa.timestamp("ms", tz="UTC"), nullable=column.nullable)
+            )
         else:
             fields.append(pa.field(column.name, pa.string()))
     schema = pa.schema(fields, metadata={"focus_version": version})
-    names = column_names(version)
+    names = tuple(c.name for c in chosen)
+    datetimes = {c.name for c in chosen if c.kind == "datetime"}
     data: dict[str, list[Any]] = {name: [] for name in names}
     for row in table:
         for name in names:
             value = row[name]
-            if name in DATETIME_COLUMNS:
+            if value is not None and name in datetimes:
                 value = datetime.fromisoformat(value.replace("Z", "+00:00"))
             data[name].append(value)
     pq.write_table(pa.Table.from_pydict(data, schema=schema), path)
