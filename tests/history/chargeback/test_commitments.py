@@ -80,6 +80,20 @@ def test_one_row_per_commitment_with_what_was_applied(prom: Prometheus, tmp_path
     assert one["x_Provider"] == "aws" and one["BillingCurrency"] == "USD"
 
 
+def test_parquet_has_the_same_rows_typed(prom: Prometheus, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "commitments.parquet"
+    code, output = run(prom, tmp_path, "--format", "focus-parquet", "--output", str(out))
+    assert code == 0, output
+    table = pq.read_table(out)
+    assert table.schema.metadata[b"focus_version"] == b"1.3"
+    assert str(table.schema.field("ContractCommitmentCost").type) == "decimal128(24, 6)"
+    assert str(table.schema.field("ContractCommitmentPeriodStart").type) == "timestamp[ms, tz=UTC]"
+    assert table.column("ContractCommitmentQuantity").to_pylist() == [None, None]
+    assert table.column("ContractCommitmentId").to_pylist() == ["sp-1", "sp-2"]
+
+
 def test_errors_name_what_is_wrong(prom: Prometheus, tmp_path: Path) -> None:
     code, out = run(prom, tmp_path, "--focus-version", "1.4")
     assert code == 2 and "FOCUS 1.3" in out and "1.4" in out

@@ -282,14 +282,18 @@ def or_alternatives() -> dict[str, str]:
     return out
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_focus_validator_finds_no_failed_rule_in_the_12_export(
-    prom: Prometheus, tmp_path: Path
+    prom: Prometheus, tmp_path: Path, fmt: str
 ) -> None:
     """Every level (Mandatory, Conditional, Recommended, Optional). The validator reports both
     alternatives of an OR composite and fails the one that does not hold (it cannot know
     whether a row is on an invoice); such a rule counts as passed when its composite passes."""
-    path = tmp_path / "focus-1.2.csv"
-    path.write_text(export(prom, "--focus-version", "1.2"))
+    path = tmp_path / f"focus-1.2.{fmt}"
+    if fmt == "csv":
+        path.write_text(export(prom, "--focus-version", "1.2"))
+    else:
+        export(prom, "--focus-version", "1.2", "--format", "focus-parquet", "--output", str(path))
     out, outcomes = run_focus_validator(path)
     [summary] = re.findall(r"^Total: .*$", out, re.M)
     print(f"focus-validator 1.2 on {path.name}: {summary}")
