@@ -410,6 +410,17 @@ GPU_UNKNOWN_DEVICES = _spec(
     "or `unlisted` (a claim names a device no ResourceSlice lists any more). Both are priced "
     "like the node's other GPUs, never dropped.",
 )
+GPU_MALFORMED_ANNOTATIONS = _spec(
+    "unitcost_gpu_malformed_annotations",
+    "Running pods whose GPU allocation annotation could not be read.",
+    ("annotation",),
+    section=GPUS,
+    unit="1",
+    doc="`annotation` is `hami.io/vgpu-devices-allocated` (HAMi's record of the devices and "
+    "shares it gave a pod: `UUID,type,memory MiB,cores %` per device). A pod whose "
+    "annotation cannot be read keeps its cost, from its `nvidia.com/gpumem` / `gpucores` "
+    "requests placed first-fit ([gpu.md](gpu.md)).",
+)
 GPU_HOLDING_USED_COST = _spec(
     "unitcost_gpu_holding_used_cost_dollars_per_hour",
     "Usage basis: a pod's GPU holding dollars weighted by the device's measured activity "

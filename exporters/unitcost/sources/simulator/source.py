@@ -37,6 +37,8 @@ class SimulatorSource:
         #: Network counters as the node agents would count them (set by the exporter's
         #: wiring, which has the price book; None: no simulated traffic).
         self.traffic: SimulatedTraffic | None = None
+        #: The latest snapshot: what its dcgm-exporter endpoint reports (dcgm_exporter.py).
+        self.last: Snapshot | None = None
 
     def snapshot(self) -> Snapshot:
         wall_seconds, simulated_seconds = self._clock.tick()
@@ -47,6 +49,7 @@ class SimulatorSource:
             snapshot = with_gpu_pools(snapshot)
         if self.traffic is not None:
             self.traffic.advance(snapshot)
+        self.last = snapshot
         return snapshot
 
     def close(self) -> None:
