@@ -86,11 +86,11 @@ def exposition() -> str:
 @contextmanager
 def fake_dcgm_exporter(serve: Callable[[], bytes] | None = None) -> Iterator[str]:
     """An HTTP endpoint serving `serve()` (default: `exposition()`) as dcgm-exporter would."""
-    serve = serve or (lambda: exposition().encode())
+    body_of: Callable[[], bytes] = serve or (lambda: exposition().encode())
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = serve()
+            body = body_of()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))
