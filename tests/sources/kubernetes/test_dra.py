@@ -386,3 +386,21 @@ def test_consumed_capacity_splits_a_shared_device() -> None:
         assert math.isclose(per_pod[("ml", name)], dollars, rel_tol=1e-9), name
     gpu0 = next(x for x in frame.gpu_devices if x.device.device == "gpu-0")
     assert math.isclose(gpu0.unheld, device / 4, rel_tol=1e-9)  # 1/4 of its capacity free
+
+
+def test_hami_allocation_annotations_reach_the_ledger() -> None:
+    """The source keeps HAMi's allocation annotation (no other annotation is kept unless a
+    rule reads it), and the ledger pins the pod's share to the device it names."""
+    labels = {"nvidia.com/gpu.memory": "23028", "node.kubernetes.io/instance-type": "g5.12xlarge"}
+    with served(None) as (cluster, api):
+        cluster.apply("nodes", node("g5", cpu="48", memory="192Gi", gpus=4, labels=labels))
+        allocated = {"hami.io/vgpu-devices-allocated": "GPU-Y,NVIDIA,11514,0:;", "x": "dropped"}
+        cluster.apply("pods", pod("nb", "a", node_name="g5", gpus=1, annotations=allocated))
+        with dra_source(api) as src:
+            snap = wait_for(src, lambda s: len(s.pods) == 1)
+    (kept,) = snap.pods
+    assert kept.annotations == {"hami.io/vgpu-devices-allocated": "GPU-Y,NVIDIA,11514,0:;"}
+    frame = allocate(snap, PriceBook.load(), AllocationPolicy())
+    assert_frame_invariant(frame)
+    (held,) = [x for x in frame.gpu_devices if x.holdings]
+    assert held.device.uuid == "GPU-Y" and held.holdings[0].share == 0.5
