@@ -105,7 +105,8 @@ def _build_source(config: Config) -> Source:
         start=time.time(),
         gpu_idle_share=sim.gpu_idle_share,
     )
-    return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools)
+    holders = round(sim.pods * sim.gpu_holder_share)
+    return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools, gpu_holders=holders)
 
 
 def shared_services(config: Config) -> SharedServiceAllocator | None:

@@ -68,6 +68,9 @@ class SimulatorConfig(_Strict):
     network_traffic: bool = False
     #: Add shared-GPU pools: DRA claims, MIG slices, time-slicing, fractions (docs/gpu.md).
     gpu_pools: bool = False
+    #: Extra running pods holding GPUs, as a share of `pods` (`make bench --gpu-mix`: 0.05),
+    #: a third through DRA claims, the rest MIG, replicas and fractions (docs/gpu.md).
+    gpu_holder_share: Ratio = 0.0
 
 
 class SourceConfig(_Strict):

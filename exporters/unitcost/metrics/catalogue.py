@@ -352,7 +352,8 @@ GPU_IDLE_COST = _spec(
     "(activity below the threshold for the whole window, default 1% for 30 minutes), 0 while "
     "active. Written by the one producer `gpu_idle.producer` names: the GPU agent (NVML), "
     "or the cluster exporter from dcgm-exporter's activity (`dcgm`: each pod's holding of "
-    "each device, from the GPU ledger) or for the simulated cluster. Unallocated GPUs are the node's idle capacity "
+    "each device, from the GPU ledger) or for the simulated cluster. Unallocated GPUs are "
+    "the node's idle capacity "
     '(`unitcost_node_idle_cost_dollars_per_hour{resource="gpu"}`); free devices have no '
     "series.",
 )
