@@ -20,7 +20,6 @@ from support.builders import node, pod, res
 from support.prometheus import prometheus, wait_until
 from unitcost.base.errors import InputError
 from unitcost.cli.exporter import SIMULATED_DCGM_PATH, source_endpoints
-from unitcost.cli.gpu_agent import _idle_dollars
 from unitcost.config.file import Config, GpuActivityConfig, demo_config, parse_config
 from unitcost.costmodel.gpu_activity import join_activity
 from unitcost.costmodel.gpu_ledger import gpu_ledgers
@@ -255,9 +254,8 @@ def test_dcgm_is_the_one_producer_of_idle_dollars() -> None:
     assert idle[("dgx", "0", "ml", "train")] == 0.0
     for key in (("dgx", "1", "ml", "small"), ("dgx", "1", "ml", "tiny")):
         assert math.isclose(idle[key], held[key], rel_tol=1e-12)
-    # the GPU agent reading the same config writes no idle dollars
-    assert not _idle_dollars(config)
-    assert _idle_dollars(Config()) and Config().gpu_idle_producer == "agent"
+    # the GPU agent reading the same config writes none (tests/cli/test_gpu_agent.py)
+    assert config.gpu_idle_producer == "dcgm" and Config().gpu_idle_producer == "agent"
 
 
 def test_producers_are_exclusive() -> None:
@@ -279,7 +277,7 @@ def test_producers_are_exclusive() -> None:
         )
         collected = Collector(source, PriceBook.load(), config).collect_once()
         assert bool(_values(collected.exposition, GPU_IDLE)) is expected, producer
-        assert _idle_dollars(config) is (producer == "agent")
+        assert config.gpu_idle_producer == producer
 
 
 def test_the_demo_shows_every_gpu_state_through_dcgm() -> None:
