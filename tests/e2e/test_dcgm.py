@@ -210,13 +210,16 @@ def test_dcgm_is_the_one_producer_of_idle_dollars() -> None:
     series read back from a real Prometheus; idle holdings' dollars become idle dollars once
     the window has passed, busy ones stay 0, and the GPU agent would write none."""
     dgx = node("dgx", res(64, 512, 2), gpu_model="H100", labels={"nvidia.com/gpu.memory": "81559"})
+    g5 = node("g5", res(4, 16, 1), gpu_model="A10G", labels={"nvidia.com/gpu.replicas": "4"})
     snapshot = Snapshot(
         0.0,
-        nodes=(dgx,),
+        nodes=(dgx, g5),
         pods=(
             pod("train", "dgx", res(8, 64, 1), namespace="ml"),
             mig_pod("small", "dgx", "3g.40gb"),
             mig_pod("tiny", "dgx", "1g.10gb"),
+            pod("infer-0", "g5", res(1, 4, 1), namespace="serve"),
+            pod("infer-1", "g5", res(1, 4, 1), namespace="serve"),
         ),
     )
     now = [T0]
@@ -244,14 +247,33 @@ def test_dcgm_is_the_one_producer_of_idle_dollars() -> None:
         later = collector.collect_once()
     assert first.frame is not None and later.frame is not None
     held = {(u.node, u.gpu, u.namespace, u.pod): u.hourly for u in later.frame.gpu_uses}
-    assert set(held) == {("dgx", "0", "ml", "train"), ("dgx", "1", "ml", "small"),
-                         ("dgx", "1", "ml", "tiny")}  # fmt: skip
+    assert set(held) == {
+        ("dgx", "0", "ml", "train"),
+        ("dgx", "1", "ml", "small"),
+        ("dgx", "1", "ml", "tiny"),
+        ("g5", "0", "serve", "infer-0"),  # two replicas of one time-sliced A10G
+        ("g5", "0", "serve", "infer-1"),
+    }
     assert all(v > 0 for v in held.values())
     # in the window: every holding has its series, none idle yet
     assert _values(first.exposition, GPU_IDLE) == dict.fromkeys(held, 0.0)
+    # one info series per device and profile, whatever the number of pods on it
+    info = [
+        (x.labels["node"], x.labels["gpu"], x.labels["mig_profile"])
+        for f in text_string_to_metric_families(later.exposition.decode())
+        for x in f.samples
+        if x.name == "unitcost_gpu_info"
+    ]
+    assert sorted(info) == [
+        ("dgx", "0", ""),
+        ("dgx", "1", "1g.10gb"),
+        ("dgx", "1", "3g.40gb"),
+        ("g5", "0", ""),
+    ]
     # past it: the idle MIG slices' dollars are idle dollars; the busy GPU's stay 0
     idle = _values(later.exposition, GPU_IDLE)
     assert idle[("dgx", "0", "ml", "train")] == 0.0
+    assert idle[("g5", "0", "serve", "infer-0")] == idle[("g5", "0", "serve", "infer-1")] == 0.0
     for key in (("dgx", "1", "ml", "small"), ("dgx", "1", "ml", "tiny")):
         assert math.isclose(idle[key], held[key], rel_tol=1e-12)
     # the GPU agent reading the same config writes none (tests/cli/test_gpu_agent.py)

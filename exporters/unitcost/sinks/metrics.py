@@ -142,9 +142,13 @@ def cost_families(frame: CostFrame) -> list[MetricFamily]:
 
     gpu_idle = GPU_IDLE_COST.family()
     gpu_info = GPU_INFO.family()
+    info_seen: set[tuple[str, str, str, str]] = set()
     for g in frame.gpus:
         gpu_idle.add((g.node, g.gpu, g.namespace, g.pod), g.idle_hourly)
-        gpu_info.add((g.node, g.gpu, g.model, g.mig_profile), 1.0)
+        info = (g.node, g.gpu, g.model, g.mig_profile)
+        if info not in info_seen:  # pods sharing a device (DCGM producer): one info series
+            info_seen.add(info)
+            gpu_info.add(info, 1.0)
 
     devices = GPU_DEVICE_COST.family()
     unheld = GPU_DEVICE_UNHELD.family()
