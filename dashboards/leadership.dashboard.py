@@ -347,6 +347,21 @@ dashboard = build(
                 stack=True,
             ),
         ],
+        # Avoidable cross-zone traffic (docs/network.md).
+        [
+            timeseries(
+                "Avoidable cross-zone dollars by team",
+                "Other-zone data-transfer dollars per hour of batch workloads (Spark, Ray, "
+                "JobSet, Job, training jobs), per team: in one zone their pods' traffic would "
+                "be free. An upper bound.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (team) (team:unitcost_network_avoidable_cost_dollars_per_hour:sum{C})",
+                    legend="{{team}}",
+                ),
+                stack=True,
+            ),
+        ],
         # Reliability cost: counted when runs end, so it needs runs to have ended (history).
         [
             timeseries(

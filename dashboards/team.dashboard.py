@@ -315,6 +315,34 @@ dashboard = build(
                 width=9,
             ),
         ],
+        # Avoidable cross-zone traffic (docs/network.md): batch workloads' other-zone dollars.
+        [
+            stat(
+                "Avoidable cross-zone dollars per hour",
+                "Other-zone data-transfer dollars per hour of the team's batch workloads "
+                "(Spark, Ray, JobSet, Job, training jobs): run in one zone, their pods' traffic "
+                "would be free. An upper bound: some of it may go to services in the other zone.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_network_avoidable_cost_dollars_per_hour:sum{T})"),
+                width=6,
+            ),
+            table(
+                "Cross-zone waste by workload",
+                "The team's batch workloads with the most other-zone dollars per hour now.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "topk(10, namespace_workload:unitcost_network_avoidable_cost_dollars_per_hour"
+                    f":sum{T})"
+                ),
+                columns={
+                    "namespace": "Namespace",
+                    "app": "Workload",
+                    "workload_kind": "Kind",
+                    "Value": "$/h",
+                },
+                width=18,
+            ),
+        ],
         # Reliability cost: counted when runs end, so it needs runs to have ended (history).
         [
             stat(
