@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from unitcost.history.chargeback.period import DAY, HOUR, day_start, iso
-from unitcost.history.chargeback.query import Charge, ChargeKey, Charges
+from unitcost.history.chargeback.query import OWNED, Charge, ChargeKey, Charges
 
 DEFAULT_ACCOUNT_ID = "kubernetes-platform"
 DEFAULT_ACCOUNT_NAME = "Kubernetes platform"
@@ -33,6 +33,7 @@ SERVICES = {
     "shared": ("Kubernetes Shared Services", "Compute", "shared platform cost received"),
     "storage": ("Kubernetes Persistent Storage", "Storage", "persistent volume"),
     "network": ("Kubernetes Network", "Networking", "data transfer"),
+    "shared-service": ("Kubernetes Shared Services", "Compute", "shared service split by usage"),
 }
 
 MANDATORY = (
@@ -118,6 +119,35 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
             out.append(
                 _row(Charge(key, day, dollars, hours), charges, issuer, period.start, period.end)
             )
+    out.extend(_shared_service_rows(charges, issuer))
+    return out
+
+
+def _shared_service_rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
+    """Shared services split by usage (FOCUS split-cost allocation, docs/shared-services.md):
+    per service, team and day, what the team was allocated (the owner's unattributed remainder
+    included), and for the owner a Credit row taking its service's cost back. Over all teams
+    the rows cancel: the split moves dollars, it adds none. The service and the allocation
+    method are in the description and Tags (`shared_service`, `allocation_method`)."""
+    period = charges.period
+    out = []
+    for (cluster, team, service, method), days in sorted(charges.shared_services.items()):
+        for day, dollars in sorted(days.items()):
+            if dollars == 0:
+                continue
+            start = day_start(day)
+            hours = (min(start + DAY, charges.end) - start) / HOUR
+            key = ChargeKey(cluster, team, "", "", "", "", "", "shared-service")
+            row = _row(Charge(key, day, dollars, hours), charges, issuer, period.start, period.end)
+            if method == OWNED:
+                row["ChargeCategory"] = "Credit"
+                what = f"Cost of shared service {service}, owned by team {team}, split to its users"
+            else:
+                what = f"Shared service {service} allocated to team {team} by {method}"
+            row["ChargeDescription"] = f"{what}, on {day.isoformat()} ({hours:g} h)"
+            tags = {"team": team, "shared_service": service, "allocation_method": method}
+            row["Tags"] = json.dumps(tags, sort_keys=True, separators=(",", ":"))
+            out.append(row)
     return out
 
 
