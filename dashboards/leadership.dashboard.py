@@ -359,7 +359,32 @@ dashboard = build(
                     f"sum by (team) (team:unitcost_network_avoidable_cost_dollars_per_hour:sum{C})",
                     legend="{{team}}",
                 ),
+                width=8,
                 stack=True,
+            ),
+            timeseries(
+                "Shared services split by team",
+                "The platform's shared services (caches, brokers) per hour, split among the "
+                "teams that use them by their usage (docs/shared-services.md).",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (team) "
+                    f"(team:unitcost_shared_service_allocated_cost_dollars_per_hour:sum{C})",
+                    legend="{{team}}",
+                ),
+                width=8,
+                stack=True,
+            ),
+            table(
+                "Shared services: cost and owner",
+                "Each shared service's own cost per hour and the team that owns it.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (service, team) "
+                    f"(service_team:unitcost_shared_service_cost_dollars_per_hour:max{C})"
+                ),
+                columns={"service": "Service", "team": "Owner", "Value": "$/h"},
+                width=8,
             ),
         ],
         # Reliability cost: counted when runs end, so it needs runs to have ended (history).

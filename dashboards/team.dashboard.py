@@ -343,6 +343,31 @@ dashboard = build(
                 width=18,
             ),
         ],
+        # Shared services split by usage (docs/shared-services.md).
+        [
+            stat(
+                "Shared services allocated per hour",
+                "Dollars per hour of the platform's shared services (caches, brokers) the "
+                "team was allocated by its share of their usage; an owner's unattributed "
+                "remainder included.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_shared_service_allocated_cost_dollars_per_hour:sum{T})"),
+                width=6,
+            ),
+            timeseries(
+                "Shared services by service",
+                "What the team was allocated per hour, per shared service and method (usage, "
+                "usage-last-good when the usage query failed, unattributed for an owner).",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (service, method) "
+                    f"(service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max{T})",
+                    legend="{{service}} {{method}}",
+                ),
+                width=18,
+                stack=True,
+            ),
+        ],
         # Reliability cost: counted when runs end, so it needs runs to have ended (history).
         [
             stat(

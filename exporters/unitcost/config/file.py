@@ -68,6 +68,9 @@ class SimulatorConfig(_Strict):
     network_traffic: bool = False
     #: Add shared-GPU pools: DRA claims, MIG slices, time-slicing, fractions (docs/gpu.md).
     gpu_pools: bool = False
+    #: Add the platform's shared cache (Alluxio) and broker (Kafka) with per-team usage; the
+    #: `shared_services:` services named `alluxio` and `kafka` read it (docs/shared-services.md).
+    shared_services: bool = False
 
 
 class SourceConfig(_Strict):
