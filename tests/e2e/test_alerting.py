@@ -96,6 +96,7 @@ NEEDS_SHARED_SERVICES = {
     "service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max",
     "team:unitcost_shared_service_allocated_cost_dollars_per_hour:sum",
     "team:unitcost_shared_service_cost_dollars_per_hour:sum",
+    "service_team:unitcost_shared_service_cost_dollars_per_hour:max",
 }
 
 

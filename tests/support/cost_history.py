@@ -123,6 +123,25 @@ NODES = {
     "n-committed": ("committed", {"cpu": 1.5, "memory": 0.5}),
     "n-ondemand": ("on-demand", {"cpu": 3.0, "memory": 1.0}),
 }
+#: A shared cache owned by ml ($3/h) split by usage: data $2.25/h, ml keeps $0.75/h of usage
+#: no consumer was named for (the records of recording-rules/shared-services.yml).
+SHARED_SERVICES = [
+    Line(
+        "service_team:unitcost_shared_service_cost_dollars_per_hour:max",
+        {"service": "cache", "team": "ml"},
+        _constant(3.0),
+    ),
+    Line(
+        "service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max",
+        {"service": "cache", "team": "data", "method": "usage"},
+        _constant(2.25),
+    ),
+    Line(
+        "service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max",
+        {"service": "cache", "team": "ml", "method": "unattributed"},
+        _constant(0.75),
+    ),
+]
 
 
 def times() -> list[int]:
@@ -169,7 +188,7 @@ def openmetrics() -> str:
     """The whole history as OpenMetrics text (families grouped, each series in time order)."""
     out: list[str] = []
     by_metric: dict[str, list[Line]] = defaultdict(list)
-    for line in LINES:
+    for line in LINES + SHARED_SERVICES:
         by_metric[line.metric].append(line)
     ts = times()
     for metric, lines in by_metric.items():

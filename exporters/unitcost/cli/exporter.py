@@ -55,6 +55,8 @@ from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
 from unitcost.sources.simulator.dcgm_exporter import render as render_dcgm
 from unitcost.sources.simulator.dcgm_exporter import simulated_dcgm
 from unitcost.sources.simulator.network import SimulatedTraffic
+from unitcost.sources.simulator.shared_services import rows as simulated_rows
+from unitcost.sources.simulator.shared_services import usage as simulated_usage
 
 log = logging.getLogger("unitcost")
 
@@ -104,16 +106,33 @@ def _build_source(config: Config) -> Source:
         pods=sim.pods,
         start=time.time(),
         gpu_idle_share=sim.gpu_idle_share,
+        shared_services=sim.shared_services,
     )
     holders = round(sim.pods * sim.gpu_holder_share)
     return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools, gpu_holders=holders)
 
 
-def shared_services(config: Config) -> SharedServiceAllocator | None:
-    """The shared-service allocator when services and a Prometheus to ask are configured."""
+def shared_services(config: Config, source: Source | None = None) -> SharedServiceAllocator | None:
+    """The shared-service allocator when services and a Prometheus to ask are configured; for
+    the simulated cluster with `source.simulator.shared_services` and no Prometheus, the
+    simulated services' usage as their usage queries would return it (made up)."""
     settings = config.shared_services
-    if not settings.services or not settings.prometheus_url:
+    if not settings.services:
         return None
+    if not settings.prometheus_url:
+        if not isinstance(source, SimulatorSource) or not source.cluster.shared_services:
+            return None
+        cluster = source.cluster
+        by_query = {
+            s.usage_query: (name, s.consumer_label) for name, s in settings.services.items()
+        }
+
+        def simulated(promql: str) -> list[tuple[Mapping[str, str], float]]:
+            name, label = by_query[promql]
+            usage_now = simulated_usage(cluster.iter_pods(), cluster.now)
+            return list(simulated_rows(usage_now, name, label))
+
+        return SharedServiceAllocator(settings, simulated)
     api = PrometheusAPI(settings.prometheus_url, timeout_s=10.0, retries=0)
 
     def query(promql: str) -> list[tuple[Mapping[str, str], float]]:
@@ -342,7 +361,11 @@ def demo(
     source = _build_source(config)
     endpoints = source_endpoints(source)
     collector = Collector(
-        source, book, config, extra_families=simulated_extras(source, book, config)
+        source,
+        book,
+        config,
+        extra_families=simulated_extras(source, book, config),
+        shared_services=shared_services(config, source),
     )
     start_otlp_for(otlp, lambda: collector.current)
     console = Console(stderr=False)
@@ -506,7 +529,7 @@ def exporter_collector(
         config,
         cloud=cloud,
         extra_families=extra,
-        shared_services=shared_services(config),
+        shared_services=shared_services(config, source),
         gpu_activity=activity,
     )
     if cloud is not None:

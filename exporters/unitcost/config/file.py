@@ -71,6 +71,9 @@ class SimulatorConfig(_Strict):
     #: Extra running pods holding GPUs, as a share of `pods` (`make bench --gpu-mix`: 0.05),
     #: a third through DRA claims, the rest MIG, replicas and fractions (docs/gpu.md).
     gpu_holder_share: Ratio = 0.0
+    #: Add the platform's shared cache (Alluxio) and broker (Kafka) with per-team usage; the
+    #: `shared_services:` services named `alluxio` and `kafka` read it (docs/shared-services.md).
+    shared_services: bool = False
 
 
 class SourceConfig(_Strict):

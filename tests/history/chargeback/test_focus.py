@@ -80,11 +80,17 @@ def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> N
             "PricingQuantity",
         ):
             assert NUMBER.fullmatch(row[name]), (name, row[name])
-        assert Decimal(row["BilledCost"]) > 0
+        # Only a shared service's owner has a negative row: a Credit, its service's cost moved
+        # to the teams that used it.
+        if row["ChargeCategory"] == "Credit":
+            assert row["x_CostComponent"] == "shared-service"
+            assert Decimal(row["BilledCost"]) < 0
+        else:
+            assert row["ChargeCategory"] == "Usage" and Decimal(row["BilledCost"]) > 0
         assert row["InvoiceId"] == ""  # an estimate: on no invoice
         assert row["ListCost"] == row["ContractedCost"] == row["EffectiveCost"] == row["BilledCost"]
         assert row["BillingCurrency"] == "USD"  # ISO 4217
-        assert row["ChargeCategory"] == "Usage" and row["ChargeClass"] == ""
+        assert row["ChargeClass"] == ""
         assert row["ServiceCategory"] in SERVICE_CATEGORIES and row["ServiceName"]
         assert row["PricingUnit"] == "Hours" and 0 < Decimal(row["PricingQuantity"]) <= 24
         for name in (
@@ -111,7 +117,13 @@ def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> N
         tags = json.loads(row["Tags"])
         assert tags["team"] == row["x_Team"]
         assert tags.get("namespace", "") == row["x_Namespace"] == row["ResourceName"]
-        assert row["x_CostComponent"] in {"compute", "shared", "storage", "network"}
+        assert row["x_CostComponent"] in {
+            "compute",
+            "shared",
+            "storage",
+            "network",
+            "shared-service",
+        }
         assert row["ServiceSubcategory"] in {"Containers", "Block Storage"}
     # The hour in progress ends the last day's charge period.
     assert max(r["ChargePeriodEnd"] for r in table) == "2025-03-02T10:20:34Z"
@@ -123,7 +135,8 @@ def test_totals_equal_the_source_series(prom: Prometheus) -> None:
     table = list(csv.DictReader(io.StringIO(export(prom))))
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for row in table:
-        if row["x_CostComponent"] not in CLUSTER_COMPONENTS:
+        # The cluster's own rows and the shared-service split (it moves dollars between teams).
+        if row["x_CostComponent"] not in {*CLUSTER_COMPONENTS, "shared-service"}:
             totals[row["x_Team"]] += Decimal(row["BilledCost"])
     with PrometheusAPI(prom.url) as api:
         source = read_charges(api, Period.parse("2025-03"), parse_time(AT)).team_totals()
@@ -180,3 +193,37 @@ def test_network_dollars_are_rows_of_their_own() -> None:
     assert [r["PricingQuantity"] for r in table] == [Decimal("24.000000"), Decimal("12.000000")]
     assert table[1]["ChargePeriodEnd"] == "2025-03-02T12:00:00Z"
     assert table[0]["ServiceName"] == "Kubernetes Network"
+
+
+def test_shared_services_are_split_cost_rows_that_cancel(prom: Prometheus) -> None:
+    """The cache ml owns ($3/h) split by usage: data is allocated $2.25/h, ml keeps $0.75/h
+    unattributed and gets a Credit row of the cache's whole cost (docs/shared-services.md).
+    2025-03-01 is a whole day: 24 h of each."""
+    table = [
+        r
+        for r in csv.DictReader(io.StringIO(export(prom)))
+        if r["x_CostComponent"] == "shared-service"
+    ]
+    day = [r for r in table if r["ChargePeriodStart"] == "2025-03-01T00:00:00Z"]
+    found = {
+        (r["x_Team"], json.loads(r["Tags"])["allocation_method"], r["ChargeCategory"]): r[
+            "BilledCost"
+        ]
+        for r in day
+    }
+    assert found == {
+        ("data", "usage", "Usage"): "54.000000",
+        ("ml", "unattributed", "Usage"): "18.000000",
+        ("ml", "owned", "Credit"): "-72.000000",
+    }
+    assert all(json.loads(r["Tags"])["shared_service"] == "cache" for r in table)
+    assert all(r["ServiceName"] == "Kubernetes Shared Services" for r in table)
+    assert "allocated to team data by usage" in next(
+        r["ChargeDescription"] for r in day if r["x_Team"] == "data"
+    )
+    # Every day, the split moves dollars between teams and adds none.
+    by_day: dict[str, Decimal] = defaultdict(Decimal)
+    for row in table:
+        by_day[row["ChargePeriodStart"]] += Decimal(row["BilledCost"])
+    assert len(by_day) == 2  # March 1, and March 2 up to the export time
+    assert all(abs(total) <= Decimal("0.000003") for total in by_day.values()), by_day

@@ -146,7 +146,7 @@ def test_each_version_has_its_columns_with_valid_values(prom: Prometheus, versio
         assert element["UsageQuantity"] == float(row["PricingQuantity"])
         tags = json.loads(row["AllocatedTags"])
         assert tags.get("team", "") == row["x_Team"]
-    assert components == {"compute", "shared", "storage", "idle", "unattributed"}
+    assert components == {"compute", "shared", "storage", "shared-service", "idle", "unattributed"}
 
 
 def test_host_provider_and_bad_version(prom: Prometheus) -> None:
@@ -230,6 +230,7 @@ def test_export_sums_to_the_cluster_total_to_the_cent(prom: Prometheus) -> None:
         "shared",
         "storage",
         "network",
+        "shared-service",
     }
 
 

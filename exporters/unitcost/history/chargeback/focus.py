@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from unitcost.history.chargeback.period import DAY, HOUR, day_start, iso
-from unitcost.history.chargeback.query import Charge, ChargeKey, Charges
+from unitcost.history.chargeback.query import OWNED, Charge, ChargeKey, Charges
 
 DEFAULT_ACCOUNT_ID = "kubernetes-platform"
 DEFAULT_ACCOUNT_NAME = "Kubernetes platform"
@@ -52,6 +52,12 @@ SERVICES = {
         "Containers",
         "unattributed cluster cost",
     ),
+    "shared-service": (
+        "Kubernetes Shared Services",
+        "Compute",
+        "Containers",
+        "shared service split by usage",
+    ),
 }
 
 #: Split-cost allocation (FOCUS 1.3 AllocatedMethodId): how each component's rows were cut
@@ -63,6 +69,7 @@ METHODS = {
     "network": "unitcost/network-usage-v1",
     "idle": "unitcost/idle-v1",
     "unattributed": "unitcost/unattributed-v1",
+    "shared-service": "unitcost/shared-service-usage-v1",
 }
 #: What each method's share is of (the AllocatedMethodDetails `x_Basis`).
 BASES = {
@@ -72,6 +79,7 @@ BASES = {
     "network": "data-transfer dollars per flow (docs/network.md)",
     "idle": "node capacity allocated to no pod",
     "unattributed": "cluster cost less team lines and idle (unbound volumes, unowned pods)",
+    "shared-service": "a shared service's cost split by each team's measured usage",
 }
 #: Rows that belong to the cluster, not to a team.
 CLUSTER_COMPONENTS = ("idle", "unattributed")
@@ -237,6 +245,37 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
                 row["BilledCost"] = row["ContractedCost"] = row["EffectiveCost"] = amount
                 row["ListCost"] = amount
                 out.append(row)
+    out.extend(_shared_service_rows(charges, issuer))
+    return out
+
+
+def _shared_service_rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
+    """Shared services split by usage (FOCUS split-cost allocation, docs/shared-services.md):
+    per service, team and day, what the team was allocated (the owner's unattributed remainder
+    included), and for the owner a Credit row taking its service's cost back. Over all teams
+    the rows cancel: the split moves dollars, it adds none. The service and the allocation
+    method are in the description and Tags (`shared_service`, `allocation_method`)."""
+    period = charges.period
+    out = []
+    for (cluster, team, service, method), days in sorted(charges.shared_services.items()):
+        for day, dollars in sorted(days.items()):
+            if dollars == 0:
+                continue
+            hours = _hours(day, charges.end)
+            key = ChargeKey(cluster, team, "", "", "", "", "", "shared-service")
+            row = _row(Charge(key, day, dollars, hours), charges, issuer, period.start, period.end)
+            if method == OWNED:
+                row["ChargeCategory"] = "Credit"
+                what = f"Cost of shared service {service}, owned by team {team}, split to its users"
+            else:
+                what = f"Shared service {service} allocated to team {team} by {method}"
+            row["ChargeDescription"] = f"{what}, on {day.isoformat()} ({hours:g} h)"
+            tags = {"team": team, "shared_service": service, "allocation_method": method}
+            row["Tags"] = row["AllocatedTags"] = _json(tags)
+            # Cut from the service itself, not from the cluster's nodes.
+            row["AllocatedResourceId"] = f"k8s://{cluster or 'cluster'}/shared-services/{service}"
+            row["AllocatedResourceName"] = f"shared service {service}"
+            out.append(row)
     return out
 
 
