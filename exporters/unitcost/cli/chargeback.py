@@ -1,4 +1,5 @@
-"""`unitcost chargeback`: a period's charges from Prometheus as FOCUS CSV/Parquet or HTML."""
+"""`unitcost chargeback`: a period's charges from Prometheus as FOCUS CSV/Parquet or HTML, or
+into an Iceberg table (cli/lakehouse.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from unitcost.cli.lakehouse import check_iceberg, lakehouse_options, write_iceberg
 from unitcost.cli.options import require_extra
 from unitcost.history.chargeback.focus import (
     DEFAULT_ACCOUNT_ID,
@@ -24,7 +26,7 @@ from unitcost.history.chargeback.period import Period, parse_time
 from unitcost.history.chargeback.query import read_charges
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
-FORMATS = ("focus-csv", "focus-parquet", "html")
+FORMATS = ("focus-csv", "focus-parquet", "html", "iceberg")
 
 
 def _period(_ctx: click.Context, _param: click.Parameter, value: str) -> Period:
@@ -50,14 +52,20 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fl
     required=True,
     help="Prometheus-compatible API base URL (Prometheus, Thanos Query, Mimir).",
 )
-@click.option("--period", required=True, callback=_period, help="Billing month, YYYY-MM (UTC).")
+@click.option(
+    "--period",
+    required=True,
+    callback=_period,
+    help="Billing month, YYYY-MM (UTC), or 'yesterday': its month up to today's 00:00 UTC.",
+)
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
     default="focus-csv",
     show_default=True,
-    help="FOCUS 1.2 CSV or Parquet, or an HTML statement per team.",
+    help="FOCUS 1.2 CSV or Parquet, an HTML statement per team, or rows into an Iceberg "
+    "table (docs/lakehouse.md).",
 )
 @click.option(
     "--output",
@@ -88,6 +96,7 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fl
     show_default=True,
     help="FOCUS ProviderName, PublisherName and InvoiceIssuerName: who runs the platform.",
 )
+@lakehouse_options
 def chargeback(
     url: str,
     period: Period,
@@ -102,17 +111,22 @@ def chargeback(
     """Write a month's charges per team / namespace / day from the recorded cost series."""
     if fmt == "focus-parquet" and output is None:
         raise click.UsageError("--format focus-parquet writes binary: give --output PATH")
-    if fmt != "focus-csv":  # Parquet needs pyarrow, the HTML statement Jinja2
+    lakehouse = check_iceberg(output) if fmt == "iceberg" else None
+    if fmt in ("focus-parquet", "html"):  # Parquet needs pyarrow, the HTML statement Jinja2
         require_extra("chargeback", "pyarrow" if fmt == "focus-parquet" else "jinja2")
     now = time.time()
     try:
         with PrometheusAPI(url) as api:
-            charges = read_charges(api, period, now if at is None else at, team)
+            until = now if period.until is None else period.until
+            charges = read_charges(api, period, until if at is None else at, team)
     except PrometheusError as exc:
         click.echo(f"unitcost: error: {exc}", err=True)
         sys.exit(2)
     issuer = Issuer(billing_account, billing_account_name, provider)
     table = rows(charges, issuer)
+    if lakehouse is not None:
+        write_iceberg(table, lakehouse, team)
+        return
     if fmt == "focus-parquet":
         assert output is not None
         try:
