@@ -102,11 +102,19 @@ def lakehouse_settings() -> LakehouseSettings:
 
 
 def check_iceberg(output: Path | None) -> LakehouseSettings:
-    """Before anything is read: the extra is installed and the settings are complete."""
+    """Before Prometheus is read: the extra is installed, the settings are complete and the
+    catalog answers (so a wrong URI fails at once, naming the field, with nothing written)."""
     if output is not None:
         raise click.UsageError("--format iceberg writes to the catalog's table: drop --output")
     require_extra("lakehouse")
-    return lakehouse_settings()
+    settings = lakehouse_settings()
+    from unitcost.history.chargeback.iceberg import LakehouseError, open_catalog
+
+    try:
+        open_catalog(settings)
+    except LakehouseError as exc:
+        fail(f"{exc} (nothing written)", prog="unitcost chargeback")
+    return settings
 
 
 def write_iceberg(
