@@ -257,8 +257,9 @@ def test_arrow_types_follow_the_parquet_export() -> None:
 
 
 def test_rows_of_two_periods_are_refused(lake: LakehouseSettings) -> None:
-    mixed = month_rows("a")[:1] + [
-        {**month_rows("a")[0], "BillingPeriodStart": "2025-02-01T00:00:00Z"}
+    mixed = [
+        *month_rows("a")[:1],
+        {**month_rows("a")[0], "BillingPeriodStart": "2025-02-01T00:00:00Z"},
     ]
     with pytest.raises(ValueError, match="span 2 billing periods"):
         write_rows(mixed, lake)
