@@ -94,7 +94,9 @@ def ray_totals(ray: Any, settings: LakehouseSettings) -> dict[tuple[str, str], D
         table_identifier=f"{settings.namespace}.{settings.table}",
         catalog_kwargs={"name": settings.catalog.name, **catalog_properties(settings.catalog)},
     )
-    grouped = dataset.groupby(["x_Team", "x_Cluster"]).sum("BilledCost").take_all()
+    grouped = (
+        dataset.groupby(["x_Team", "x_Cluster"], num_partitions=1).sum("BilledCost").take_all()
+    )
     return {(g["x_Team"], g["x_Cluster"]): Decimal(str(g["sum(BilledCost)"])) for g in grouped}
 
 
