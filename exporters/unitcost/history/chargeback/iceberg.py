@@ -63,9 +63,12 @@ def arrow_table(rows: Sequence[dict[str, Any]]) -> Any:
     for name in names:
         values = [row.get(name) for row in rows]
         if name in DATETIME_COLUMNS:
-            values = [_timestamp(v) for v in values]
+            parsed: dict[Any, datetime | None] = {}  # a month has few distinct instants
+            values = [
+                parsed[v] if v in parsed else parsed.setdefault(v, _timestamp(v)) for v in values
+            ]
             field = pa.field(name, pa.timestamp("ms", tz="UTC"), nullable=None in values)
-        elif name in DECIMAL_COLUMNS or any(isinstance(v, Decimal) for v in values):
+        elif name in DECIMAL_COLUMNS or isinstance(_first(values), Decimal):
             field = pa.field(name, pa.decimal128(PRECISION, SCALE), nullable=None in values)
         else:
             values = [None if v is None else str(v) for v in values]
@@ -73,6 +76,11 @@ def arrow_table(rows: Sequence[dict[str, Any]]) -> Any:
         fields.append(field)
         columns[name] = values
     return pa.Table.from_pydict(columns, schema=pa.schema(fields))
+
+
+def _first(values: list[Any]) -> Any:
+    """The column's first non-null value: what its type is read from."""
+    return next((v for v in values if v is not None), None)
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -129,11 +137,13 @@ def write_arrow(data: Any, settings: LakehouseSettings, *, team: str | None = No
     # pyiceberg's predicates are pydantic models whose generated signatures mypy reads
     # instead of their own __init__(term, literal): called through Any.
     ops: Any = expressions
-    periods = set(data.column(PERIOD_COLUMN).to_pylist())
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+    periods = pc.unique(data.column(PERIOD_COLUMN)).to_pylist()
     if len(periods) != 1:
         raise ValueError(f"rows span {len(periods)} billing periods; write one period at a time")
     [period] = periods
-    clusters = tuple(sorted({c or "" for c in data.column(CLUSTER_COLUMN).to_pylist()}))
+    clusters = tuple(sorted({c or "" for c in pc.unique(data.column(CLUSTER_COLUMN)).to_pylist()}))
     catalog = open_catalog(settings)
     table = _table(catalog, settings, data.schema)
     previous = table.current_snapshot()
