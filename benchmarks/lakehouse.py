@@ -160,7 +160,7 @@ def _hwm_mib() -> float:
 def phase(name: str, workloads: int, days: int, clusters: int) -> None:
     """One phase in this process; prints one JSON line."""
     # Imported before the clock starts: the figures are the writes, not module loading.
-    import pyarrow.parquet  # type: ignore[import-untyped]  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
     import pyiceberg.catalog.sql
     import pyiceberg.io.pyarrow  # noqa: F401
 
