@@ -69,7 +69,10 @@ def arrow_table(rows: Sequence[dict[str, Any]]) -> Any:
             ]
             field = pa.field(name, pa.timestamp("ms", tz="UTC"), nullable=None in values)
         elif name in DECIMAL_COLUMNS or isinstance(_first(values), Decimal):
-            field = pa.field(name, pa.decimal128(PRECISION, SCALE), nullable=None in values)
+            # Required only for the export's own money columns; a new decimal column may be
+            # null in a later run, so it is created optional.
+            required = name in DECIMAL_COLUMNS and None not in values
+            field = pa.field(name, pa.decimal128(PRECISION, SCALE), nullable=not required)
         else:
             values = [None if v is None else str(v) for v in values]
             field = pa.field(name, pa.string())
