@@ -107,6 +107,7 @@ def test_mounted_config_loads_and_the_command_parses_the_args(tmp_path: Path) ->
     assert config.lakehouse.catalog.uri == CATALOG["uri"]
     assert config.lakehouse.catalog.properties == {"s3.region": "eu-west-1"}
     assert (config.lakehouse.namespace, config.lakehouse.table) == ("finops", "chargeback")
+    assert config.lakehouse.cluster == ""  # the chart default: the series name the cluster
     (cronjob,) = of_kind(manifests, "CronJob")
     (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     args = container["args"]

@@ -45,6 +45,10 @@ class LakehouseSettings(BaseModel):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     namespace: str = "finops"
     table: str = "focus_chargeback"
+    #: `x_Cluster` for rows whose series carry no cluster label (a cluster's own Prometheus
+    #: that does not add one). Set it when several such clusters write one table: their rows
+    #: would otherwise share the empty cluster and replace each other's month.
+    cluster: str = ""
 
     @field_validator("namespace", "table")
     @classmethod

@@ -184,6 +184,23 @@ def test_two_clusters_coexist_and_each_is_replaced_alone(lake: LakehouseSettings
     assert months == {("2025-02", "a"), ("2025-03", "a"), ("2025-03", "b")}
 
 
+def test_rows_without_a_cluster_label_take_the_configured_cluster(
+    lake: LakehouseSettings,
+) -> None:
+    east = lake.model_copy(update={"cluster": "east"})
+    west = lake.model_copy(update={"cluster": "west"})
+    write_rows(month_rows(""), east)
+    write_rows(month_rows("", scale=2.0), west)
+    write_rows(month_rows("", scale=3.0), east)  # replaces east's month, not west's
+    back = totals(scan(lake))
+    assert back == {
+        **{(t, "east"): v for (t, _), v in totals(month_rows("", scale=3.0)).items()},
+        **{(t, "west"): v for (t, _), v in totals(month_rows("", scale=2.0)).items()},
+    }
+    write_rows(month_rows("labelled"), east)  # a label on the series wins
+    assert ("ml", "labelled") in totals(scan(lake))
+
+
 def test_team_run_replaces_only_that_team(lake: LakehouseSettings) -> None:
     write_rows(month_rows("a"), lake)
     ml_only = [r for r in month_rows("a", scale=4.0) if r["x_Team"] == "ml"]

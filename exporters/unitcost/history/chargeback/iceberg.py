@@ -129,6 +129,10 @@ def write_rows(
     """Replace the (billing period, cluster) rows these rows cover with them, in one commit."""
     if not rows:
         raise ValueError("no chargeback rows to write")
+    if settings.cluster:
+        rows = [
+            r if r.get(CLUSTER_COLUMN) else {**r, CLUSTER_COLUMN: settings.cluster} for r in rows
+        ]
     data = arrow_table(rows)
     return write_arrow(data, settings, team=team)
 
