@@ -19,7 +19,8 @@ demo: $(STAMP)
 ## test: fetch the pinned tools the tests run (tests/tools/), lint, type-check, every test
 test: provision lint pytest
 
-## provision: Prometheus 3.5 and 2.53, Alertmanager, VictoriaMetrics into .cache/tools (pins:
+## provision: Prometheus 3.5 and 2.53, Alertmanager, VictoriaMetrics, the FOCUS validators (a
+## Python 3.12 venv) into .cache/tools (pins:
 ## tests/tools/pins.txt), Chromium (apt-get as root); a second run does nothing
 .PHONY: provision
 provision:

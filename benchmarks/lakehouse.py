@@ -124,7 +124,7 @@ def _ray_totals(warehouse: Path) -> dict[tuple[str, str, str], Decimal]:
 
 def month_rows(workloads: int, days: int, clusters: int) -> list[dict[str, Any]]:
     """FOCUS rows as `unitcost chargeback` makes them, for `workloads` lines a day."""
-    from unitcost.history.chargeback.focus import Issuer, rows
+    from unitcost.history.chargeback.focus import DEFAULT_VERSION, Issuer, project, rows
     from unitcost.history.chargeback.period import Period
     from unitcost.history.chargeback.query import Charge, ChargeKey, Charges
 
@@ -150,7 +150,7 @@ def month_rows(workloads: int, days: int, clusters: int) -> list[dict[str, Any]]
         for d in range(1, days + 1)
         for i, key in enumerate(keys)
     ]
-    return rows(Charges(period, period.end, charges), Issuer())
+    return project(rows(Charges(period, period.end, charges), Issuer()), DEFAULT_VERSION)
 
 
 def _cpu_s() -> float:

@@ -52,6 +52,8 @@ from unitcost.sinks.table import showback_table
 from unitcost.sources.base import Source
 from unitcost.sources.promapi import PrometheusAPI
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator.dcgm_exporter import render as render_dcgm
+from unitcost.sources.simulator.dcgm_exporter import simulated_dcgm
 from unitcost.sources.simulator.network import SimulatedTraffic
 
 log = logging.getLogger("unitcost")
@@ -59,6 +61,8 @@ log = logging.getLogger("unitcost")
 #: Where the simulator's vLLM token counters are served: beside /metrics, never on it, so
 #: /metrics holds only unitcost_* series (docs/unit-economics.md "In the demo").
 SIMULATED_VLLM_PATH = "/simulated/vllm/metrics"
+#: The simulated cluster's GPUs as dcgm-exporter would serve them (docs/gpu.md).
+SIMULATED_DCGM_PATH = "/simulated/dcgm-exporter/metrics"
 
 
 EXPORTER_CONFIG_HELP = (
@@ -101,7 +105,8 @@ def _build_source(config: Config) -> Source:
         start=time.time(),
         gpu_idle_share=sim.gpu_idle_share,
     )
-    return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools)
+    holders = round(sim.pods * sim.gpu_holder_share)
+    return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools, gpu_holders=holders)
 
 
 def shared_services(config: Config) -> SharedServiceAllocator | None:
@@ -131,10 +136,17 @@ def simulated_extras(
 
 def source_endpoints(source: Source) -> dict[str, Endpoint]:
     """The extra endpoints a source's workloads need: the simulator's vLLM counters (real
-    vLLM pods serve their own); none for a real cluster."""
+    vLLM pods serve their own) and its GPUs' dcgm-exporter series (real GPU nodes run
+    dcgm-exporter); none for a real cluster."""
     if isinstance(source, SimulatorSource):
         vllm = source.vllm
-        return {SIMULATED_VLLM_PATH: lambda: render(vllm.families())}
+        simulator = source
+
+        def dcgm() -> bytes:
+            last = simulator.last
+            return render_dcgm(simulated_dcgm(last) if last is not None else []).encode()
+
+        return {SIMULATED_VLLM_PATH: lambda: render(vllm.families()), SIMULATED_DCGM_PATH: dcgm}
     return {}
 
 

@@ -122,7 +122,16 @@ def build_agent(options: AgentOptions, nvml: Any = None) -> GpuAgent:
         tracker=tracker,
         interval=options.interval,
         network=network,
+        idle_dollars=_idle_dollars(config),
     )
+
+
+def _idle_dollars(config: Config) -> bool:
+    """Whether this agent writes idle GPU dollars: only when it is the config's producer."""
+    producer = config.gpu_idle_producer
+    if producer != "agent":
+        log.info("gpu_idle.producer is %s: the agent writes no idle GPU dollars", producer)
+    return producer == "agent"
 
 
 NODES_REFRESH_SECONDS = 300.0

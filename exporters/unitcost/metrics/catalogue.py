@@ -334,9 +334,10 @@ VOLUME_COST = _spec(
 
 GPUS = Section(
     "GPUs",
-    "One producer per GPU: the GPU agent on real GPU nodes; the cluster exporter for the "
-    "simulated cluster. Rules take `max by (node, gpu)` so a double producer cannot double "
-    "the bill.",
+    "One producer of idle GPU dollars per GPU, chosen by `gpu_idle.producer`: the GPU agent "
+    "(NVML) on real GPU nodes, or the cluster exporter from dcgm-exporter's series (`dcgm`), "
+    "or the cluster exporter for the simulated cluster. Rules take `max by (node, gpu)` so a "
+    "double producer cannot double the bill.",
 )
 GPU_IDLE_COST = _spec(
     "unitcost_gpu_idle_cost_dollars_per_hour",
@@ -349,7 +350,10 @@ GPU_IDLE_COST = _spec(
     stability=STABLE,
     doc="For each GPU (or MIG slice) allocated to a running pod: its hourly cost while idle "
     "(activity below the threshold for the whole window, default 1% for 30 minutes), 0 while "
-    "active. Unallocated GPUs are the node's idle capacity "
+    "active. Written by the one producer `gpu_idle.producer` names: the GPU agent (NVML), "
+    "or the cluster exporter from dcgm-exporter's activity (`dcgm`: each pod's holding of "
+    "each device, from the GPU ledger) or for the simulated cluster. Unallocated GPUs are "
+    "the node's idle capacity "
     '(`unitcost_node_idle_cost_dollars_per_hour{resource="gpu"}`); free devices have no '
     "series.",
 )
@@ -409,6 +413,17 @@ GPU_UNKNOWN_DEVICES = _spec(
     doc="`reason` is `unknown-driver` (a DRA driver unitcost does not know as a GPU driver) "
     "or `unlisted` (a claim names a device no ResourceSlice lists any more). Both are priced "
     "like the node's other GPUs, never dropped.",
+)
+GPU_MALFORMED_ANNOTATIONS = _spec(
+    "unitcost_gpu_malformed_annotations",
+    "Running pods whose GPU allocation annotation could not be read.",
+    ("annotation",),
+    section=GPUS,
+    unit="1",
+    doc="`annotation` is `hami.io/vgpu-devices-allocated` (HAMi's record of the devices and "
+    "shares it gave a pod: `UUID,type,memory MiB,cores %` per device). A pod whose "
+    "annotation cannot be read keeps its cost, from its `nvidia.com/gpumem` / `gpucores` "
+    "requests placed first-fit ([gpu.md](gpu.md)).",
 )
 GPU_HOLDING_USED_COST = _spec(
     "unitcost_gpu_holding_used_cost_dollars_per_hour",

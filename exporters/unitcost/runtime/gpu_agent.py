@@ -43,7 +43,11 @@ class GpuAgent:
         interval: float = 15.0,
         clock: Callable[[], float] = time.time,
         network: NetworkCollector | None = None,
+        idle_dollars: bool = True,
     ) -> None:
+        """`idle_dollars`: write unitcost_gpu_idle_cost_dollars_per_hour (False when the
+        config names another producer, gpu_idle.producer; docs/gpu.md)."""
+        self.idle_dollars = idle_dollars
         #: None: the GPU collector is off (`--no-collector.gpu`), e.g. on CPU nodes.
         self.reader = reader
         self.network = network
@@ -175,7 +179,7 @@ class GpuAgent:
             self.states = self.evaluate(self.reader.read(), now)
             self._last_success["nvml"] = now
             health.append(SourceHealth("nvml", True, now))
-            families += agent_families(self.node, self.states, now)
+            families += agent_families(self.node, self.states, now, idle_dollars=self.idle_dollars)
         if self.pods is not None:
             health.append(SourceHealth("pods", self._pods_up, self._last_success["pods"]))
         if self.network is not None:

@@ -27,7 +27,11 @@ from unitcost.metrics.catalogue import (
 from unitcost.metrics.family import MetricFamily
 
 
-def agent_families(node: str, states: Sequence[DeviceState], now: float) -> list[MetricFamily]:
+def agent_families(
+    node: str, states: Sequence[DeviceState], now: float, *, idle_dollars: bool = True
+) -> list[MetricFamily]:
+    """`idle_dollars`: False when another producer (gpu_idle.producer dcgm) writes
+    unitcost_gpu_idle_cost_dollars_per_hour: the agent then writes none (one per device)."""
     up = GPU_UP.family()
     info = GPU_INFO.family()
     utilization = GPU_UTILIZATION.family()
@@ -64,7 +68,10 @@ def agent_families(node: str, states: Sequence[DeviceState], now: float) -> list
         if s.pod is not None and s.pod.running:
             since = s.low_activity_since
             low_for.add(labels, max(0.0, now - since) if since is not None else 0.0)
-            idle_cost.add((node, r.gpu, s.pod.namespace, s.pod.name), s.hourly if s.idle else 0.0)
+            if idle_dollars:
+                idle_cost.add(
+                    (node, r.gpu, s.pod.namespace, s.pod.name), s.hourly if s.idle else 0.0
+                )
     return [
         up,
         info,

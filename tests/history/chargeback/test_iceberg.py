@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from support.prometheus import Prometheus
 from unitcost.cli.main import main
 from unitcost.config.lakehouse import CatalogSettings, LakehouseSettings, catalog_properties
-from unitcost.history.chargeback.focus import COLUMNS, Issuer, rows
+from unitcost.history.chargeback.focus import DEFAULT_VERSION, Issuer, column_names, project, rows
 from unitcost.history.chargeback.iceberg import (
     LakehouseError,
     arrow_table,
@@ -32,17 +32,6 @@ from unitcost.history.chargeback.query import Charge, ChargeKey, Charges
 
 MARCH = Period.parse("2025-03")
 AT = "2025-03-02T10:20:34Z"
-#: Columns FOCUS 1.3 adds to a cost-and-usage row (the focus-versions work writes them): here
-#: as extra keys on today's 1.2 rows, which is all the table sees of a version.
-FOCUS_13_EXTRA = {
-    "ServiceProviderName": "Kubernetes platform",
-    "HostProviderName": "AWS",
-    "AllocatedMethodId": "proportional-usage",
-    "AllocatedMethodDetails": '{"basis":"cpu-hours"}',
-    "AllocatedResourceId": "k8s://b/namespaces/ml-train",
-    "AllocatedResourceName": "ml-train",
-    "AllocatedTags": '{"team":"ml"}',
-}
 
 
 @pytest.fixture
@@ -56,9 +45,9 @@ def lake(tmp_path: Path) -> LakehouseSettings:
     )
 
 
-def month_rows(cluster: str, scale: float = 1.0) -> list[dict[str, Any]]:
-    """A month of FOCUS rows as focus.rows() makes them: two teams, two namespaces each, three
-    components, every day of March 2025."""
+def month_rows(cluster: str, scale: float = 1.0, version: str = "1.2") -> list[dict[str, Any]]:
+    """A month of FOCUS rows as focus.rows() makes them and `--focus-version` projects them:
+    two teams, two namespaces each, three components, every day of March 2025."""
     charges = []
     for day in MARCH.days():
         for t, team in enumerate(("ml", "data")):
@@ -69,7 +58,7 @@ def month_rows(cluster: str, scale: float = 1.0) -> list[dict[str, Any]]:
                     )
                     dollars = scale * (1.234567 + t * 3.3 + n * 0.7 + c * 0.11 + day.day / 97)
                     charges.append(Charge(key, day, dollars, 24.0))
-    return rows(Charges(MARCH, MARCH.end, charges), Issuer())
+    return project(rows(Charges(MARCH, MARCH.end, charges), Issuer(host_provider="AWS")), version)
 
 
 def totals(table: Iterable[dict[str, Any]]) -> dict[tuple[str, str], Decimal]:
@@ -122,7 +111,7 @@ def test_round_trip_totals_equal_the_csv_export(
         assert f"wrote {len(csv_rows)} rows" in written.output
         assert "to finops.focus_chargeback" in written.output
     back = read_table(lake)
-    assert back.schema.names == list(COLUMNS)
+    assert back.schema.names == list(column_names(DEFAULT_VERSION))
     assert back.num_rows == len(csv_rows)
     expected = totals(csv_rows)
     assert len(expected) >= 2 and all(v > 0 for v in expected.values())
@@ -248,20 +237,29 @@ def test_a_write_failing_half_way_leaves_the_previous_snapshot(
 
 
 def test_a_12_table_takes_the_13_columns_by_name(lake: LakehouseSettings) -> None:
-    write_rows(month_rows("a"), lake)  # created with the 1.2 columns
-    newer = [{**r, **FOCUS_13_EXTRA} for r in month_rows("b")]
+    write_rows(month_rows("a", version="1.2"), lake)  # created by the 1.2 export
+    newer = month_rows("b", version="1.3")
+    added = tuple(c for c in column_names("1.3") if c not in column_names("1.2"))
+    assert {"ServiceProviderName", "HostProviderName", "AllocatedMethodId"} <= set(added)
     written = write_rows(newer, lake)
-    assert written.added_columns == tuple(FOCUS_13_EXTRA)
+    assert written.added_columns == added
     back = read_table(lake)
-    assert back.schema.names == [*COLUMNS, *FOCUS_13_EXTRA]
+    assert back.schema.names == [*column_names("1.2"), *added]
     by_cluster: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in back.to_pylist():
         by_cluster[row["x_Cluster"]].append(row)
-    assert all(r[c] is None for r in by_cluster["a"] for c in FOCUS_13_EXTRA)
-    assert all(r[c] == v for r in by_cluster["b"] for c, v in FOCUS_13_EXTRA.items())
-    # And a 1.2 export still writes into the evolved table (its new columns stay null).
-    assert write_rows(month_rows("a", scale=2.0), lake).added_columns == ()
-    assert totals(scan(lake))[("ml", "a")] == totals(month_rows("a", scale=2.0))[("ml", "a")]
+    assert all(r[c] is None for r in by_cluster["a"] for c in added)
+    assert {r["HostProviderName"] for r in by_cluster["b"]} == {"AWS"}
+    assert all(r["AllocatedMethodId"] for r in by_cluster["b"])
+    assert totals(by_cluster["b"]) == totals(newer)
+    # A 1.4 export (ProviderName, PublisherName removed) and a 1.2 one still write into the
+    # evolved table: what they lack stays null.
+    assert write_rows(month_rows("c", version="1.4"), lake).added_columns == ()
+    assert write_rows(month_rows("a", scale=2.0, version="1.2"), lake).added_columns == ()
+    back_rows = scan(lake)
+    assert {r["ProviderName"] for r in back_rows if r["x_Cluster"] == "c"} == {None}
+    assert totals(back_rows)[("ml", "a")] == totals(month_rows("a", scale=2.0))[("ml", "a")]
+    assert totals(back_rows)[("ml", "c")] == totals(month_rows("c", version="1.4"))[("ml", "c")]
 
 
 def test_arrow_types_follow_the_parquet_export() -> None:
@@ -364,3 +362,11 @@ def test_write_to_an_unreachable_catalog_raises_naming_the_field(tmp_path: Path)
     )
     with pytest.raises(LakehouseError, match=r"^lakehouse\.catalog\.uri: cannot reach"):
         write_rows(month_rows("a"), settings)
+
+
+def test_only_the_cost_and_usage_dataset_goes_to_iceberg() -> None:
+    result = invoke(*OFFLINE, "--dataset", "contract-commitment")
+    assert (
+        result.exit_code == 2
+        and "--format iceberg writes the cost-and-usage dataset" in result.output
+    )

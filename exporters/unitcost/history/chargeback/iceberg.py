@@ -23,13 +23,15 @@ from decimal import Decimal
 from typing import Any
 
 from unitcost.config.lakehouse import LakehouseSettings, catalog_properties
-from unitcost.history.chargeback.focus import DATETIME_COLUMNS, DECIMAL_COLUMNS, SCALE
+from unitcost.history.chargeback.focus import SCALE, TABLE, Column
 
 PERIOD_COLUMN = "BillingPeriodStart"
 CLUSTER_COLUMN = "x_Cluster"
 TEAM_COLUMN = "x_Team"
 #: Decimal(24, 6): micro-dollars up to 10^18 dollars, as the Parquet export writes them.
 PRECISION = 24
+#: Every FOCUS column of every version the export knows: its storage kind and nullability.
+KNOWN: dict[str, Column] = {c.name: c for c in TABLE}
 
 
 class LakehouseError(Exception):
@@ -51,8 +53,10 @@ class Written:
 
 def arrow_table(rows: Sequence[dict[str, Any]]) -> Any:
     """The rows as a pyarrow Table: columns in the rows' own order (first row first, then any
-    column a later row adds), money and quantities decimal(24, 6), periods UTC timestamps,
-    everything else nullable strings, as the Parquet export writes them."""
+    column a later row adds), typed by focus.TABLE as the Parquet export types them (decimal
+    money and quantities, UTC timestamps, strings, JSON as text; decimal and date-time columns
+    required unless the table says they may be null); a column focus.TABLE does not know is
+    decimal when its values are Decimal, else a nullable string."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
     names: dict[str, None] = {}
@@ -62,16 +66,19 @@ def arrow_table(rows: Sequence[dict[str, Any]]) -> Any:
     columns: dict[str, list[Any]] = {}
     for name in names:
         values = [row.get(name) for row in rows]
-        if name in DATETIME_COLUMNS:
+        column = KNOWN.get(name)
+        if column is not None:
+            kind = column.kind
+        else:
+            kind = "decimal" if isinstance(_first(values), Decimal) else "string"
+        required = column is not None and not column.nullable and kind in ("decimal", "datetime")
+        if kind == "datetime":
             parsed: dict[Any, datetime | None] = {}  # a month has few distinct instants
             values = [
                 parsed[v] if v in parsed else parsed.setdefault(v, _timestamp(v)) for v in values
             ]
-            field = pa.field(name, pa.timestamp("ms", tz="UTC"), nullable=None in values)
-        elif name in DECIMAL_COLUMNS or isinstance(_first(values), Decimal):
-            # Required only for the export's own money columns; a new decimal column may be
-            # null in a later run, so it is created optional.
-            required = name in DECIMAL_COLUMNS and None not in values
+            field = pa.field(name, pa.timestamp("ms", tz="UTC"), nullable=not required)
+        elif kind == "decimal":
             field = pa.field(name, pa.decimal128(PRECISION, SCALE), nullable=not required)
         else:
             values = [None if v is None else str(v) for v in values]

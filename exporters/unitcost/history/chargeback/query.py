@@ -35,6 +35,10 @@ WASTE_RATE = "team:unitcost_workload_unused_cost_dollars_per_hour:sum"
 GPU_IDLE_RATE = "team:unitcost_gpu_idle_cost_dollars_per_hour:sum"
 #: Data transfer (docs/network.md): a layer of its own, on top of the allocated cost.
 NETWORK_RATE = "team:unitcost_network_cost_dollars_per_hour:sum"
+#: The cluster's whole cost (every node and volume) and its idle node capacity: the export's
+#: idle and unattributed rows (recording-rules/attribution.yml, waste.yml).
+CLUSTER_RATE = "cluster:unitcost_cost_dollars_per_hour:sum"
+CLUSTER_IDLE_RATE = "cluster:unitcost_node_idle_cost_dollars_per_hour:sum"
 
 TeamKey = tuple[str, str]  # (cluster, team)
 
@@ -81,6 +85,20 @@ class Charges:
     gpu_idle: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
     #: Per team and day: network (data-transfer) dollars, billed on rows of their own.
     network: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
+    #: Per cluster and day: the cluster's whole cost and its idle node capacity (read only
+    #: for a whole-platform export, not for one team).
+    cluster_total: dict[str, dict[date, float]] = field(default_factory=dict)
+    idle: dict[str, dict[date, float]] = field(default_factory=dict)
+    _team_days: dict[tuple[TeamKey, date], float] | None = field(default=None, repr=False)
+
+    def team_day_total(self, team_key: TeamKey, day: date) -> float:
+        """A team's charges on one day (network rows aside)."""
+        if self._team_days is None:
+            days: dict[tuple[TeamKey, date], float] = defaultdict(float)
+            for charge in self.charges:
+                days[(charge.key.team_key, charge.day)] += charge.dollars
+            self._team_days = dict(days)
+        return self._team_days.get((team_key, day), 0.0)
 
     def team_totals(self) -> dict[TeamKey, float]:
         totals: dict[TeamKey, float] = defaultdict(float)
@@ -148,6 +166,13 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     charges.waste = _daily(api, WASTE_RATE + selector, period, end, last_full_hour)
     charges.gpu_idle = _daily(api, GPU_IDLE_RATE + selector, period, end, last_full_hour)
     charges.network = _daily(api, NETWORK_RATE + selector, period, end, last_full_hour)
+    if team is None:
+        for target, series in (
+            (charges.cluster_total, CLUSTER_RATE),
+            (charges.idle, CLUSTER_IDLE_RATE),
+        ):
+            for (cluster, _), days in _daily(api, series, period, end, last_full_hour).items():
+                target[cluster] = days
     return charges
 
 
