@@ -1,4 +1,5 @@
-"""`unitcost chargeback`: a period's charges from Prometheus as FOCUS CSV/Parquet or HTML."""
+"""`unitcost chargeback`: a period's charges from Prometheus as FOCUS CSV/Parquet or HTML, or
+into an Iceberg table (cli/lakehouse.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from unitcost.base.errors import InputError
+from unitcost.cli.lakehouse import check_iceberg, lakehouse_options, write_iceberg
 from unitcost.cli.options import pricebook_option, require_extra
 from unitcost.history.chargeback.focus import (
     DEFAULT_ACCOUNT_ID,
@@ -19,6 +21,7 @@ from unitcost.history.chargeback.focus import (
     DEFAULT_VERSION,
     VERSIONS,
     Issuer,
+    project,
     rows,
     to_csv,
     write_parquet,
@@ -27,7 +30,7 @@ from unitcost.history.chargeback.period import Period, parse_time
 from unitcost.history.chargeback.query import read_charges
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
-FORMATS = ("focus-csv", "focus-parquet", "html")
+FORMATS = ("focus-csv", "focus-parquet", "html", "iceberg")
 DATASETS = ("cost-and-usage", "contract-commitment")
 
 
@@ -54,14 +57,20 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fl
     required=True,
     help="Prometheus-compatible API base URL (Prometheus, Thanos Query, Mimir).",
 )
-@click.option("--period", required=True, callback=_period, help="Billing month, YYYY-MM (UTC).")
+@click.option(
+    "--period",
+    required=True,
+    callback=_period,
+    help="Billing month, YYYY-MM (UTC), or 'yesterday': its month up to today's 00:00 UTC.",
+)
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
     default="focus-csv",
     show_default=True,
-    help="FOCUS CSV or Parquet, or an HTML statement per team.",
+    help="FOCUS CSV or Parquet, an HTML statement per team, or the FOCUS rows into an "
+    "Iceberg table (docs/lakehouse.md).",
 )
 @click.option(
     "--focus-version",
@@ -113,6 +122,7 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fl
     "--host-provider",
     help="FOCUS 1.3+ HostProviderName: who hosts the nodes (e.g. AWS); default null.",
 )
+@lakehouse_options
 def chargeback(
     url: str,
     period: Period,
@@ -131,7 +141,10 @@ def chargeback(
     """Write a month's charges per team / namespace / day from the recorded cost series."""
     if fmt == "focus-parquet" and output is None:
         raise click.UsageError("--format focus-parquet writes binary: give --output PATH")
-    if fmt != "focus-csv":  # Parquet needs pyarrow, the HTML statement Jinja2
+    if fmt == "iceberg" and dataset != "cost-and-usage":
+        raise click.UsageError("--format iceberg writes the cost-and-usage dataset")
+    lakehouse = check_iceberg(output) if fmt == "iceberg" else None
+    if fmt in ("focus-parquet", "html"):  # Parquet needs pyarrow, the HTML statement Jinja2
         require_extra("chargeback", "pyarrow" if fmt == "focus-parquet" else "jinja2")
     now = time.time()
     if dataset == "contract-commitment":
@@ -139,12 +152,16 @@ def chargeback(
         return
     try:
         with PrometheusAPI(url) as api:
-            charges = read_charges(api, period, now if at is None else at, team)
+            until = now if period.until is None else period.until
+            charges = read_charges(api, period, until if at is None else at, team)
     except PrometheusError as exc:
         click.echo(f"unitcost: error: {exc}", err=True)
         sys.exit(2)
     issuer = Issuer(billing_account, billing_account_name, provider, host_provider)
     table = rows(charges, issuer)
+    if lakehouse is not None:
+        write_iceberg(project(table, focus_version), lakehouse, team)
+        return
     if fmt == "focus-parquet":
         assert output is not None
         try:

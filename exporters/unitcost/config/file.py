@@ -29,6 +29,7 @@ from unitcost.base.yamlfile import load_yaml_mapping, parse_yaml_mapping
 from unitcost.config.actions import ActionsSettings
 from unitcost.config.clouds import CloudsSettings
 from unitcost.config.kubernetes import KubernetesSettings
+from unitcost.config.lakehouse import LakehouseSettings
 from unitcost.config.network import NetworkSettings
 from unitcost.config.otlp import OtlpSettings
 from unitcost.config.recommend import RecommendSettings
@@ -284,6 +285,8 @@ class Config(_Strict):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     #: Platform services split among their users by a usage query (docs/shared-services.md).
     shared_services: SharedServicesSettings = Field(default_factory=SharedServicesSettings)
+    #: Where `unitcost chargeback --format iceberg` writes (docs/lakehouse.md).
+    lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
 
     #: Directory that relative paths are resolved against (not part of the file).
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
