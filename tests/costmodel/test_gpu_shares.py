@@ -22,5 +22,5 @@ def test_one_pod_and_none() -> None:
 
 
 def test_negative_measure_is_an_error_naming_it() -> None:
-    with pytest.raises(ValueError, match="-1.0"):
+    with pytest.raises(ValueError, match=r"-1\.0"):
         device_shares({"a": -1.0, "b": 1.0})

@@ -22,7 +22,9 @@ def device_shares(measure: Mapping[K, float | None]) -> dict[K, float]:
         return {}
     values = list(measure.values())
     if any(v is not None and v < 0 for v in values):
-        raise ValueError(f"negative GPU share measure: {sorted(v for v in values if v is not None)}")
+        raise ValueError(
+            f"negative GPU share measure: {sorted(v for v in values if v is not None)}"
+        )
     known = [v for v in values if v is not None]
     total = sum(known)
     if len(known) < len(values) or total <= 0:

@@ -991,7 +991,7 @@ GPU_POD_SHARE = _spec(
     unit="1",
     producers=(Binary.GPU_AGENT,),
     doc="For each device and each pod with a process on it: the pod's share among those pods, "
-    "summing to 1 per device and measure. `measure=\"memory\"`: framebuffer held by the "
+    'summing to 1 per device and measure. `measure="memory"`: framebuffer held by the '
     "pod's processes (evenly where NVML cannot say a process's memory); `measure=\"sm\"`: SM "
     "time from nvmlDeviceGetProcessUtilization since the last collect (evenly when no pod "
     "ran a kernel), absent where the device does not give it. The recording rules re-split "

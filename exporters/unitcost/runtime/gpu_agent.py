@@ -184,9 +184,7 @@ class GpuAgent:
             activity = self._activity(reading)
             hourly = self.pricer.hourly(reading.model, reading.share)
             if holder is None or not holder.running:
-                states.append(
-                    DeviceState(reading, holder, by_pod, shares, activity, None, hourly)
-                )
+                states.append(DeviceState(reading, holder, by_pod, shares, activity, None, hourly))
                 continue
             key = (reading.uuid, holder.uid)
             tracked.append(key)

@@ -105,7 +105,9 @@ class NvmlReader:
         utilization = None
         sm: tuple[tuple[int, float], ...] | None = None
         if not is_mig:
-            sm, self._sm_since[index] = process_sm(nv, handle, self._sm_since.get(index, 0))  # a MIG-mode parent answers NotSupported; do not ask
+            sm, self._sm_since[index] = process_sm(
+                nv, handle, self._sm_since.get(index, 0)
+            )  # a MIG-mode parent answers NotSupported; do not ask
             rates = optional(nv, lambda: nv.nvmlDeviceGetUtilizationRates(handle))
             utilization = rates.gpu / 100.0 if rates is not None else None
         device = DeviceReading(
