@@ -983,6 +983,21 @@ GPU_POD_MEMORY = _spec(
     "or MPS GPU each get a series).",
 )
 
+GPU_POD_SHARE = _spec(
+    "unitcost_gpu_pod_share_ratio",
+    "The pod's share of the GPU among the pods whose processes the agent sees on it, by measure.",
+    (*GPU_HOLDER, "measure"),
+    section=GPU_AGENT,
+    unit="1",
+    producers=(Binary.GPU_AGENT,),
+    doc="For each device and each pod with a process on it: the pod's share among those pods, "
+    'summing to 1 per device and measure. `measure="memory"`: framebuffer held by the '
+    "pod's processes (evenly where NVML cannot say a process's memory); `measure=\"sm\"`: SM "
+    "time from nvmlDeviceGetProcessUtilization since the last collect (evenly when no pod "
+    "ran a kernel), absent where the device does not give it. The recording rules re-split "
+    "time-sliced and MPS devices' held dollars by it (docs/gpu.md).",
+)
+
 # --- shared services split by usage ----------------------------------------------------------
 
 SHARED_SERVICES = Section(

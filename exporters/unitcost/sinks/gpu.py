@@ -20,6 +20,7 @@ from unitcost.metrics.catalogue import (
     GPU_MEMORY_TOTAL,
     GPU_MEMORY_USED,
     GPU_POD_MEMORY,
+    GPU_POD_SHARE,
     GPU_POWER,
     GPU_UP,
     GPU_UTILIZATION,
@@ -42,6 +43,7 @@ def agent_families(
     allocated = GPU_ALLOCATED.family()
     low_for = GPU_LOW_ACTIVITY.family()
     pod_memory = GPU_POD_MEMORY.family()
+    pod_share = GPU_POD_SHARE.family()
     idle_cost = GPU_IDLE_COST.family()
     for s in states:
         r = s.reading
@@ -65,6 +67,9 @@ def agent_families(
         allocated.add(labels, 1.0 if s.allocated else 0.0)
         for ref, used in sorted(s.pod_memory.items(), key=lambda item: item[0].uid):
             pod_memory.add((node, r.gpu, ref.namespace, ref.name), used)
+        for measure, shares in sorted(s.pod_shares.items()):
+            for ref, share in sorted(shares.items(), key=lambda item: item[0].uid):
+                pod_share.add((node, r.gpu, ref.namespace, ref.name, measure), share)
         if s.pod is not None and s.pod.running:
             since = s.low_activity_since
             low_for.add(labels, max(0.0, now - since) if since is not None else 0.0)
@@ -83,5 +88,6 @@ def agent_families(
         allocated,
         low_for,
         pod_memory,
+        pod_share,
         idle_cost,
     ]
