@@ -19,7 +19,8 @@ demo: $(STAMP)
 ## test: fetch the pinned tools the tests run (tests/tools/), lint, type-check, every test
 test: provision lint pytest
 
-## provision: Prometheus 3.5 and 2.53, Alertmanager, VictoriaMetrics into .cache/tools (pins:
+## provision: Prometheus 3.5 and 2.53, Alertmanager, VictoriaMetrics, the FOCUS validators (a
+## Python 3.12 venv) into .cache/tools (pins:
 ## tests/tools/pins.txt), Chromium (apt-get as root); a second run does nothing
 .PHONY: provision
 provision:
@@ -71,6 +72,16 @@ fleet: provision $(STAMP)
 ## bench-fleet: 10 clusters x 5,000 pods into both global tiers: series, memory, rule time
 bench-fleet: provision $(STAMP)
 	$(BIN)/python benchmarks/fleet.py bench $(ARGS)
+
+## lakehouse-demo: the chargeback tests' recorded cost history (a real Prometheus 3.5) written by
+## `unitcost chargeback --format iceberg` into .cache/lakehouse-demo, read back with Ray Data
+.PHONY: lakehouse-demo bench-lakehouse
+lakehouse-demo: provision $(STAMP)
+	$(BIN)/python benchmarks/lakehouse.py demo $(ARGS)
+
+## bench-lakehouse: a month of FOCUS rows (20,000 workloads x 31 days) into Iceberg vs Parquet
+bench-lakehouse: $(STAMP)
+	$(BIN)/python benchmarks/lakehouse.py bench $(ARGS)
 
 ## chart: copy recording rules and alerts into the Helm chart (helm/sync.py; dashboards: make dashboards)
 ## soak: churn soak (10 min at 1,000 pod events/s; ARGS='--minutes 1' for a short run)
