@@ -19,7 +19,8 @@ demo: $(STAMP)
 ## test: fetch the pinned tools the tests run (tests/tools/), lint, type-check, every test
 test: provision lint pytest
 
-## provision: Prometheus 3.5 and 2.53, Alertmanager, VictoriaMetrics into .cache/tools (pins:
+## provision: Prometheus 3.5 and 2.53, Alertmanager, VictoriaMetrics, the FOCUS validators (a
+## Python 3.12 venv) into .cache/tools (pins:
 ## tests/tools/pins.txt), Chromium (apt-get as root); a second run does nothing
 .PHONY: provision
 provision:
@@ -62,6 +63,12 @@ bench-rules: $(STAMP)
 bench-prometheus: provision $(STAMP)
 	$(BIN)/python benchmarks/prometheus.py $(ARGS)
 
+## bench-chargeback: a month of 5k/10k/20k churning workloads backfilled into Prometheus 3.5;
+## `unitcost chargeback --format focus-parquet` beside one query_range per series (ARGS="--workloads 2000")
+.PHONY: bench-chargeback
+bench-chargeback: $(STAMP)
+	$(BIN)/python benchmarks/chargeback.py $(ARGS)
+
 ## fleet: three simulated clusters, Prometheus 3.5 agents remote-writing into a Prometheus 3.5
 ## receiver and VictoriaMetrics + vmalert (docs/fleet.md); Ctrl-C stops it
 .PHONY: fleet bench-fleet
@@ -71,6 +78,16 @@ fleet: provision $(STAMP)
 ## bench-fleet: 10 clusters x 5,000 pods into both global tiers: series, memory, rule time
 bench-fleet: provision $(STAMP)
 	$(BIN)/python benchmarks/fleet.py bench $(ARGS)
+
+## lakehouse-demo: the chargeback tests' recorded cost history (a real Prometheus 3.5) written by
+## `unitcost chargeback --format iceberg` into .cache/lakehouse-demo, read back with Ray Data
+.PHONY: lakehouse-demo bench-lakehouse
+lakehouse-demo: provision $(STAMP)
+	$(BIN)/python benchmarks/lakehouse.py demo $(ARGS)
+
+## bench-lakehouse: a month of FOCUS rows (20,000 workloads x 31 days) into Iceberg vs Parquet
+bench-lakehouse: $(STAMP)
+	$(BIN)/python benchmarks/lakehouse.py bench $(ARGS)
 
 ## chart: copy recording rules and alerts into the Helm chart (helm/sync.py; dashboards: make dashboards)
 ## soak: churn soak (10 min at 1,000 pod events/s; ARGS='--minutes 1' for a short run)

@@ -9,6 +9,8 @@ scraped over HTTP from `unitcost serve` in its own process (median and p95, plai
 payload bytes and series, the exporter's peak RSS; the baseline's scrape over HTTP.
 `make bench-rules` (benchmarks/rules.py) adds the Prometheus side. The network collector over
 250,000 conntrack entries beside a naive /proc parse: benchmarks/network.py (root).
+`--gpu-mix` adds, beside each size, the same size with 5% more pods holding GPUs (a third
+through DRA claims, the rest MIG slices, time-slicing replicas and HAMi fractions).
 Method: docs/performance.md.
 """
 
@@ -50,6 +52,7 @@ from unitcost.pricing import PriceBook  # noqa: E402
 from unitcost.sinks.exposition import render  # noqa: E402
 from unitcost.sinks.metrics import cost_families  # noqa: E402
 from unitcost.sources.simulator import SimulatedCluster  # noqa: E402
+from unitcost.sources.simulator.gpu_holders import with_gpu_holders  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -67,20 +70,35 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return statistics.median(runs), runs[min(len(runs) - 1, int(0.95 * len(runs)))]
 
 
-def in_process(pods: int, nodes: int, repeat: int) -> tuple[dict[str, Any], list[MetricFamily]]:
+#: `--gpu-mix`: this share of the pods is added as GPU holders, a third through DRA claims
+#: (the issue's scale target: allocation <= 2 s and scrape <= 1 s at 150k pods).
+GPU_MIX_SHARE = 0.05
+
+
+def snapshot_of(cluster: SimulatedCluster, holders: int) -> Snapshot:
+    snapshot = cluster.snapshot()
+    return with_gpu_holders(snapshot, holders) if holders else snapshot
+
+
+def in_process(
+    pods: int, nodes: int, repeat: int, holders: int = 0
+) -> tuple[dict[str, Any], list[MetricFamily]]:
     started = time.perf_counter()
     cluster = SimulatedCluster(seed=1, nodes=nodes, pods=pods)
     build_s = time.perf_counter() - started
     prices, policy = PriceBook.load(), allocation_policy(demo_config())
-    snapshot_s, _ = timed(cluster.snapshot, 3)
-    snapshot = cluster.snapshot()
+    snapshot_s, _ = timed(partial(snapshot_of, cluster, holders), 3)
+    snapshot = snapshot_of(cluster, holders)
     allocate_s, allocate_p95 = timed(lambda: allocate(snapshot, prices, policy), 3)
     families = cost_families(allocate(snapshot, prices, policy))
     families_s, _ = timed(lambda: cost_families(allocate(snapshot, prices, policy)), 1)
     render_s, render_p95 = timed(lambda: render(families), repeat)
-    warm = allocate_warm(cluster, prices, policy)  # after: it advances the cluster
+    gpu_devices = len(allocate(snapshot, prices, policy).gpu_devices)
+    warm = allocate_warm(cluster, prices, policy, holders)  # after: it advances the cluster
     row: dict[str, Any] = {
         "pods": pods,
+        "gpu_holders": holders,
+        "gpu_devices": gpu_devices,
         "nodes": nodes,
         "series": sum(len(f.samples) for f in families),
         "build_s": build_s,
@@ -102,15 +120,15 @@ WARM_CHURN_SECONDS = 120.0
 
 
 def allocate_warm(
-    cluster: SimulatedCluster, prices: PriceBook, policy: AllocationPolicy
+    cluster: SimulatedCluster, prices: PriceBook, policy: AllocationPolicy, holders: int = 0
 ) -> dict[str, Any]:
     """The recompute a collect does: allocate() with the Collector's AttributionCache warm
     from the previous collect, after the simulator's own churn. Each of 3 runs warms a fresh
     cache on the previous snapshot (untimed), then times the next snapshot's allocate()."""
     cluster.advance(600)  # past the start, when many workloads begin at once
-    previous = cluster.snapshot()
+    previous = snapshot_of(cluster, holders)
     cluster.advance(WARM_CHURN_SECONDS)
-    current = cluster.snapshot()
+    current = snapshot_of(cluster, holders)
     runs, attributed = [], 0
     for _ in range(3):
         cache = AttributionCache()
@@ -131,14 +149,17 @@ def _running_keys(snapshot: Snapshot) -> set[tuple[str, str]]:
     return {p.key for p in snapshot.pods if p.phase is PodPhase.RUNNING}
 
 
-def bench(pods: int, repeat: int, scrapes: int) -> dict[str, Any]:
+def bench(pods: int, repeat: int, scrapes: int, gpu_mix: bool = False) -> dict[str, Any]:
+    """One size; with `gpu_mix`, 5% more pods hold GPUs (a third through DRA claims), in
+    process and in the served exporter (source.simulator.gpu_holder_share)."""
     nodes = max(10, pods // 30)
-    row, families = in_process(pods, nodes, repeat)
+    share = GPU_MIX_SHARE if gpu_mix else 0.0
+    row, families = in_process(pods, nodes, repeat, round(pods * share))
     row |= bench_events(pods)
     row |= bench_baseline(families, max(3, scrapes // 3) if pods > 20_000 else scrapes)
     del families
     gc.collect()
-    row |= bench_serve(pods, nodes, scrapes)
+    row |= bench_serve(pods, nodes, scrapes, share)
     row["bytes_per_pod"] = row["payload_bytes"] / pods
     row["baseline_over_unitcost_scrape"] = row["baseline_scrape_median_s"] / row["scrape_median_s"]
     row["baseline_over_unitcost_render"] = row["baseline_scrape_median_s"] / row["render_median_s"]
@@ -147,6 +168,7 @@ def bench(pods: int, repeat: int, scrapes: int) -> dict[str, Any]:
 
 COLUMNS = (
     ("pods", "pods"),
+    ("gpu_holders", "GPU holders"),
     ("series", "series"),
     ("allocate_s", "allocate s"),
     ("allocate_warm_s", "allocate warm s"),
@@ -195,6 +217,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed in-process runs per figure")
     parser.add_argument("--scrapes", type=int, default=10, help="HTTP scrapes per figure")
     parser.add_argument(
+        "--gpu-mix",
+        action="store_true",
+        help="beside each size, the same size with 5%% more pods holding GPUs (a third "
+        "through DRA claims, the rest MIG, replicas, fractions): allocation and scrape",
+    )
+    parser.add_argument(
         "--network-entries",
         type=int,
         default=250_000,
@@ -206,6 +234,9 @@ def main() -> None:
     for size in args.sizes.split(","):
         results.append(bench(int(size), args.repeat, args.scrapes))
         print(f"{size} pods done", flush=True)
+        if args.gpu_mix:
+            results.append(bench(int(size), args.repeat, args.scrapes, gpu_mix=True))
+            print(f"{size} pods with the GPU mix done", flush=True)
     table = Table(title=f"unitcost bench: {about['cpu']}, {about['cores']} cores")
     for _, title in COLUMNS:
         table.add_column(title, justify="right")

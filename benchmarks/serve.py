@@ -47,9 +47,10 @@ def vm_hwm_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
-def bench_serve(pods: int, nodes: int, scrapes: int) -> dict[str, float]:
+def bench_serve(pods: int, nodes: int, scrapes: int, gpu_share: float = 0.0) -> dict[str, float]:
+    simulator = {"seed": 1, "nodes": nodes, "pods": pods, "gpu_holder_share": gpu_share}
     config = {
-        "source": {"kind": "simulator", "simulator": {"seed": 1, "nodes": nodes, "pods": pods}},
+        "source": {"kind": "simulator", "simulator": simulator},
         # The default interval: scrapes mostly fall between collects, as in production.
         "collect_interval_seconds": 30,
     }

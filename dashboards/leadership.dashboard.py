@@ -347,6 +347,46 @@ dashboard = build(
                 stack=True,
             ),
         ],
+        # Avoidable cross-zone traffic (docs/network.md).
+        [
+            timeseries(
+                "Avoidable cross-zone dollars by team",
+                "Other-zone data-transfer dollars per hour of batch workloads (Spark, Ray, "
+                "JobSet, Job, training jobs), per team: in one zone their pods' traffic would "
+                "be free. An upper bound.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    f"sum by (team) (team:unitcost_network_avoidable_cost_dollars_per_hour:sum{C})",
+                    legend="{{team}}",
+                ),
+                width=8,
+                stack=True,
+            ),
+            timeseries(
+                "Shared services split by team",
+                "The platform's shared services (caches, brokers) per hour, split among the "
+                "teams that use them by their usage (docs/shared-services.md).",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (team) "
+                    f"(team:unitcost_shared_service_allocated_cost_dollars_per_hour:sum{C})",
+                    legend="{{team}}",
+                ),
+                width=8,
+                stack=True,
+            ),
+            table(
+                "Shared services: cost and owner",
+                "Each shared service's own cost per hour and the team that owns it.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (service, team) "
+                    f"(service_team:unitcost_shared_service_cost_dollars_per_hour:max{C})"
+                ),
+                columns={"service": "Service", "team": "Owner", "Value": "$/h"},
+                width=8,
+            ),
+        ],
         # Reliability cost: counted when runs end, so it needs runs to have ended (history).
         [
             timeseries(

@@ -376,6 +376,59 @@ dashboard = build(
                 width=9,
             ),
         ],
+        # Avoidable cross-zone traffic (docs/network.md): batch workloads' other-zone dollars.
+        [
+            stat(
+                "Avoidable cross-zone dollars per hour",
+                "Other-zone data-transfer dollars per hour of the team's batch workloads "
+                "(Spark, Ray, JobSet, Job, training jobs): run in one zone, their pods' traffic "
+                "would be free. An upper bound: some of it may go to services in the other zone.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_network_avoidable_cost_dollars_per_hour:sum{T})"),
+                width=6,
+            ),
+            table(
+                "Cross-zone waste by workload",
+                "The team's batch workloads with the most other-zone dollars per hour now.",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "topk(10, namespace_workload:unitcost_network_avoidable_cost_dollars_per_hour"
+                    f":sum{T})"
+                ),
+                columns={
+                    "namespace": "Namespace",
+                    "app": "Workload",
+                    "workload_kind": "Kind",
+                    "Value": "$/h",
+                },
+                width=18,
+            ),
+        ],
+        # Shared services split by usage (docs/shared-services.md).
+        [
+            stat(
+                "Shared services allocated per hour",
+                "Dollars per hour of the platform's shared services (caches, brokers) the "
+                "team was allocated by its share of their usage; an owner's unattributed "
+                "remainder included.",
+                DOLLARS_PER_HOUR,
+                Query(f"sum(team:unitcost_shared_service_allocated_cost_dollars_per_hour:sum{T})"),
+                width=6,
+            ),
+            timeseries(
+                "Shared services by service",
+                "What the team was allocated per hour, per shared service and method (usage, "
+                "usage-last-good when the usage query failed, unattributed for an owner).",
+                DOLLARS_PER_HOUR,
+                Query(
+                    "sum by (service, method) "
+                    f"(service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max{T})",
+                    legend="{{service}} {{method}}",
+                ),
+                width=18,
+                stack=True,
+            ),
+        ],
         # Reliability cost: counted when runs end, so it needs runs to have ended (history).
         [
             stat(

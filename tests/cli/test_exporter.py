@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.prometheus import exporter, http_get
 from support.tools import tool
-from unitcost.cli.exporter import SIMULATED_VLLM_PATH, source_endpoints
+from unitcost.cli.exporter import SIMULATED_DCGM_PATH, SIMULATED_VLLM_PATH, source_endpoints
 from unitcost.cli.main import main
 from unitcost.data.model import Snapshot
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
@@ -123,15 +123,25 @@ class _RealCluster:
         return None
 
 
-def test_only_the_simulator_gets_a_vllm_endpoint() -> None:
+def test_only_the_simulator_gets_vllm_and_dcgm_endpoints() -> None:
     assert source_endpoints(_RealCluster()) == {}
     source = SimulatorSource(SimulatedCluster(seed=42, nodes=20, pods=300), speed=60)
     endpoints = source_endpoints(source)
-    assert set(endpoints) == {SIMULATED_VLLM_PATH}
-    source.snapshot()
+    assert set(endpoints) == {SIMULATED_VLLM_PATH, SIMULATED_DCGM_PATH}
+    before = endpoints[SIMULATED_DCGM_PATH]().decode()  # no GPU series before a snapshot
+    assert [f.samples for f in text_string_to_metric_families(before)] == [[], [], [], []]
+    snapshot = source.snapshot()
     text = endpoints[SIMULATED_VLLM_PATH]().decode()
     served = {s.labels["pod"] for f in text_string_to_metric_families(text) for s in f.samples}
     assert served == {s.pod for s in source.cluster.serving()} != set()
+    dcgm = endpoints[SIMULATED_DCGM_PATH]().decode()
+    devices = {
+        (s.labels["Hostname"], s.labels["gpu"])
+        for f in text_string_to_metric_families(dcgm)
+        for s in f.samples
+        if s.name == "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
+    }
+    assert devices == {(g.node, g.gpu) for g in snapshot.gpus} != set()
 
 
 def test_serve_metrics_pass_promtool_and_vllm_counters_are_beside_them(tmp_path: Path) -> None:

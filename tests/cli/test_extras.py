@@ -43,6 +43,7 @@ def _without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
             "chargeback",
             "jinja2",
         ),
+        ([*CHARGEBACK, "--format", "iceberg"], "lakehouse", "pyiceberg"),
         (["gpu-agent", "--node-name", "n1"], "gpu", "pynvml"),
         (["serve", "--config", "CONFIG", "--duration", "1"], "cloud", "boto3"),
         (

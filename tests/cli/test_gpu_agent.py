@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pynvml
 import pytest
+import yaml
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.fake_nvml import scenario_eight_gpus
 from unitcost.cli.gpu_agent import AgentOptions, build_agent
 from unitcost.cli.main import main
 from unitcost.data.model import CapacityType, Provider
+from unitcost.metrics.catalogue import GPU_IDLE_COST
 from unitcost.pricing import PriceBook
 from unitcost.pricing.gpu import GpuPricer, host_node
+from unitcost.runtime.gpu_agent import GpuAgent
 
 
 def _real_nvml_present() -> bool:
@@ -72,3 +78,42 @@ def test_instance_type_without_provider_is_an_error() -> None:
         build_agent(
             AgentOptions(node="n1", instance_type="p4d.24xlarge"), scenario_eight_gpus().nvml
         )
+
+
+def _idle_series(agent: GpuAgent) -> list[float]:
+    text = agent.collect_once().exposition.decode()
+    return [
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == GPU_IDLE_COST.name
+    ]
+
+
+def test_the_agent_writes_idle_dollars_only_as_the_configured_producer(tmp_path: Path) -> None:
+    """gpu_idle.producer in the agent's --config (the chart mounts the cluster exporter's):
+    `agent` (the default) writes idle GPU dollars, `dcgm` leaves them to the cluster
+    exporter: never two producers for one device."""
+    scenario = scenario_eight_gpus()
+    proc = scenario.write_proc(tmp_path / "proc")
+    dcgm = tmp_path / "dcgm.yaml"
+    dcgm.write_text(
+        yaml.safe_dump(
+            {
+                "gpu_idle": {"producer": "dcgm"},
+                "gpu_activity": {"source": "dcgm", "prometheus_url": "http://prometheus:9090"},
+            }
+        )
+    )
+    default = tmp_path / "default.yaml"
+    default.write_text("{}\n")
+    written = {}
+    for name, path in (("agent", default), ("dcgm", dcgm)):
+        options = AgentOptions(node="n1", pods_url="none", proc_root=proc, config_path=path)
+        agent = build_agent(options, scenario_eight_gpus().nvml)
+        try:
+            written[name] = _idle_series(agent)
+        finally:
+            agent.close()
+    assert len(written["agent"]) > 0
+    assert written["dcgm"] == []

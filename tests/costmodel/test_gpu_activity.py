@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.builders import node, pod, res
 from unitcost.base.errors import InputError
 from unitcost.config.file import demo_config, parse_config
-from unitcost.costmodel.gpu_activity import gpu_state, join_activity
+from unitcost.costmodel.gpu_activity import dcgm_idle, gpu_state, join_activity
+from unitcost.costmodel.gpu_idle import IdleTracker
 from unitcost.costmodel.gpu_ledger import gpu_ledgers
 from unitcost.data.activity import DcgmReading
 from unitcost.data.model import Snapshot
@@ -110,3 +111,30 @@ def test_dcgm_needs_a_prometheus_url() -> None:
         Path("."),
     )
     assert cfg.gpu_activity.source == "dcgm"
+
+
+def test_the_dcgm_idle_rule_over_the_window_and_a_new_holder() -> None:
+    """dcgm_idle: a holding is idle once below the threshold for the whole window; any
+    activity restarts it; a device handed to another pod starts a fresh window."""
+    n = node("n", res(8, 64, 2), gpu_model="H100")
+    hold_a = pod("a", "n", res(1, 1, 1), namespace="ml")
+    ledgers = gpu_ledgers([n], {"n": 4.0}, [hold_a])
+    tracker = IdleTracker(0.01, 600.0)
+
+    def idle_at(now: float, activity: float, holder: str = "a") -> list[tuple[str, float, bool]]:
+        reading = DcgmReading("n", "0", namespace="ml", pod=holder, activity=activity)
+        current = (
+            ledgers
+            if holder == "a"
+            else gpu_ledgers([n], {"n": 4.0}, [pod(holder, "n", res(1, 1, 1), namespace="ml")])
+        )
+        uses = join_activity(current, [reading])
+        return [(g.pod, g.hourly, g.idle) for g in dcgm_idle(current, uses, tracker, now)]
+
+    assert idle_at(0.0, 0.0) == [("a", 2.0, False)]  # low since 0
+    assert idle_at(599.0, 0.0) == [("a", 2.0, False)]
+    assert idle_at(600.0, 0.0) == [("a", 2.0, True)]  # the whole window below 1%
+    assert idle_at(700.0, 0.5) == [("a", 2.0, False)]  # activity restarts it
+    assert idle_at(1300.0, 0.0) == [("a", 2.0, False)]
+    assert idle_at(1900.0, 0.0) == [("a", 2.0, True)]
+    assert idle_at(1910.0, 0.0, holder="b") == [("b", 2.0, False)]  # a new holder, a new window

@@ -15,8 +15,14 @@ from hypothesis import strategies as st
 from support.builders import GIB, node, pod, res
 from support.invariant import assert_frame_invariant
 from unitcost.costmodel.allocation import AllocationPolicy, allocate
-from unitcost.costmodel.gpu_ledger import gpu_ledgers, mig_share
-from unitcost.data.devices import DeviceLedger, DeviceRef, GpuClaim, GpuDevice
+from unitcost.costmodel.gpu_ledger import (
+    MalformedAnnotation,
+    gpu_ledgers,
+    hami_allocation,
+    malformed_annotations,
+    mig_share,
+)
+from unitcost.data.devices import HAMI_ALLOCATED, DeviceLedger, DeviceRef, GpuClaim, GpuDevice
 from unitcost.data.model import Node, Pod, Snapshot
 from unitcost.pricing import PriceBook
 from unitcost.pricing.schema import PriceBookFile
@@ -259,6 +265,74 @@ def test_allocate_time_sliced_pods_and_conservation() -> None:
     gpu_row = frame.nodes[0].price.dollars_per_hour["gpu"]
     assert [cents(p.allocated["gpu"]) for p in frame.pods] == [cents(gpu_row / 4)] * 3
     assert math.isclose(frame.nodes[0].idle["gpu"], gpu_row / 4, rel_tol=1e-9)
+
+
+def hami_pod(name: str, allocated: str, percent: float = 0.0) -> Pod:
+    """A HAMi notebook: its request (memory percent) and HAMi's allocation annotation."""
+    base = gpu_pod(name, "g5", 1, {"nvidia.com/gpumem-percentage": percent} if percent else {})
+    return replace(base, annotations={HAMI_ALLOCATED: allocated})
+
+
+def test_hami_allocation_annotation_format() -> None:
+    # per container (';'), per device (':'), UUID,type,memory MiB,cores %
+    value = "GPU-a,NVIDIA,3000,30:;GPU-b,NVIDIA,2000,0:GPU-c,NVIDIA,1000,0:;;"
+    assert hami_allocation(value) == [
+        ("GPU-a", 3000.0, 30.0),
+        ("GPU-b", 2000.0, 0.0),
+        ("GPU-c", 1000.0, 0.0),
+    ]
+    assert hami_allocation(";") == []  # allocated nothing (yet)
+    for bad, why in (
+        ("GPU-a,NVIDIA,3000:;", "want UUID,type,memory,cores"),
+        (",NVIDIA,3000,0:;", "want UUID,type,memory,cores"),
+        ("GPU-a,NVIDIA,lots,0:;", "must be numbers"),
+        ("GPU-a,NVIDIA,-1,0:;", "must be >= 0"),
+        ("GPU-a,NVIDIA,nan,0:;", "must be >= 0"),
+    ):
+        with pytest.raises(MalformedAnnotation, match=why):
+            hami_allocation(bad)
+
+
+def test_hami_annotations_name_the_device_and_the_share() -> None:
+    # 4 A10G at $1.00/h each (23028 MiB). nb0: 30% of GPU-X's memory; nb1: 2000 MiB but 50%
+    # of the cores of GPU-Y; nb2: 40% of GPU-Y's memory. First-fit would have put nb2 beside
+    # nb0; the annotation puts it on GPU-Y: 0.30 on one device, 0.90 on another.
+    n = node("g5", res(48, 192, 4), gpu_model="A10G", labels={"nvidia.com/gpu.memory": A10G_MIB})
+    pods = [
+        hami_pod("nb0", f"GPU-X,NVIDIA,{0.3 * 23028},0:;", 10),
+        hami_pod("nb1", "GPU-Y,NVIDIA,2000,50:;", 10),
+        hami_pod("nb2", f"GPU-Y,NVIDIA,{0.4 * 23028},0:;"),
+    ]
+    ledgers = ledgers_of([n], {"g5": 4.0}, pods)
+    assert_conserved(ledgers)
+    held = {x.device.uuid: by_pod(x) for x in ledgers}
+    assert {k: {p: cents(v) for p, v in d.items()} for k, d in held.items()} == {
+        "GPU-X": {"nb0": 0.30},
+        "GPU-Y": {"nb1": 0.50, "nb2": 0.40},
+        "": {},
+    }
+    assert [x.device.uuid for x in ledgers] == ["GPU-X", "GPU-Y", "", ""]
+    assert {h.kind for x in ledgers for h in x.holdings} == {"fraction"}
+
+
+def test_a_malformed_hami_annotation_is_counted_and_the_pod_keeps_its_cost() -> None:
+    g5 = node(
+        "g5",
+        res(48, 192, 4),
+        instance_type="g5.12xlarge",
+        gpu_model="A10G",
+        labels={"nvidia.com/gpu.memory": A10G_MIB},
+    )
+    good = replace(hami_pod("good", "GPU-X,NVIDIA,11514,0:;"), node="g5")
+    bad = replace(hami_pod("bad", "GPU-X,NVIDIA,half,0", 25), node="g5")
+    frame = allocate(Snapshot(0.0, nodes=(g5,), pods=(good, bad)), BOOK, AllocationPolicy())
+    assert_frame_invariant(frame)
+    assert frame.gpu_malformed_annotations == 1
+    per_device = frame.nodes[0].price.dollars_per_hour["gpu"] / 4
+    cost = {p.name: p.allocated["gpu"] for p in frame.pods}
+    assert math.isclose(cost["good"], per_device * 0.5, rel_tol=1e-9)
+    assert math.isclose(cost["bad"], per_device * 0.25, rel_tol=1e-9)  # by its request
+    assert malformed_annotations([good, bad]) == 1
 
 
 # -- property: per device and per node, over random mixes of holders ---------------------------

@@ -96,6 +96,18 @@ NEEDS_SHARED_SERVICES = {
     "service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max",
     "team:unitcost_shared_service_allocated_cost_dollars_per_hour:sum",
     "team:unitcost_shared_service_cost_dollars_per_hour:sum",
+    "service_team:unitcost_shared_service_cost_dollars_per_hour:max",
+}
+
+#: The agent's view of time-sliced and MPS devices needs the GPU agent's share series (no
+#: agent runs here) and pods holding replicas (this simulated cluster has none);
+#: tests/rules/gpu-ledger.test.yml computes each, tests/runtime/test_gpu_agent.py checks the
+#: agent's series. Without them the refined records fall back to the ledger's (checked here).
+NEEDS_GPU_AGENT = {
+    "node_namespace_pod:unitcost_gpu_shared_holding_cost_dollars_per_hour:sum",
+    "node_gpu_namespace_pod_measure:unitcost_gpu_pod_share:ratio",
+    "node_gpu:unitcost_gpu_shared_pool_cost_dollars_per_hour:sum",
+    "node_gpu:unitcost_gpu_shared_pool_used_cost_dollars_per_hour:sum",
 }
 
 
@@ -186,7 +198,10 @@ def test_budget_overrun_and_idle_gpus_reach_the_team_receivers(tmp_path: Path) -
             for r in g["rules"]
             if "record" in r
             and r["record"]
-            not in WORK_DONE_RATIOS | NEEDS_ENDED_OR_WAITING_WORK | NEEDS_SHARED_SERVICES
+            not in WORK_DONE_RATIOS
+            | NEEDS_ENDED_OR_WAITING_WORK
+            | NEEDS_SHARED_SERVICES
+            | NEEDS_GPU_AGENT
         ]
 
         def empty() -> list[str]:
@@ -222,6 +237,11 @@ def test_budget_overrun_and_idle_gpus_reach_the_team_receivers(tmp_path: Path) -
         assert _one(prom, 'team:unitcost_budget_forecast:ratio{team="llm-training"}') > 1
         gpu_idle = prom.values("team:unitcost_gpu_idle_cost_dollars_per_hour:sum")
         assert {dict(k)["team"] for k, v in gpu_idle.items() if v > 0} >= {"llm-training"}
+        # no GPU agent: every refined GPU record is the ledger's split
+        views = prom.values(
+            "count by (view) (node_gpu_namespace_pod_view:unitcost_gpu_holding_cost_dollars_per_hour:sum)"
+        )
+        assert {dict(k)["view"] for k in views} == {"ledger"}, views
         assert 0 <= _one(prom, 'source:unitcost_source_age_seconds:min{source="simulator"}') < 120
         assert _one(prom, "job:unitcost_exporter_up:avg") == 1
 

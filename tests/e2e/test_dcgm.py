@@ -7,87 +7,89 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.builders import node, pod, res
 from support.prometheus import prometheus, wait_until
+from unitcost.base.errors import InputError
+from unitcost.cli.exporter import SIMULATED_DCGM_PATH, source_endpoints
+from unitcost.config.file import Config, GpuActivityConfig, demo_config, parse_config
 from unitcost.costmodel.gpu_activity import join_activity
 from unitcost.costmodel.gpu_ledger import gpu_ledgers
 from unitcost.data.activity import HoldingUse
 from unitcost.data.devices import DeviceRef, GpuClaim, GpuDevice
-from unitcost.data.model import Pod
-from unitcost.sources.dcgm import GPU_UTIL, PROF_ACTIVE, DcgmReader
+from unitcost.data.model import Pod, Snapshot
+from unitcost.metrics.catalogue import GPU_IDLE_COST
+from unitcost.pricing import PriceBook
+from unitcost.runtime.collector import Collector
+from unitcost.sources.dcgm import GPU_UTIL, PROF_ACTIVE, DcgmReader, dcgm_poller
 from unitcost.sources.promapi import PrometheusAPI
+from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator.dcgm_exporter import DcgmDevice, render
 
-BASE = 'DCGM_FI_DRIVER_VERSION="570.124.06",device="nvidia{i}",pci_bus_id="00000000:{i:02d}:00.0"'
+T0 = 1_700_000_000.0
+GPU_IDLE = GPU_IDLE_COST.name
+
+H100 = "NVIDIA H100 80GB HBM3"
+A10G = "NVIDIA A10G"
 
 
-def labels(node_name: str, i: int, uuid: str, model: str, **extra: str) -> str:
-    common = BASE.format(i=i)
-    more = "".join(f',{k}="{v}"' for k, v in extra.items())
-    return f'gpu="{i}",UUID="{uuid}",{common},modelName="{model}",Hostname="{node_name}"{more}'
+def devices() -> list[DcgmDevice]:
+    """What dcgm-exporter 4.x writes (with Kubernetes pod attribution on), in the one
+    definition of its names and labels the demo serves too (sources/simulator/dcgm_exporter)."""
+    pod = {"container": "main", "namespace": "ml"}
+    return [
+        # dgx: GPU 0 whole, held by ml/train (busy)
+        DcgmDevice("dgx", 0, "GPU-0000", H100, 0.875, 93, 61440, 612.5, pod="train", **pod),
+        # GPU 1 MIG: ml/small on a 3g.40gb (idle, model loaded), ml/tiny on a 1g.10gb (idle,
+        # nothing loaded); power is per GPU
+        DcgmDevice(
+            "dgx", 1, "GPU-1111", H100, 0.0, None, 30720, None, "3g.40gb", "1", pod="small", **pod
+        ),
+        DcgmDevice(
+            "dgx", 1, "GPU-1111", H100, 0.0, None, 12, None, "1g.10gb", "9", pod="tiny", **pod
+        ),
+        DcgmDevice("dgx", 1, "GPU-1111", H100, power_watts=95.25),
+        # p5 (DRA): gpu-3 held by claim serve/shared, dcgm-exporter's DRA labels, no pod labels
+        DcgmDevice(
+            "p5",
+            3,
+            "GPU-P5-3",
+            H100,
+            0.5,
+            55,
+            20480,
+            300,
+            dra_claim_namespace="serve",
+            dra_claim_name="shared",
+            dra_driver="gpu.nvidia.com",
+            dra_pool="p5",
+            dra_device="gpu-3",
+        ),
+        # g5 (time-sliced A10G without profiling metrics): only DCGM_FI_DEV_GPU_UTIL, 40%
+        DcgmDevice("g5", 0, "GPU-5555", A10G, None, 40, 8192, 120),
+    ]
 
 
 def exposition() -> str:
-    """What dcgm-exporter 4.x writes (with Kubernetes pod attribution on)."""
-    h100 = "NVIDIA H100 80GB HBM3"
-    a10g = "NVIDIA A10G"
-    # dgx: GPU 0 whole, held by ml/train (busy); GPU 1 MIG, ml/small on a 3g.40gb (idle, model
-    # loaded), ml/tiny on a 1g.10gb (idle, nothing loaded).
-    train = labels("dgx", 0, "GPU-0000", h100, container="main", namespace="ml", pod="train")
-    small = labels(
-        "dgx", 1, "GPU-1111", h100, GPU_I_PROFILE="3g.40gb", GPU_I_ID="1",
-        container="main", namespace="ml", pod="small",
-    )  # fmt: skip
-    tiny = labels(
-        "dgx", 1, "GPU-1111", h100, GPU_I_PROFILE="1g.10gb", GPU_I_ID="9",
-        container="main", namespace="ml", pod="tiny",
-    )  # fmt: skip
-    gpu1 = labels("dgx", 1, "GPU-1111", h100)
-    # p5 (DRA): gpu-3 held by claim serve/shared, dcgm-exporter's DRA labels, no pod labels.
-    dra = labels(
-        "p5", 3, "GPU-P5-3", h100, dra_claim_name="shared", dra_claim_namespace="serve",
-        dra_driver_name="gpu.nvidia.com", dra_pool_name="p5", dra_device_name="gpu-3",
-    )  # fmt: skip
-    # g5 (time-sliced A10G without profiling metrics): only DCGM_FI_DEV_GPU_UTIL, 40%.
-    g5 = labels("g5", 0, "GPU-5555", a10g)
-    lines = [
-        "# HELP DCGM_FI_PROF_GR_ENGINE_ACTIVE Ratio of time the graphics engine is active.",
-        "# TYPE DCGM_FI_PROF_GR_ENGINE_ACTIVE gauge",
-        f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{{{train}}} 0.875",
-        f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{{{small}}} 0.000000",
-        f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{{{tiny}}} 0.000000",
-        f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{{{dra}}} 0.5",
-        "# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).",
-        "# TYPE DCGM_FI_DEV_GPU_UTIL gauge",
-        f"DCGM_FI_DEV_GPU_UTIL{{{train}}} 93",
-        f"DCGM_FI_DEV_GPU_UTIL{{{dra}}} 55",
-        f"DCGM_FI_DEV_GPU_UTIL{{{g5}}} 40",
-        "# HELP DCGM_FI_DEV_FB_USED Framebuffer memory used (in MiB).",
-        "# TYPE DCGM_FI_DEV_FB_USED gauge",
-        f"DCGM_FI_DEV_FB_USED{{{train}}} 61440",
-        f"DCGM_FI_DEV_FB_USED{{{small}}} 30720",
-        f"DCGM_FI_DEV_FB_USED{{{tiny}}} 12",
-        f"DCGM_FI_DEV_FB_USED{{{dra}}} 20480",
-        f"DCGM_FI_DEV_FB_USED{{{g5}}} 8192",
-        "# HELP DCGM_FI_DEV_POWER_USAGE Power draw (in W).",
-        "# TYPE DCGM_FI_DEV_POWER_USAGE gauge",
-        f"DCGM_FI_DEV_POWER_USAGE{{{train}}} 612.5",
-        f"DCGM_FI_DEV_POWER_USAGE{{{gpu1}}} 95.25",
-        f"DCGM_FI_DEV_POWER_USAGE{{{dra}}} 300",
-        f"DCGM_FI_DEV_POWER_USAGE{{{g5}}} 120",
-    ]
-    return "\n".join(lines) + "\n"
+    return render(devices())
 
 
 @contextmanager
-def fake_dcgm_exporter() -> Iterator[str]:
-    body = exposition().encode()
+def fake_dcgm_exporter(serve: Callable[[], bytes] | None = None) -> Iterator[str]:
+    """An HTTP endpoint serving `serve()` (default: `exposition()`) as dcgm-exporter would."""
+    body_of: Callable[[], bytes] = serve or (lambda: exposition().encode())
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            body = body_of()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))
@@ -108,8 +110,6 @@ def fake_dcgm_exporter() -> Iterator[str]:
 
 
 def mig_pod(name: str, node_name: str, profile: str) -> Pod:
-    from dataclasses import replace
-
     return replace(
         pod(name, node_name, res(1, 1), namespace="ml"),
         gpu_requests=((f"nvidia.com/mig-{profile}", 1.0),),
@@ -179,3 +179,160 @@ def test_dcgm_through_a_real_prometheus_joins_to_holders() -> None:
     vetoed = join_activity(ledgers, readings, power_veto_watts=90.0)
     states = {(u.namespace, u.pod): u.state for u in vetoed}
     assert states[("ml", "small")] == "busy" and states[("ml", "tiny")] == "busy"
+
+
+class StaticSource:
+    """The test's cluster, at the clock's time."""
+
+    name = "static"
+
+    def __init__(self, snapshot: Snapshot, now: list[float]) -> None:
+        self._snapshot, self._now = snapshot, now
+
+    def snapshot(self) -> Snapshot:
+        return replace(self._snapshot, timestamp=self._now[0])
+
+    def close(self) -> None:
+        return None
+
+
+def _values(exposition: bytes, name: str) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(s.labels.get(k, "") for k in ("node", "gpu", "namespace", "pod")): s.value
+        for f in text_string_to_metric_families(exposition.decode())
+        for s in f.samples
+        if s.name == name
+    }
+
+
+def test_dcgm_is_the_one_producer_of_idle_dollars() -> None:
+    """gpu_idle.producer: dcgm: the cluster exporter runs the idle rule over dcgm-exporter's
+    series read back from a real Prometheus; idle holdings' dollars become idle dollars once
+    the window has passed, busy ones stay 0, and the GPU agent would write none."""
+    dgx = node("dgx", res(64, 512, 2), gpu_model="H100", labels={"nvidia.com/gpu.memory": "81559"})
+    g5 = node("g5", res(4, 16, 1), gpu_model="A10G", labels={"nvidia.com/gpu.replicas": "4"})
+    snapshot = Snapshot(
+        0.0,
+        nodes=(dgx, g5),
+        pods=(
+            pod("train", "dgx", res(8, 64, 1), namespace="ml"),
+            mig_pod("small", "dgx", "3g.40gb"),
+            mig_pod("tiny", "dgx", "1g.10gb"),
+            pod("infer-0", "g5", res(1, 4, 1), namespace="serve"),
+            pod("infer-1", "g5", res(1, 4, 1), namespace="serve"),
+        ),
+    )
+    now = [T0]
+    with fake_dcgm_exporter() as target, prometheus([target]) as prom:
+        config = Config.model_validate(
+            {
+                "gpu_idle": {"producer": "dcgm", "window_seconds": 600},
+                "gpu_activity": {"source": "dcgm", "prometheus_url": prom.url},
+            }
+        )
+        poller = dcgm_poller(config.gpu_activity)
+        api = PrometheusAPI(prom.url)
+        wait_until(lambda: len(api.query(PROF_ACTIVE)) == 4, timeout=30, what="dcgm scraped")
+        api.close()
+        assert poller.poll_once()
+        collector = Collector(
+            StaticSource(snapshot, now),
+            PriceBook.load(),
+            config,
+            gpu_activity=poller,
+            clock=lambda: now[0],
+        )
+        first = collector.collect_once()
+        now[0] += 601
+        later = collector.collect_once()
+    assert first.frame is not None and later.frame is not None
+    held = {(u.node, u.gpu, u.namespace, u.pod): u.hourly for u in later.frame.gpu_uses}
+    assert set(held) == {
+        ("dgx", "0", "ml", "train"),
+        ("dgx", "1", "ml", "small"),
+        ("dgx", "1", "ml", "tiny"),
+        ("g5", "0", "serve", "infer-0"),  # two replicas of one time-sliced A10G
+        ("g5", "0", "serve", "infer-1"),
+    }
+    assert all(v > 0 for v in held.values())
+    # in the window: every holding has its series, none idle yet
+    assert _values(first.exposition, GPU_IDLE) == dict.fromkeys(held, 0.0)
+    # one info series per device and profile, whatever the number of pods on it
+    info = [
+        (x.labels["node"], x.labels["gpu"], x.labels["mig_profile"])
+        for f in text_string_to_metric_families(later.exposition.decode())
+        for x in f.samples
+        if x.name == "unitcost_gpu_info"
+    ]
+    assert sorted(info) == [
+        ("dgx", "0", ""),
+        ("dgx", "1", "1g.10gb"),
+        ("dgx", "1", "3g.40gb"),
+        ("g5", "0", ""),
+    ]
+    # past it: the idle MIG slices' dollars are idle dollars; the busy GPU's stay 0
+    idle = _values(later.exposition, GPU_IDLE)
+    assert idle[("dgx", "0", "ml", "train")] == 0.0
+    assert idle[("g5", "0", "serve", "infer-0")] == idle[("g5", "0", "serve", "infer-1")] == 0.0
+    for key in (("dgx", "1", "ml", "small"), ("dgx", "1", "ml", "tiny")):
+        assert math.isclose(idle[key], held[key], rel_tol=1e-12)
+    # the GPU agent reading the same config writes none (tests/cli/test_gpu_agent.py)
+    assert config.gpu_idle_producer == "dcgm" and Config().gpu_idle_producer == "agent"
+
+
+def test_producers_are_exclusive() -> None:
+    """The one producer per device is chosen in config: the cluster exporter writes idle
+    dollars only as dcgm or simulator, the agent only as agent; the wrong pairs are errors."""
+    with pytest.raises(InputError) as dcgm_without:
+        parse_config({"gpu_idle": {"producer": "dcgm"}}, "unitcost.yaml", Path("."))
+    assert "gpu_idle.producer dcgm" in str(dcgm_without.value)
+    assert "gpu_activity.source: dcgm" in str(dcgm_without.value)
+    with pytest.raises(InputError) as simulator_on_real:
+        parse_config({"gpu_idle": {"producer": "simulator"}}, "unitcost.yaml", Path("."))
+    assert "source.kind: simulator" in str(simulator_on_real.value)
+    assert demo_config().gpu_idle_producer == "simulator"
+    # the demo's simulated GPUs with the agent as the producer: the exporter writes none
+    source = SimulatorSource(SimulatedCluster(seed=3, nodes=20, pods=300), gpu_pools=True)
+    for producer, expected in (("simulator", True), ("agent", False)):
+        config = demo_config().model_copy(
+            update={"gpu_idle": demo_config().gpu_idle.model_copy(update={"producer": producer})}
+        )
+        collected = Collector(source, PriceBook.load(), config).collect_once()
+        assert bool(_values(collected.exposition, GPU_IDLE)) is expected, producer
+        assert config.gpu_idle_producer == producer
+
+
+def test_the_demo_shows_every_gpu_state_through_dcgm() -> None:
+    """The simulated cluster's dcgm-exporter endpoint, scraped by a real Prometheus and read
+    back by the DCGM reader, gives the demo's holdings every state: busy, warm idle, empty;
+    DRA devices join by their dra_* labels, MIG instances by pod and profile."""
+    source = SimulatorSource(SimulatedCluster(seed=42, nodes=20, pods=300), gpu_pools=True)
+    source.snapshot()
+    endpoint = source_endpoints(source)[SIMULATED_DCGM_PATH]
+    with fake_dcgm_exporter(endpoint) as target, prometheus([target]) as prom:
+        api = PrometheusAPI(prom.url)
+        wait_until(lambda: len(api.query(PROF_ACTIVE)) > 0, timeout=30, what="dcgm scraped")
+        readings = DcgmReader(api).read()
+        api.close()
+        config = demo_config().model_copy(
+            update={
+                "gpu_activity": GpuActivityConfig(source="dcgm", prometheus_url=prom.url),
+            }
+        )
+        poller = dcgm_poller(config.gpu_activity)
+        assert poller.poll_once()
+        collected = Collector(source, PriceBook.load(), config, gpu_activity=poller).collect_once()
+    assert {r.field for r in readings} == {PROF_ACTIVE}
+    assert any(r.dra_device for r in readings) and any(r.mig_profile for r in readings)
+    assert collected.frame is not None
+    uses = collected.frame.gpu_uses
+    states = {u.state for u in uses}
+    assert {"busy", "warm-idle", "empty"} <= states
+    by_kind = {
+        h.kind: (ledger.device.node, ledger.device.device, h.namespace, h.pod)
+        for ledger in collected.frame.gpu_devices
+        for h in ledger.holdings
+    }
+    joined = {(u.node, u.gpu, u.namespace, u.pod) for u in uses if u.state != "unknown"}
+    for kind in ("dra", "mig", "replica", "fraction", "whole"):
+        assert by_kind[kind] in joined, kind

@@ -98,6 +98,18 @@ def test_agent_path_loads_no_cost_model_and_no_numpy(venv: Path) -> None:
     assert not {m for m in modules if m == "numpy" or m.startswith("numpy.")}
 
 
+def test_the_cloud_ranges_snapshot_is_installed(venv: Path) -> None:
+    """The bundled AWS and Google ranges are package data the installed agent loads."""
+    script = (
+        "from unitcost.sources.network import cloud_ranges\n"
+        "ranges = cloud_ranges.bundled()\n"
+        "print(sorted(s.provider for s in ranges.snapshots), len(ranges.ranges) > 5000)\n"
+    )
+    loaded = _run(venv / "python", "-c", script)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "['aws', 'gcp'] True"
+
+
 @pytest.mark.parametrize(
     ("args", "extra"),
     [

@@ -144,3 +144,43 @@ def test_bad_price_books_name_file_field_and_value(
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"nope\.yaml: cannot read"):
         PriceBook.load([tmp_path / "nope.yaml"])
+
+
+COMMITMENT = (
+    "{id: sp-1, type: Savings Plan, start: '2025-01-01', end: '2026-01-01', hourly_commitment: 2}"
+)
+
+
+def test_commitments_load_and_convert_to_usd(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "c.yaml",
+        f"currency: EUR\nusd_per_currency_unit: 1.10\nproviders: {{aws: {{commitments: [{COMMITMENT}]}}}}\n",
+    )
+    [commitment] = PriceBook.load([path]).book.providers["aws"].commitments
+    assert (commitment.id, commitment.type, commitment.start) == (
+        "sp-1",
+        "Savings Plan",
+        "2025-01-01",
+    )
+    assert commitment.hourly_commitment == pytest.approx(2.2)  # 2 EUR/h
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            COMMITMENT.replace("2026-01-01", "2024-06-01"),
+            "sp-1: end 2024-06-01 must be after start",
+        ),
+        (COMMITMENT.replace("'2025-01-01'", "'2025-01'"), "start"),
+        (COMMITMENT.replace("hourly_commitment: 2", "hourly_commitment: 0"), "hourly_commitment"),
+        (f"{COMMITMENT}, {COMMITMENT}", "id(s) ['sp-1'] appear more than once"),
+        (COMMITMENT.replace("type: Savings Plan, ", ""), "type"),
+    ],
+)
+def test_bad_commitments_are_named(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, "bad.yaml", f"providers: {{aws: {{commitments: [{text}]}}}}\n")
+    with pytest.raises(InputError) as info:
+        PriceBook.load([path])
+    assert "bad.yaml" in str(info.value) and message in str(info.value)

@@ -348,6 +348,44 @@ def test_processes_from_several_pods(start_agent: object) -> None:
     }
 
 
+def _shares(s: Series, measure: str) -> dict[str, float]:
+    return {
+        dict(labels)["pod"]: s[("unitcost_gpu_pod_share_ratio", labels)]
+        for labels in names(s, "unitcost_gpu_pod_share_ratio")
+        if dict(labels)["measure"] == measure
+    }
+
+
+def test_time_sliced_pods_get_shares_by_memory_and_sm_time(start_agent: object) -> None:
+    run: Running = start_agent(scenario_shared_gpu())  # type: ignore[operator]
+    s = run.scrape()
+    # framebuffer 2, 6, 6 GiB of 14 held by pods
+    assert _shares(s, "memory") == pytest.approx(
+        {"svc-0": 2 / 14, "svc-1": 6 / 14, "svc-2": 6 / 14}
+    )
+    # SM samples: svc-0 (10+30)/2 = 20%, svc-1 60%, svc-2 none: 0.2/0.8 and 0.6/0.8
+    assert _shares(s, "sm") == pytest.approx({"svc-0": 0.25, "svc-1": 0.75, "svc-2": 0.0})
+    # the next read asks only for samples newer than the last (NVML: Not Found): nobody ran a
+    # kernel since, so SM time splits evenly; memory is unchanged
+    s = run.scrape(15)
+    assert _shares(s, "sm") == pytest.approx(dict.fromkeys(("svc-0", "svc-1", "svc-2"), 1 / 3))
+    assert _shares(s, "memory") == pytest.approx(
+        {"svc-0": 2 / 14, "svc-1": 6 / 14, "svc-2": 6 / 14}
+    )
+
+
+def test_shares_without_process_utilization_or_process_memory(start_agent: object) -> None:
+    scenario = scenario_shared_gpu()
+    gpu = scenario.nvml.gpus[0]
+    gpu.unsupported.add("process_utilization")
+    gpu.processes[1].used_memory = None  # NVML_VALUE_NOT_AVAILABLE
+    run: Running = start_agent(scenario)  # type: ignore[operator]
+    s = run.scrape()
+    assert _shares(s, "sm") == {}  # the device does not give it: no made-up SM share
+    assert _shares(s, "memory") == pytest.approx(dict.fromkeys(("svc-0", "svc-1", "svc-2"), 1 / 3))
+    assert get(s, "unitcost_gpu_up", node=NODE, gpu="0") == 1  # never marks the device down
+
+
 def test_without_a_pod_list_pods_are_named_by_uid(start_agent: object) -> None:
     scenario = scenario_lost_gpu()
     run: Running = start_agent(scenario, with_pods=False)  # type: ignore[operator]

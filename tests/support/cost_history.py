@@ -111,6 +111,37 @@ LINES = [
     ),
 ]
 GPU_IDLE = {"ml": _constant(12.5)}  # train-a's GPU sits idle
+#: The cluster's whole cost (nodes and volumes) and its idle node capacity, $/h: constants,
+#: so a day's idle and unattributed rows can be computed by hand (24 h x rate).
+CLUSTER = {
+    "cluster:unitcost_cost_dollars_per_hour:sum": 75.0,
+    "cluster:unitcost_node_idle_cost_dollars_per_hour:sum": 6.0,
+}
+#: Two nodes as the exporter publishes them: one priced at the committed discount (2 $/h, the
+#: contract-commitment test's "applied"), one on demand (4 $/h).
+NODES = {
+    "n-committed": ("committed", {"cpu": 1.5, "memory": 0.5}),
+    "n-ondemand": ("on-demand", {"cpu": 3.0, "memory": 1.0}),
+}
+#: A shared cache owned by ml ($3/h) split by usage: data $2.25/h, ml keeps $0.75/h of usage
+#: no consumer was named for (the records of recording-rules/shared-services.yml).
+SHARED_SERVICES = [
+    Line(
+        "service_team:unitcost_shared_service_cost_dollars_per_hour:max",
+        {"service": "cache", "team": "ml"},
+        _constant(3.0),
+    ),
+    Line(
+        "service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max",
+        {"service": "cache", "team": "data", "method": "usage"},
+        _constant(2.25),
+    ),
+    Line(
+        "service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max",
+        {"service": "cache", "team": "ml", "method": "unattributed"},
+        _constant(0.75),
+    ),
+]
 
 
 def times() -> list[int]:
@@ -157,7 +188,7 @@ def openmetrics() -> str:
     """The whole history as OpenMetrics text (families grouped, each series in time order)."""
     out: list[str] = []
     by_metric: dict[str, list[Line]] = defaultdict(list)
-    for line in LINES:
+    for line in LINES + SHARED_SERVICES:
         by_metric[line.metric].append(line)
     ts = times()
     for metric, lines in by_metric.items():
@@ -173,6 +204,18 @@ def openmetrics() -> str:
         for team, points in per_team.items():
             labels = _labels({"team": team})
             out.extend(f"{metric}{labels} {v!r} {t}" for t, v in sorted(points.items()))
+    out.append("# TYPE unitcost_node_cost_dollars_per_hour gauge")
+    for node, (_, resources) in NODES.items():
+        for resource, value in resources.items():
+            labels = _labels({"node": node, "resource": resource})
+            out.extend(f"unitcost_node_cost_dollars_per_hour{labels} {value!r} {t}" for t in ts)
+    out.append("# TYPE unitcost_node_info gauge")
+    for node, (capacity_type, _) in NODES.items():
+        labels = _labels({"node": node, "provider": "aws", "capacity_type": capacity_type})
+        out.extend(f"unitcost_node_info{labels} 1 {t}" for t in ts)
+    for metric, value in CLUSTER.items():
+        out.append(f"# TYPE {metric} gauge")
+        out.extend(f"{metric} {value!r} {t}" for t in ts)
     # What the budget group's first rule records: the month start, read `@ end()`.
     metric = ":unitcost_month_start_timestamp_seconds:utc"
     out.append(f"# TYPE {metric} gauge")

@@ -93,6 +93,9 @@ NVMLError_InvalidArgument = _error_class("NVMLError_InvalidArgument", NVML_ERROR
 class FakeProcess:
     pid: int
     used_memory: int | None  # bytes; None = NVML_VALUE_NOT_AVAILABLE
+    #: SM utilisation samples (percent) nvmlDeviceGetProcessUtilization gives for the process,
+    #: one per read; [] no sample (a process that launched no kernel).
+    sm_util: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -120,7 +123,8 @@ class FakeGpu:
     mig: list[FakeMig] | None = None
     mig_capable: bool = False
     max_slices: int = 7
-    #: Fields answering NVML_ERROR_NOT_SUPPORTED: utilization, power, energy, processes, memory.
+    #: Fields answering NVML_ERROR_NOT_SUPPORTED: utilization, power, energy, processes, memory,
+    #: process_utilization.
     unsupported: set[str] = field(default_factory=set)
     lost: bool = False
     #: When set, every call on the device blocks until it is set (a hung driver).
@@ -260,6 +264,25 @@ class FakeNvml:
             SimpleNamespace(pid=p.pid, usedGpuMemory=p.used_memory, gpuInstanceId=0xFFFFFFFF)
             for p in procs
         ]
+
+    def nvmlDeviceGetProcessUtilization(self, handle: _Handle, timeStamp: int) -> list[Any]:
+        """As NVML: the samples newer than `timeStamp` (us), each process's sampled SM%;
+        Not Found when there is none, Not Supported in MIG mode or where `unsupported` says."""
+        gpu = self._gpu(handle, "nvmlDeviceGetProcessUtilization")
+        if handle.mig is not None or gpu.mig:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        self._check(gpu, "process_utilization")
+        samples = [
+            SimpleNamespace(
+                pid=p.pid, timeStamp=(i + 1) * 1_000_000, smUtil=sm, memUtil=0, encUtil=0, decUtil=0
+            )
+            for p in gpu.processes
+            for i, sm in enumerate(p.sm_util)
+        ]
+        newer = [x for x in samples if x.timeStamp > timeStamp]
+        if not newer:
+            raise NVMLError(NVML_ERROR_NOT_FOUND)
+        return newer
 
     def nvmlDeviceGetMigMode(self, handle: _Handle) -> tuple[int, int]:
         gpu = self._gpu(handle, "nvmlDeviceGetMigMode")
@@ -430,9 +453,14 @@ def scenario_unsupported_fields() -> Scenario:
 
 
 def scenario_shared_gpu() -> Scenario:
-    """One A10G time-sliced between three pods in two namespaces."""
+    """One A10G time-sliced between three pods in two namespaces: framebuffer 2, 6 and 6 GiB;
+    SM samples (one read's worth) averaging 20%, 60% and none (svc-2 launched no kernel)."""
     uids = [pod_uid(0x50), pod_uid(0x51), pod_uid(0x52)]
-    procs = [FakeProcess(4001, 2 * GIB), FakeProcess(4002, 6 * GIB), FakeProcess(4003, 6 * GIB)]
+    procs = [
+        FakeProcess(4001, 2 * GIB, [10, 30]),
+        FakeProcess(4002, 6 * GIB, [60]),
+        FakeProcess(4003, 6 * GIB),
+    ]
     gpu = FakeGpu("GPU-a10g-s", "NVIDIA A10G", 0, 24 * GIB, 14 * GIB, processes=procs)
     cgroups = {
         4001: cgroup_v2_containerd(uids[0], "besteffort"),

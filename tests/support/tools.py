@@ -94,3 +94,27 @@ def available(binary: str, tool_set: str | None = None) -> bool:
     except ToolMissing:
         return False
     return True
+
+
+#: tests/tools/focus-requirements.txt: the FOCUS validators' pins, built by provision.sh.
+FOCUS_REQUIREMENTS = ROOT / "tests" / "tools" / "focus-requirements.txt"
+
+
+def focus_python() -> str:
+    """The Python 3.12 of the FOCUS validators' environment (focus-validator,
+    focus-data-toolkit), as tests/tools/provision.sh builds it in the cache; the variable
+    UNITCOST_FOCUS_PYTHON overrides it. Raises ToolMissing when absent or built from other
+    pins than tests/tools/focus-requirements.txt."""
+    if "UNITCOST_FOCUS_PYTHON" in os.environ:
+        return os.environ["UNITCOST_FOCUS_PYTHON"]
+    venv = Path(os.environ.get("UNITCOST_TOOLS_CACHE", ROOT / ".cache" / "tools")) / "focus"
+    python = venv / "bin" / "python"
+    stamp = venv / "requirements.txt"
+    if not os.access(python, os.X_OK) or not stamp.is_file():
+        raise ToolMissing(
+            f"{venv} not found: run tests/tools/provision.sh (make test does) "
+            "or set UNITCOST_FOCUS_PYTHON"
+        )
+    if stamp.read_bytes() != FOCUS_REQUIREMENTS.read_bytes():
+        raise ToolMissing(f"{venv} was built from other pins: run tests/tools/provision.sh")
+    return str(python)

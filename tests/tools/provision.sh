@@ -9,6 +9,9 @@
 #     .cache/tools/SET/. Where the machine's own package has the pinned version, a link to it.
 #   - headless Chromium (the chargeback statement's test): apt-get install as root; otherwise one
 #     line naming what to install.
+#   - the FOCUS validators (tests/tools/focus-requirements.txt) in a Python 3.12 virtual
+#     environment of their own, .cache/tools/focus/ (Python 3.12: UNITCOST_PYTHON312, else
+#     python3.12 on PATH, else pyenv's); rebuilt when the requirements change.
 #
 # UNITCOST_TOOLS_CACHE moves the cache; tests/support/tools.py reads the same pins.
 set -euo pipefail
@@ -35,6 +38,31 @@ if [ ${#system[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${system[@]}" >/dev/null
+fi
+
+# --- FOCUS validators: a Python 3.12 venv of their own -------------------------------------------
+focus_reqs="$here/focus-requirements.txt"
+focus_venv="$cache/focus"
+if ! cmp -s "$focus_reqs" "$focus_venv/requirements.txt" 2>/dev/null; then
+  py312=""
+  for candidate in ${UNITCOST_PYTHON312:-} "$(command -v python3.12 || true)" \
+      "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12.*/bin/python; do
+    # (a pyenv shim is on PATH but may not run: each candidate must answer as 3.12)
+    if [ -n "$candidate" ] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
+      py312="$candidate"; break
+    fi
+  done
+  [ -n "$py312" ] \
+    || fail "the FOCUS validators need Python 3.12: install it (pyenv install 3.12) or set UNITCOST_PYTHON312"
+  echo "$me: FOCUS validators ($(grep -v '^#' "$focus_reqs" | tr '\n' ' ')) -> ${focus_venv#"$root"/}" >&2
+  # Built in place (a venv's scripts name its path); the stamp, written last, marks it done.
+  rm -rf "$focus_venv"
+  "$py312" -m venv "$focus_venv"
+  "$focus_venv/bin/python" -m pip install -q --disable-pip-version-check -r "$focus_reqs" 2>&1 \
+    | grep -v "^WARNING: Location" >&2 || true
+  "$focus_venv/bin/python" -c "import focus_validator, focus_data_toolkit" \
+    || fail "pip install -r $focus_reqs into $focus_venv failed"
+  cp "$focus_reqs" "$focus_venv/requirements.txt"
 fi
 
 # --- pinned sets ------------------------------------------------------------------------------

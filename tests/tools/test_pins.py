@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -50,3 +51,23 @@ def test_a_missing_tool_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch, tmp_
         tools.ToolMissing, match=r"provision\.sh.*UNITCOST_VICTORIA_METRICS_VMALERT"
     ):
         tools.tool("vmalert")
+
+
+def test_the_focus_validators_are_the_pinned_versions() -> None:
+    """tests/tools/focus-requirements.txt's `==` pins are what the cached venv runs, on 3.12."""
+    pinned = dict(
+        line.split("==")
+        for line in tools.FOCUS_REQUIREMENTS.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert set(pinned) == {"focus-validator", "focus-data-toolkit"}
+    script = (
+        "import importlib.metadata as m, json, sys; print(json.dumps("
+        "[sys.version_info[:2], {n: m.version(n) for n in sys.argv[1:]}]))"
+    )
+    out = subprocess.run(
+        [tools.focus_python(), "-c", script, *pinned],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    version, installed = json.loads(out.stdout)
+    assert version == [3, 12] and installed == pinned

@@ -52,13 +52,19 @@ from unitcost.sinks.table import showback_table
 from unitcost.sources.base import Source
 from unitcost.sources.promapi import PrometheusAPI
 from unitcost.sources.simulator import SimulatedCluster, SimulatorSource
+from unitcost.sources.simulator.dcgm_exporter import render as render_dcgm
+from unitcost.sources.simulator.dcgm_exporter import simulated_dcgm
 from unitcost.sources.simulator.network import SimulatedTraffic
+from unitcost.sources.simulator.shared_services import rows as simulated_rows
+from unitcost.sources.simulator.shared_services import usage as simulated_usage
 
 log = logging.getLogger("unitcost")
 
 #: Where the simulator's vLLM token counters are served: beside /metrics, never on it, so
 #: /metrics holds only unitcost_* series (docs/unit-economics.md "In the demo").
 SIMULATED_VLLM_PATH = "/simulated/vllm/metrics"
+#: The simulated cluster's GPUs as dcgm-exporter would serve them (docs/gpu.md).
+SIMULATED_DCGM_PATH = "/simulated/dcgm-exporter/metrics"
 
 
 EXPORTER_CONFIG_HELP = (
@@ -100,15 +106,33 @@ def _build_source(config: Config) -> Source:
         pods=sim.pods,
         start=time.time(),
         gpu_idle_share=sim.gpu_idle_share,
+        shared_services=sim.shared_services,
     )
-    return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools)
+    holders = round(sim.pods * sim.gpu_holder_share)
+    return SimulatorSource(cluster, speed=sim.speed, gpu_pools=sim.gpu_pools, gpu_holders=holders)
 
 
-def shared_services(config: Config) -> SharedServiceAllocator | None:
-    """The shared-service allocator when services and a Prometheus to ask are configured."""
+def shared_services(config: Config, source: Source | None = None) -> SharedServiceAllocator | None:
+    """The shared-service allocator when services and a Prometheus to ask are configured; for
+    the simulated cluster with `source.simulator.shared_services` and no Prometheus, the
+    simulated services' usage as their usage queries would return it (made up)."""
     settings = config.shared_services
-    if not settings.services or not settings.prometheus_url:
+    if not settings.services:
         return None
+    if not settings.prometheus_url:
+        if not isinstance(source, SimulatorSource) or not source.cluster.shared_services:
+            return None
+        cluster = source.cluster
+        by_query = {
+            s.usage_query: (name, s.consumer_label) for name, s in settings.services.items()
+        }
+
+        def simulated(promql: str) -> list[tuple[Mapping[str, str], float]]:
+            name, label = by_query[promql]
+            usage_now = simulated_usage(cluster.iter_pods(), cluster.now)
+            return list(simulated_rows(usage_now, name, label))
+
+        return SharedServiceAllocator(settings, simulated)
     api = PrometheusAPI(settings.prometheus_url, timeout_s=10.0, retries=0)
 
     def query(promql: str) -> list[tuple[Mapping[str, str], float]]:
@@ -131,10 +155,17 @@ def simulated_extras(
 
 def source_endpoints(source: Source) -> dict[str, Endpoint]:
     """The extra endpoints a source's workloads need: the simulator's vLLM counters (real
-    vLLM pods serve their own); none for a real cluster."""
+    vLLM pods serve their own) and its GPUs' dcgm-exporter series (real GPU nodes run
+    dcgm-exporter); none for a real cluster."""
     if isinstance(source, SimulatorSource):
         vllm = source.vllm
-        return {SIMULATED_VLLM_PATH: lambda: render(vllm.families())}
+        simulator = source
+
+        def dcgm() -> bytes:
+            last = simulator.last
+            return render_dcgm(simulated_dcgm(last) if last is not None else []).encode()
+
+        return {SIMULATED_VLLM_PATH: lambda: render(vllm.families()), SIMULATED_DCGM_PATH: dcgm}
     return {}
 
 
@@ -330,7 +361,11 @@ def demo(
     source = _build_source(config)
     endpoints = source_endpoints(source)
     collector = Collector(
-        source, book, config, extra_families=simulated_extras(source, book, config)
+        source,
+        book,
+        config,
+        extra_families=simulated_extras(source, book, config),
+        shared_services=shared_services(config, source),
     )
     start_otlp_for(otlp, lambda: collector.current)
     console = Console(stderr=False)
@@ -494,7 +529,7 @@ def exporter_collector(
         config,
         cloud=cloud,
         extra_families=extra,
-        shared_services=shared_services(config),
+        shared_services=shared_services(config, source),
         gpu_activity=activity,
     )
     if cloud is not None:

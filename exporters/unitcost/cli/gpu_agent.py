@@ -26,6 +26,7 @@ from unitcost.runtime.network import NetworkCollector
 from unitcost.runtime.server import ExporterServer, parse_listen, serving_until_stopped
 from unitcost.sources.gpu.nvml import NvmlReader, NvmlUnavailable
 from unitcost.sources.gpu.pods import PodDirectory, PodsUnavailable, in_cluster_pods_url
+from unitcost.sources.network import cloud_ranges
 from unitcost.sources.network.conntrack import (
     ConntrackUnavailable,
     NetlinkConntrack,
@@ -34,7 +35,6 @@ from unitcost.sources.network.conntrack import (
 from unitcost.sources.network.topology import (
     NodeInfo,
     build_topology,
-    load_cloud_ranges,
     parse_node_list,
     pods_by_ip,
 )
@@ -122,7 +122,16 @@ def build_agent(options: AgentOptions, nvml: Any = None) -> GpuAgent:
         tracker=tracker,
         interval=options.interval,
         network=network,
+        idle_dollars=_idle_dollars(config),
     )
+
+
+def _idle_dollars(config: Config) -> bool:
+    """Whether this agent writes idle GPU dollars: only when it is the config's producer."""
+    producer = config.gpu_idle_producer
+    if producer != "agent":
+        log.info("gpu_idle.producer is %s: the agent writes no idle GPU dollars", producer)
+    return producer == "agent"
 
 
 NODES_REFRESH_SECONDS = 300.0
@@ -132,9 +141,19 @@ def build_network(
     options: AgentOptions, config: Config, book: PriceBook, pods: PodDirectory | None
 ) -> NetworkCollector:
     """The network collector: conntrack reader, this node's place, prices (docs/network.md)."""
-    ranges = []
-    for path in config.network.cloud_ranges:
-        ranges.extend(load_cloud_ranges(config.base_dir / path))
+    cloud = cloud_ranges.load(
+        [config.base_dir / path for path in config.network.cloud_ranges],
+        use_bundled=config.network.bundled_cloud_ranges,
+    )
+    for snapshot in cloud.snapshots:
+        log.info(
+            "cloud ranges: %s, %d prefixes, created %s, from %s",
+            snapshot.provider,
+            snapshot.prefixes,
+            snapshot.created,
+            snapshot.source,
+        )
+    ranges = cloud.ranges
     nodes_url = None
     if pods is not None and "/api/v1/pods" in pods.url:
         nodes_url = pods.url.split("/api/v1/pods")[0] + "/api/v1/nodes"

@@ -50,6 +50,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "gpu": ("pynvml", "pyroute2"),
     "forecast": ("statsmodels", "matplotlib"),
     "chargeback": ("pyarrow", "jinja2"),
+    "lakehouse": ("pyiceberg", "pyarrow"),
     "otlp": (
         "opentelemetry.sdk.metrics",
         "opentelemetry.exporter.otlp.proto.grpc",

@@ -29,6 +29,7 @@ from unitcost.base.yamlfile import load_yaml_mapping, parse_yaml_mapping
 from unitcost.config.actions import ActionsSettings
 from unitcost.config.clouds import CloudsSettings
 from unitcost.config.kubernetes import KubernetesSettings
+from unitcost.config.lakehouse import LakehouseSettings
 from unitcost.config.network import NetworkSettings
 from unitcost.config.otlp import OtlpSettings
 from unitcost.config.recommend import RecommendSettings
@@ -68,6 +69,12 @@ class SimulatorConfig(_Strict):
     network_traffic: bool = False
     #: Add shared-GPU pools: DRA claims, MIG slices, time-slicing, fractions (docs/gpu.md).
     gpu_pools: bool = False
+    #: Extra running pods holding GPUs, as a share of `pods` (`make bench --gpu-mix`: 0.05),
+    #: a third through DRA claims, the rest MIG, replicas and fractions (docs/gpu.md).
+    gpu_holder_share: Ratio = 0.0
+    #: Add the platform's shared cache (Alluxio) and broker (Kafka) with per-team usage; the
+    #: `shared_services:` services named `alluxio` and `kafka` read it (docs/shared-services.md).
+    shared_services: bool = False
 
 
 class SourceConfig(_Strict):
@@ -152,9 +159,18 @@ class SharedCostConfig(_Strict):
     strategy: Literal["keep", "even", "proportional"] = "keep"
 
 
+GpuIdleProducer = Literal["agent", "dcgm", "simulator"]
+
+
 class GpuIdleConfig(_Strict):
     threshold_ratio: Ratio = 0.01
     window_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    #: Who writes unitcost_gpu_idle_cost_dollars_per_hour: exactly one producer per device
+    #: (docs/gpu.md). agent: the GPU agent from NVML; dcgm: the cluster exporter from
+    #: dcgm-exporter's readings (needs gpu_activity.source: dcgm); simulator: the cluster
+    #: exporter for the simulated cluster. None: simulator for source.kind simulator, else
+    #: agent.
+    producer: GpuIdleProducer | None = None
 
 
 class GpuConfig(_Strict):
@@ -278,12 +294,36 @@ class Config(_Strict):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     #: Platform services split among their users by a usage query (docs/shared-services.md).
     shared_services: SharedServicesSettings = Field(default_factory=SharedServicesSettings)
+    #: Where `unitcost chargeback --format iceberg` writes (docs/lakehouse.md).
+    lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
 
     #: Directory that relative paths are resolved against (not part of the file).
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
 
     def pricebook_paths(self) -> list[Path]:
         return [self.base_dir / p for p in self.pricebooks]
+
+    @property
+    def gpu_idle_producer(self) -> GpuIdleProducer:
+        """The one producer of GPU idle dollars (gpu_idle.producer, else by the source)."""
+        if self.gpu_idle.producer is not None:
+            return self.gpu_idle.producer
+        return "simulator" if self.source.kind == "simulator" else "agent"
+
+    @model_validator(mode="after")
+    def _one_idle_producer(self) -> Config:
+        producer = self.gpu_idle.producer
+        if producer == "dcgm" and self.gpu_activity.source != "dcgm":
+            raise ValueError(
+                "gpu_idle.producer dcgm reads dcgm-exporter's series: it needs "
+                f"gpu_activity.source: dcgm (got {self.gpu_activity.source!r})"
+            )
+        if producer == "simulator" and self.source.kind != "simulator":
+            raise ValueError(
+                "gpu_idle.producer simulator is for the simulated cluster: it needs "
+                f"source.kind: simulator (got {self.source.kind!r}); use agent or dcgm"
+            )
+        return self
 
 
 def parse_config(data: dict[str, Any], source: str, base_dir: Path) -> Config:

@@ -52,8 +52,12 @@ class NetworkSettings(_Strict):
     nat_gateway: bool = False
     nat_bypass: list[str] = Field(default_factory=list)
     #: The clouds' published IP ranges, in their own formats (AWS ip-ranges.json, Google
-    #: cloud.json); paths relative to the config file.
+    #: cloud.json) or unitcost's compact form; paths relative to the config file. Each replaces
+    #: the bundled snapshot of the providers it carries.
     cloud_ranges: list[str] = Field(default_factory=list)
+    #: Use the snapshot of AWS and Google ranges bundled with unitcost (its dates:
+    #: docs/network.md) for providers no `cloud_ranges` file carries.
+    bundled_cloud_ranges: bool = True
     #: Seconds a pod's counters stay exported after its last byte (then the series goes).
     retain_seconds: Annotated[float, Field(gt=0)] = 3600.0
 

@@ -36,7 +36,7 @@ from unitcost.costmodel.attribution import (
     local_queue_index,
 )
 from unitcost.costmodel.cohorts import cohort_ledger, cohort_paths
-from unitcost.costmodel.gpu_ledger import gpu_ledgers
+from unitcost.costmodel.gpu_ledger import gpu_ledgers, malformed_annotations
 from unitcost.costmodel.pending import pending_costs
 from unitcost.data.devices import DeviceLedger, MigShareBasis
 from unitcost.data.frame import (
@@ -297,6 +297,12 @@ def gpu_devices(
     return ledgers
 
 
+def _malformed(snapshot: Snapshot, running: Sequence[Pod]) -> int:
+    if not (snapshot.gpu_devices or any(node.capacity.gpu > 0 for node in snapshot.nodes)):
+        return 0
+    return malformed_annotations(p for p in running if p.annotations)
+
+
 def _apply_gpu_ledgers(
     ledgers: list[DeviceLedger],
     node_costs: list[NodeCost],
@@ -553,6 +559,7 @@ def allocate(
     frame.gpu_devices = gpu_devices(
         snapshot, prices, running.pods, policy, frame.nodes, frame.pods, allocated
     )
+    frame.gpu_malformed_annotations = _malformed(snapshot, running.pods)
     _redistribute_shared(frame.pods, rules.shared_team, policy.shared_strategy)
     frame.gpus = _gpu_costs(snapshot, prices, running_keys, policy.gpu_idle_window_seconds)
     if snapshot.queues or snapshot.jobs:

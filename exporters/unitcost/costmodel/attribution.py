@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from unitcost.base.labelvalues import bound_label_value
 from unitcost.config.file import LabelOrigin, LabelSource
+from unitcost.data.devices import HAMI_ALLOCATED
 from unitcost.data.frame import Attribution
 from unitcost.data.model import LocalQueue, Namespace, Owner, Pod, Snapshot
 
@@ -105,7 +106,8 @@ class AttributionRules:
         return WELL_KNOWN_POD_KEYS | self.keys("pod_label") | frozenset(self.pod_label_allowlist)
 
     def pod_annotation_keys(self) -> frozenset[str]:
-        return frozenset({YUNIKORN_QUEUE}) | self.keys("pod_annotation")
+        # HAMi's allocation names the devices a fractional pod holds (gpu_ledger.py).
+        return frozenset({YUNIKORN_QUEUE, HAMI_ALLOCATED}) | self.keys("pod_annotation")
 
 
 def matches_any(name: str, patterns: Sequence[str]) -> bool:

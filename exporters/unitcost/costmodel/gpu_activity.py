@@ -12,11 +12,13 @@ engine: each is charged the device's activity).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
+from unitcost.costmodel.gpu_idle import IdleTracker
 from unitcost.data.activity import DcgmReading, GpuState, HoldingUse
 from unitcost.data.devices import DeviceLedger
-from unitcost.data.model import Gpu
+from unitcost.data.frame import GpuCost
 
 DEFAULT_THRESHOLD = 0.01
 #: Framebuffer a process holds when only its CUDA context is loaded is a few hundred MiB:
@@ -117,20 +119,43 @@ def join_activity(
     return out
 
 
-def simulated_readings(gpus: Iterable[Gpu]) -> list[DcgmReading]:
-    """The simulated cluster's GPUs as dcgm-exporter would report them (the demo shows GPU
-    states and usage-basis cost without a DCGM); a held GPU's framebuffer is not simulated."""
-    return [
-        DcgmReading(
-            g.node,
-            g.gpu,
-            g.uuid,
-            g.mig_profile,
-            g.pod_namespace,
-            g.pod_name,
-            activity=g.utilization,
-            field="simulated",
+def dcgm_idle(
+    ledgers: Sequence[DeviceLedger], uses: Sequence[HoldingUse], tracker: IdleTracker, now: float
+) -> list[GpuCost]:
+    """The idle rule over DCGM readings (`gpu_idle.producer: dcgm`): each (device, pod)
+    holding that has a reading feeds `tracker`; it is idle, and its dollars are idle dollars,
+    once its activity has stayed below the threshold for the window, the rule the GPU agent
+    runs on NVML. A pod's holdings of one device add up; holdings without a reading have no
+    idle series (nothing measured). `uses` are `join_activity(ledgers, ...)`, in its order."""
+    models = {(lg.device.node, lg.device.device): lg.device.model for lg in ledgers}
+    profiles: dict[tuple[str, str, str, str], str] = {}
+    for lg in ledgers:
+        for h in lg.holdings:
+            key = (lg.device.node, lg.device.device, h.namespace, h.pod)
+            profiles.setdefault(key, h.mig_profile)
+    hourly: dict[tuple[str, str, str, str], list[float]] = {}
+    activity: dict[tuple[str, str, str, str], float] = {}
+    for use in uses:
+        if use.activity is None:
+            continue
+        key = (use.node, use.gpu, use.namespace, use.pod)
+        hourly.setdefault(key, []).append(use.hourly)
+        activity[key] = max(activity.get(key, 0.0), use.activity)
+    out = []
+    for key, amounts in hourly.items():
+        tracker.observe(key, activity[key], now)
+        node, gpu, namespace, pod = key
+        out.append(
+            GpuCost(
+                node,
+                gpu,
+                models.get((node, gpu), ""),
+                profiles.get(key, ""),
+                namespace,
+                pod,
+                math.fsum(amounts),
+                tracker.is_idle(key, now),
+            )
         )
-        for g in gpus
-        if g.utilization is not None
-    ]
+    tracker.retain(hourly)
+    return out

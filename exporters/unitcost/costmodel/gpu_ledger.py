@@ -22,8 +22,10 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from unitcost.data.devices import (
+    HAMI_ALLOCATED,
     DeviceLedger,
     GpuClaim,
     GpuDevice,
@@ -54,6 +56,68 @@ _EPSILON = 1e-12
 MAX_DEVICES = 256
 MIB = 2.0**20
 GIB = 2.0**30
+
+
+class MalformedAnnotation(ValueError):
+    """An allocation annotation that cannot be read (the pod keeps its request's holds)."""
+
+
+def hami_allocation(value: str) -> list[tuple[str, float, float]]:
+    """`hami.io/vgpu-devices-allocated` -> (UUID, memory MiB, cores %) per allocated device,
+    every container's. Raises MalformedAnnotation naming the part it cannot read."""
+    out: list[tuple[str, float, float]] = []
+    for container in value.split(";"):
+        for device in container.split(":"):
+            if not device.strip():
+                continue
+            fields = [f.strip() for f in device.split(",")]
+            if len(fields) != 4 or not fields[0]:
+                raise MalformedAnnotation(f"{device!r}: want UUID,type,memory,cores")
+            try:
+                memory, cores = float(fields[2]), float(fields[3])
+            except ValueError:
+                raise MalformedAnnotation(f"{device!r}: memory and cores must be numbers") from None
+            if not (math.isfinite(memory) and math.isfinite(cores)) or memory < 0 or cores < 0:
+                raise MalformedAnnotation(f"{device!r}: memory and cores must be >= 0")
+            out.append((fields[0], memory, cores))
+    return out
+
+
+def malformed_annotations(pods: Iterable[Pod]) -> int:
+    """Pods whose HAMi allocation annotation cannot be read (reported, never fatal)."""
+    count = 0
+    for pod in pods:
+        value = pod.annotations.get(HAMI_ALLOCATED)
+        if value is None:
+            continue
+        try:
+            hami_allocation(value)
+        except MalformedAnnotation:
+            count += 1
+    return count
+
+
+def _hami_holds(pod: Pod, node: Node) -> list[GpuHold] | None:
+    """The holds HAMi's allocation annotation names (the device by UUID; share = the larger
+    of its memory over the device's and its cores over 100), or None when the pod has none,
+    it cannot be read, or a device's share cannot be told (no memory known, no cores)."""
+    value = pod.annotations.get(HAMI_ALLOCATED)
+    if value is None:
+        return None
+    try:
+        devices = hami_allocation(value)
+    except MalformedAnnotation:
+        return None
+    memory = node_device_memory(node)
+    out = []
+    for uuid, memory_mib, cores in devices:
+        share = max(memory_mib * MIB / memory if memory > 0 else 0.0, cores / 100.0)
+        if share <= 0:
+            return None
+        out.append(
+            GpuHold(node.name, pod.namespace, pod.name, "fraction", min(1.0, share), uuid=uuid)
+        )
+    return out or None
 
 
 def mig_share(
@@ -108,7 +172,12 @@ def _units(amount: float) -> list[float]:
 
 
 def pod_holds(pod: Pod, node: Node, basis: MigShareBasis = "compute") -> list[GpuHold]:
-    """The holds a pod's extended resources make on its node's devices (none placed yet)."""
+    """The holds a pod's extended resources make on its node's devices (none placed yet);
+    HAMi's allocation annotation, where readable, names the devices and the shares."""
+    if pod.annotations:
+        hami = _hami_holds(pod, node)
+        if hami is not None:
+            return hami
     requested = dict(pod.gpu_requests)
     out: list[GpuHold] = []
 
@@ -169,8 +238,10 @@ def claim_holds(
     devices: Mapping[tuple[str, str], GpuDevice],
     basis: MigShareBasis = "compute",
 ) -> tuple[list[GpuHold], list[GpuDevice]]:
-    """DRA claims -> holds on the devices they name, split evenly among the running pods the
-    claim is reserved for (`running`: (namespace, pod) -> node), each on the device's node.
+    """DRA claims -> holds on the devices they name (the consumed fraction of a device shared
+    through consumable capacity, else the whole device or its MIG slice), split evenly among
+    the running pods the claim is reserved for (`running`: (namespace, pod) -> node), each
+    on the device's node.
     Devices a claim names that no ResourceSlice lists any more are returned too: they are
     priced on their node and counted, never dropped."""
     holds: list[GpuHold] = []
@@ -185,6 +256,8 @@ def claim_holds(
             share = 1.0
             if ref.mig_profile:
                 share = mig_share(ref.mig_profile, basis, device.memory_bytes, device.mig_slices)
+            if ref.consumed is not None:  # consumable capacity: the part this share consumed
+                share *= ref.consumed
             pods = [p for p in claim.pods if running.get((claim.namespace, p)) == ref.node]
             for pod in pods:
                 holds.append(
@@ -200,6 +273,30 @@ def claim_holds(
                     )
                 )
     return holds, list(unlisted.values())
+
+
+def _by_uuid(
+    devices: list[GpuDevice], holds: Sequence[GpuHold]
+) -> tuple[list[GpuDevice], list[GpuHold]]:
+    """Holds that name a UUID (HAMi) pinned to the node's device of that UUID; a UUID no
+    device carries yet is given to the next device without one (devices counted from
+    extended resources have no UUID), so DCGM joins it by UUID too. Past the node's
+    devices the hold stays loose (placed first-fit)."""
+    if not any(h.uuid for h in holds):
+        return devices, list(holds)
+    names = {d.uuid: d.device for d in devices if d.uuid}
+    free = [i for i, d in enumerate(devices) if not d.uuid]
+    out = []
+    for hold in holds:
+        if hold.uuid and not hold.device:
+            if hold.uuid not in names and free:
+                i = free.pop(0)
+                devices[i] = replace(devices[i], uuid=hold.uuid)
+                names[hold.uuid] = devices[i].device
+            if hold.uuid in names:
+                hold = replace(hold, device=names[hold.uuid])
+        out.append(hold)
+    return devices, out
 
 
 def place(devices: Sequence[GpuDevice], holds: Sequence[GpuHold]) -> dict[str, list[GpuHold]]:
@@ -286,6 +383,7 @@ def gpu_ledgers(
         if not found:
             continue
         per_device = gpu_hourly.get(node.name, 0.0) / len(found)
+        found, node_holds = _by_uuid(list(found), node_holds)
         placed = place(found, node_holds)
         out.extend(device_ledger(d, per_device, placed[d.device]) for d in found)
     return out

@@ -18,6 +18,9 @@ HOLD_KINDS: tuple[HoldKind, ...] = ("whole", "mig", "replica", "mps", "fraction"
 #: H100) or framebuffer memory (40 GB of 80 = 1/2).
 MigShareBasis = Literal["compute", "memory"]
 
+#: HAMi's record of what it allocated, on the pod: per container (';'-separated), per device
+#: (':'-separated) `UUID,type,memory MiB,cores %`, e.g. `GPU-0fc3...,NVIDIA,3000,30:;`.
+HAMI_ALLOCATED = "hami.io/vgpu-devices-allocated"
 #: DRA drivers whose devices are GPUs; a device of any other driver is still priced (at the
 #: node's per-GPU price) and counted as unknown, never dropped.
 GPU_DRIVERS = frozenset({"gpu.nvidia.com", "gpu.amd.com", "gpu.intel.com"})
@@ -61,6 +64,10 @@ class DeviceRef:
     #: False when no ResourceSlice lists the device any more (it disappeared): it is still
     #: priced, on its node, and counted.
     listed: bool = True
+    #: DRA consumable capacity (KEP-5075): the fraction of the device this allocation
+    #: consumed (its largest `consumedCapacity` over the device's capacity of that name);
+    #: None when the allocation reports none (the claim holds the whole device, or its slice).
+    consumed: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,9 @@ class GpuHold:
     mig_profile: str = ""
     #: "namespace/name" of the DRA claim.
     claim: str = ""
+    #: The device's UUID where the hold names it but not the device (HAMi's allocation
+    #: annotation): the ledger finds, or assigns, the node's device with that UUID.
+    uuid: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,8 @@ class CostFrame:
     gpus: list[GpuCost] = field(default_factory=list)
     #: One ledger per physical GPU: holders' shares and the unheld rest (costmodel/gpu_ledger.py).
     gpu_devices: list[DeviceLedger] = field(default_factory=list)
+    #: Running pods whose HAMi allocation annotation could not be read (priced by request).
+    gpu_malformed_annotations: int = 0
     #: Each holding with its measured activity and state (gpu_activity.source: dcgm).
     gpu_uses: list[HoldingUse] = field(default_factory=list)
     queues: list[QueueCost] = field(default_factory=list)

@@ -34,6 +34,9 @@ class DeviceReading:
     power_watts: float | None = None
     energy_joules: float | None = None
     processes: tuple[Process, ...] = ()
+    #: Mean SM utilisation (0..1) per process id since the last read, from
+    #: nvmlDeviceGetProcessUtilization; None where the device does not give it.
+    process_sm: tuple[tuple[int, float], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,9 @@ class DeviceState:
     pod: PodRef | None = None
     #: GPU memory per pod on the device (several pods share a time-sliced or MPS GPU).
     pod_memory: dict[PodRef, float] = field(default_factory=dict)
+    #: Each pod's share of the device among the pods seen on it, per measure ("memory",
+    #: "sm"; costmodel/gpu_shares.py): what the rules re-split time-sliced and MPS devices by.
+    pod_shares: dict[str, dict[PodRef, float]] = field(default_factory=dict)
     #: The activity (0..1) the idle rule saw; None when not evaluated (down, unallocated).
     activity: float | None = None
     low_activity_since: float | None = None

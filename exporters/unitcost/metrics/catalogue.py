@@ -382,9 +382,10 @@ VOLUME_COST = _spec(
 
 GPUS = Section(
     "GPUs",
-    "One producer per GPU: the GPU agent on real GPU nodes; the cluster exporter for the "
-    "simulated cluster. Rules take `max by (node, gpu)` so a double producer cannot double "
-    "the bill.",
+    "One producer of idle GPU dollars per GPU, chosen by `gpu_idle.producer`: the GPU agent "
+    "(NVML) on real GPU nodes, or the cluster exporter from dcgm-exporter's series (`dcgm`), "
+    "or the cluster exporter for the simulated cluster. Rules take `max by (node, gpu)` so a "
+    "double producer cannot double the bill.",
 )
 GPU_IDLE_COST = _spec(
     "unitcost_gpu_idle_cost_dollars_per_hour",
@@ -397,7 +398,10 @@ GPU_IDLE_COST = _spec(
     stability=STABLE,
     doc="For each GPU (or MIG slice) allocated to a running pod: its hourly cost while idle "
     "(activity below the threshold for the whole window, default 1% for 30 minutes), 0 while "
-    "active. Unallocated GPUs are the node's idle capacity "
+    "active. Written by the one producer `gpu_idle.producer` names: the GPU agent (NVML), "
+    "or the cluster exporter from dcgm-exporter's activity (`dcgm`: each pod's holding of "
+    "each device, from the GPU ledger) or for the simulated cluster. Unallocated GPUs are "
+    "the node's idle capacity "
     '(`unitcost_node_idle_cost_dollars_per_hour{resource="gpu"}`); free devices have no '
     "series.",
 )
@@ -457,6 +461,17 @@ GPU_UNKNOWN_DEVICES = _spec(
     doc="`reason` is `unknown-driver` (a DRA driver unitcost does not know as a GPU driver) "
     "or `unlisted` (a claim names a device no ResourceSlice lists any more). Both are priced "
     "like the node's other GPUs, never dropped.",
+)
+GPU_MALFORMED_ANNOTATIONS = _spec(
+    "unitcost_gpu_malformed_annotations",
+    "Running pods whose GPU allocation annotation could not be read.",
+    ("annotation",),
+    section=GPUS,
+    unit="1",
+    doc="`annotation` is `hami.io/vgpu-devices-allocated` (HAMi's record of the devices and "
+    "shares it gave a pod: `UUID,type,memory MiB,cores %` per device). A pod whose "
+    "annotation cannot be read keeps its cost, from its `nvidia.com/gpumem` / `gpucores` "
+    "requests placed first-fit ([gpu.md](gpu.md)).",
 )
 GPU_HOLDING_USED_COST = _spec(
     "unitcost_gpu_holding_used_cost_dollars_per_hour",
@@ -1014,6 +1029,21 @@ GPU_POD_MEMORY = _spec(
     producers=(Binary.GPU_AGENT,),
     doc="GPU memory held by the pod's processes on the device (several pods on a time-sliced "
     "or MPS GPU each get a series).",
+)
+
+GPU_POD_SHARE = _spec(
+    "unitcost_gpu_pod_share_ratio",
+    "The pod's share of the GPU among the pods whose processes the agent sees on it, by measure.",
+    (*GPU_HOLDER, "measure"),
+    section=GPU_AGENT,
+    unit="1",
+    producers=(Binary.GPU_AGENT,),
+    doc="For each device and each pod with a process on it: the pod's share among those pods, "
+    'summing to 1 per device and measure. `measure="memory"`: framebuffer held by the '
+    "pod's processes (evenly where NVML cannot say a process's memory); `measure=\"sm\"`: SM "
+    "time from nvmlDeviceGetProcessUtilization since the last collect (evenly when no pod "
+    "ran a kernel), absent where the device does not give it. The recording rules re-split "
+    "time-sliced and MPS devices' held dollars by it (docs/gpu.md).",
 )
 
 # --- shared services split by usage ----------------------------------------------------------

@@ -46,6 +46,8 @@ def _in_usd(book: PriceBookFile) -> dict[str, Any]:
     for provider in data.get("providers", {}).values():
         for price in provider.get("instance_types", {}).values():
             scale(price, ("hourly", "spot_hourly"))
+        for commitment in provider.get("commitments", []):
+            scale(commitment, ("hourly_commitment",))
     for node_class in data.get("onprem", {}).get("node_classes", {}).values():
         scale(
             node_class, ("purchase_price", "kwh_price", "facility_per_month", "support_per_month")

@@ -24,6 +24,34 @@ class InstancePrice(_Strict):
     as_of: Annotated[str, Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")]
 
 
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+class Commitment(_Strict):
+    """A spend commitment (savings plan, committed-use or enterprise discount contract): so
+    many dollars an hour from `start` to `end` (YYYY-MM-DD, UTC, end exclusive). The nodes the
+    estimates price at `committed_discount` (capacity type `committed`) draw on it; the
+    chargeback export's FOCUS Contract Commitment dataset reports how much they applied."""
+
+    id: Annotated[str, Field(min_length=1)]
+    #: FOCUS ContractCommitmentType, e.g. "Savings Plan", "Committed Use Discount".
+    type: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    #: The contract it belongs to (FOCUS ContractId); the commitment's id when not given.
+    contract_id: str = ""
+    start: Day
+    end: Day
+    hourly_commitment: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _period(self) -> Commitment:
+        if self.end <= self.start:
+            raise ValueError(
+                f"commitment {self.id}: end {self.end} must be after start {self.start}"
+            )
+        return self
+
+
 class ProviderPrices(_Strict):
     #: Where the instance prices come from (a page, an API, a contract).
     source: str = ""
@@ -31,6 +59,16 @@ class ProviderPrices(_Strict):
     #: Effective discount of reserved instances, savings plans or committed-use contracts.
     committed_discount: Fraction = 0.0
     instance_types: dict[str, InstancePrice] = Field(default_factory=dict)
+    #: The spend commitments behind committed_discount (docs/pricebook.md, docs/chargeback.md).
+    commitments: list[Commitment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_commitments(self) -> ProviderPrices:
+        ids = [c.id for c in self.commitments]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"commitments: id(s) {repeated} appear more than once")
+        return self
 
 
 class Weights(_Strict):

@@ -20,7 +20,8 @@ from unitcost.costmodel.allocation import allocate
 from unitcost.costmodel.attribution import AttributionCache
 from unitcost.costmodel.capacity import capacity_amounts
 from unitcost.costmodel.distinct import without_duplicates
-from unitcost.costmodel.gpu_activity import join_activity, simulated_readings
+from unitcost.costmodel.gpu_activity import dcgm_idle, join_activity
+from unitcost.costmodel.gpu_idle import IdleTracker
 from unitcost.costmodel.outcomes import workload_endings
 from unitcost.costmodel.pending import admissions
 from unitcost.costmodel.policy import allocation_policy
@@ -45,7 +46,9 @@ from unitcost.sinks.metrics import (
     teams_in,
 )
 from unitcost.sources.base import Source, extra_health
+from unitcost.sources.dcgm import FB_USED, GPU_UTIL, POWER, PROF_ACTIVE, readings_from
 from unitcost.sources.poller import Poller
+from unitcost.sources.simulator.dcgm_exporter import samples, simulated_dcgm
 
 if TYPE_CHECKING:  # the CLI imports it only when a cloud part is configured (boto3)
     from unitcost.sources.cloud.services import CloudServices
@@ -90,6 +93,8 @@ class Collector:
         self.shared_services = shared_services
         #: dcgm-exporter's readings (gpu_activity.source: dcgm), joined to the GPU ledger.
         self.gpu_activity = gpu_activity
+        #: The idle rule over DCGM readings, when DCGM is the idle producer (docs/gpu.md).
+        self._dcgm_idle = _idle_tracker(config)
         #: Each workload run's dollars until it ends (runtime/outcomes.py).
         self.outcomes = OutcomeLedger(
             max_gap_seconds=config.policy.source_stale_seconds,
@@ -103,8 +108,11 @@ class Collector:
     def reconfigure(self, config: Config, pricebook: PriceBook) -> None:
         """New settings from a hot reload, used from the next collect on (runtime/reload.py)."""
         with self._lock:
-            self.config, self.pricebook = config, pricebook
+            self.pricebook = pricebook
             self._policy = allocation_policy(config)
+            if config.gpu_idle != self.config.gpu_idle:
+                self._dcgm_idle = _idle_tracker(config)
+            self.config = config
 
     def collect_once(self) -> Collected:
         # A collect allocates millions of short-lived objects with no reference cycles among
@@ -138,7 +146,13 @@ class Collector:
             self.cloud.observe(frame, book)  # estimates for reconciliation, types to price
         readings = self.gpu_activity.value if self.gpu_activity is not None else None
         if readings is None and snapshot is not None and snapshot.simulated:
-            readings = simulated_readings(snapshot.gpus)  # the demo's GPUs, as DCGM would
+            # The demo's GPUs through the DCGM path: the series its dcgm-exporter endpoint
+            # serves, read as the DCGM reader reads Prometheus' answer.
+            series = samples(simulated_dcgm(snapshot))
+            readings = readings_from(*(series[n] for n in (PROF_ACTIVE, GPU_UTIL, FB_USED, POWER)))
+        producer = self.config.gpu_idle_producer
+        if frame is not None and producer != "simulator":
+            frame.gpus = []  # one producer of idle dollars per device: not this one
         if frame is not None and readings is not None:
             activity = self.config.gpu_activity
             frame.gpu_uses = join_activity(
@@ -148,6 +162,10 @@ class Collector:
                 warm_memory_bytes=activity.warm_memory_bytes,
                 power_veto_watts=activity.power_veto_watts,
             )
+            if producer == "dcgm" and snapshot is not None:
+                frame.gpus = dcgm_idle(
+                    frame.gpu_devices, frame.gpu_uses, self._dcgm_idle, snapshot.timestamp
+                )
         families: list[MetricFamily] = []
         if frame is not None and snapshot is not None:
             costs = cost_families(frame, self.config.detail)
@@ -211,6 +229,10 @@ class Collector:
     ) -> None:
         """Collect every interval until `stop` is set."""
         collect_every(self.config.collect_interval_seconds, self.collect_once, stop, on_collect)
+
+
+def _idle_tracker(config: Config) -> IdleTracker:
+    return IdleTracker(config.gpu_idle.threshold_ratio, config.gpu_idle.window_seconds)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from unitcost.costmodel.gpu_idle import IdleTracker
-from unitcost.data.gpu import DeviceReading, DeviceState, PodRef
+from unitcost.costmodel.gpu_shares import device_shares
+from unitcost.data.gpu import DeviceReading, DeviceState, PodRef, Process
 from unitcost.data.records import CollectStats, SourceHealth
 from unitcost.pricing.gpu import GpuPricer
 from unitcost.runtime.collected import Collected, collect_every
@@ -43,7 +44,11 @@ class GpuAgent:
         interval: float = 15.0,
         clock: Callable[[], float] = time.time,
         network: NetworkCollector | None = None,
+        idle_dollars: bool = True,
     ) -> None:
+        """`idle_dollars`: write unitcost_gpu_idle_cost_dollars_per_hour (False when the
+        config names another producer, gpu_idle.producer; docs/gpu.md)."""
+        self.idle_dollars = idle_dollars
         #: None: the GPU collector is off (`--no-collector.gpu`), e.g. on CPU nodes.
         self.reader = reader
         self.network = network
@@ -99,15 +104,35 @@ class GpuAgent:
         # Not in the list yet (started after the last refresh): known, but not provably running.
         return found if found is not None else PodRef("", uid, uid, "Unknown")
 
-    def _pod_memory(self, reading: DeviceReading) -> dict[PodRef, float]:
-        by_pod: dict[PodRef, float] = {}
+    def _pod_processes(self, reading: DeviceReading) -> dict[PodRef, list[Process]]:
+        by_pod: dict[PodRef, list[Process]] = {}
         for proc in reading.processes:
             uid = pod_uid_of_pid(proc.pid, self.proc_root)
             if uid is None:
                 continue  # a host process (or one that just exited): not a pod's
-            ref = self._resolve(uid)
-            by_pod[ref] = by_pod.get(ref, 0.0) + (proc.memory_bytes or 0.0)
+            by_pod.setdefault(self._resolve(uid), []).append(proc)
         return by_pod
+
+    @staticmethod
+    def _shares(
+        reading: DeviceReading, by_pod: dict[PodRef, list[Process]]
+    ) -> dict[str, dict[PodRef, float]]:
+        """Each seen pod's share of the device: by framebuffer (evenly where NVML cannot say
+        a process's memory), and by SM time where NVML gives per-process utilisation."""
+        if not by_pod:
+            return {}
+        memory: dict[PodRef, float | None] = {}
+        for ref, procs in by_pod.items():
+            used = [p.memory_bytes for p in procs]
+            memory[ref] = None if None in used else sum(u or 0.0 for u in used)
+        shares = {"memory": device_shares(memory)}
+        if reading.process_sm is not None:
+            sm_of = dict(reading.process_sm)
+            sm: dict[PodRef, float | None] = {
+                ref: sum(sm_of.get(p.pid, 0.0) for p in procs) for ref, procs in by_pod.items()
+            }
+            shares["sm"] = device_shares(sm)
+        return shares
 
     def _holder(self, reading: DeviceReading, by_pod: dict[PodRef, float]) -> PodRef | None:
         if by_pod:
@@ -150,18 +175,24 @@ class GpuAgent:
             if not reading.up or reading.mig_parent:
                 states.append(DeviceState(reading))  # a MIG parent's slices are the GPUs
                 continue
-            by_pod = self._pod_memory(reading)
+            processes = self._pod_processes(reading)
+            by_pod = {
+                ref: sum(p.memory_bytes or 0.0 for p in procs) for ref, procs in processes.items()
+            }
+            shares = self._shares(reading, processes)
             holder = self._holder(reading, by_pod)
             activity = self._activity(reading)
             hourly = self.pricer.hourly(reading.model, reading.share)
             if holder is None or not holder.running:
-                states.append(DeviceState(reading, holder, by_pod, activity, None, hourly))
+                states.append(DeviceState(reading, holder, by_pod, shares, activity, None, hourly))
                 continue
             key = (reading.uuid, holder.uid)
             tracked.append(key)
             since = self.tracker.observe(key, activity, now)
             idle = self.tracker.is_idle(key, now)
-            states.append(DeviceState(reading, holder, by_pod, activity, since, hourly, idle))
+            states.append(
+                DeviceState(reading, holder, by_pod, shares, activity, since, hourly, idle)
+            )
         self.tracker.retain(tracked)
         return states
 
@@ -175,7 +206,7 @@ class GpuAgent:
             self.states = self.evaluate(self.reader.read(), now)
             self._last_success["nvml"] = now
             health.append(SourceHealth("nvml", True, now))
-            families += agent_families(self.node, self.states, now)
+            families += agent_families(self.node, self.states, now, idle_dollars=self.idle_dollars)
         if self.pods is not None:
             health.append(SourceHealth("pods", self._pods_up, self._last_success["pods"]))
         if self.network is not None:

@@ -20,6 +20,7 @@ from unitcost.metrics.catalogue import (
     GPU_MEMORY_TOTAL,
     GPU_MEMORY_USED,
     GPU_POD_MEMORY,
+    GPU_POD_SHARE,
     GPU_POWER,
     GPU_UP,
     GPU_UTILIZATION,
@@ -27,7 +28,11 @@ from unitcost.metrics.catalogue import (
 from unitcost.metrics.family import MetricFamily
 
 
-def agent_families(node: str, states: Sequence[DeviceState], now: float) -> list[MetricFamily]:
+def agent_families(
+    node: str, states: Sequence[DeviceState], now: float, *, idle_dollars: bool = True
+) -> list[MetricFamily]:
+    """`idle_dollars`: False when another producer (gpu_idle.producer dcgm) writes
+    unitcost_gpu_idle_cost_dollars_per_hour: the agent then writes none (one per device)."""
     up = GPU_UP.family()
     info = GPU_INFO.family()
     utilization = GPU_UTILIZATION.family()
@@ -38,6 +43,7 @@ def agent_families(node: str, states: Sequence[DeviceState], now: float) -> list
     allocated = GPU_ALLOCATED.family()
     low_for = GPU_LOW_ACTIVITY.family()
     pod_memory = GPU_POD_MEMORY.family()
+    pod_share = GPU_POD_SHARE.family()
     idle_cost = GPU_IDLE_COST.family()
     for s in states:
         r = s.reading
@@ -61,10 +67,16 @@ def agent_families(node: str, states: Sequence[DeviceState], now: float) -> list
         allocated.add(labels, 1.0 if s.allocated else 0.0)
         for ref, used in sorted(s.pod_memory.items(), key=lambda item: item[0].uid):
             pod_memory.add((node, r.gpu, ref.namespace, ref.name), used)
+        for measure, shares in sorted(s.pod_shares.items()):
+            for ref, share in sorted(shares.items(), key=lambda item: item[0].uid):
+                pod_share.add((node, r.gpu, ref.namespace, ref.name, measure), share)
         if s.pod is not None and s.pod.running:
             since = s.low_activity_since
             low_for.add(labels, max(0.0, now - since) if since is not None else 0.0)
-            idle_cost.add((node, r.gpu, s.pod.namespace, s.pod.name), s.hourly if s.idle else 0.0)
+            if idle_dollars:
+                idle_cost.add(
+                    (node, r.gpu, s.pod.namespace, s.pod.name), s.hourly if s.idle else 0.0
+                )
     return [
         up,
         info,
@@ -76,5 +88,6 @@ def agent_families(node: str, states: Sequence[DeviceState], now: float) -> list
         allocated,
         low_for,
         pod_memory,
+        pod_share,
         idle_cost,
     ]

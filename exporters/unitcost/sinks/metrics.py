@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from unitcost import __version__
 from unitcost.base.sums import exact_sum
 from unitcost.config.file import Config, Detail
+from unitcost.data.devices import HAMI_ALLOCATED
 from unitcost.data.frame import CostFrame, PodCost
 from unitcost.data.model import RESOURCES
 from unitcost.data.records import CloudBilling, CollectStats, ReloadStatus
@@ -33,6 +34,7 @@ from unitcost.metrics.catalogue import (
     GPU_HOLDING_USED_COST,
     GPU_IDLE_COST,
     GPU_INFO,
+    GPU_MALFORMED_ANNOTATIONS,
     GPU_STATE_COST,
     GPU_UNKNOWN_DEVICES,
     NAMESPACE_INFO,
@@ -139,9 +141,13 @@ def cost_families(frame: CostFrame, detail: Detail = "workload") -> list[MetricF
 
     gpu_idle = GPU_IDLE_COST.family()
     gpu_info = GPU_INFO.family()
+    info_seen: set[tuple[str, str, str, str]] = set()
     for g in frame.gpus:
         gpu_idle.add((g.node, g.gpu, g.namespace, g.pod), g.idle_hourly)
-        gpu_info.add((g.node, g.gpu, g.model, g.mig_profile), 1.0)
+        info = (g.node, g.gpu, g.model, g.mig_profile)
+        if info not in info_seen:  # pods sharing a device (DCGM producer): one info series
+            info_seen.add(info)
+            gpu_info.add(info, 1.0)
 
     devices = GPU_DEVICE_COST.family()
     unheld = GPU_DEVICE_UNHELD.family()
@@ -166,6 +172,9 @@ def cost_families(frame: CostFrame, detail: Detail = "workload") -> list[MetricF
     if frame.gpu_devices:
         for reason, count in unknown.items():
             unknown_devices.add((reason,), float(count))
+    malformed = GPU_MALFORMED_ANNOTATIONS.family()
+    if frame.gpu_devices:
+        malformed.add((HAMI_ALLOCATED,), float(frame.gpu_malformed_annotations))
     used_by: dict[tuple[str, ...], list[float]] = {}
     state_by: dict[tuple[str, ...], list[float]] = {}
     for use in frame.gpu_uses:
@@ -213,6 +222,7 @@ def cost_families(frame: CostFrame, detail: Detail = "workload") -> list[MetricF
         unheld,
         holdings,
         unknown_devices,
+        malformed,
         used_gpu,
         state_cost,
         quota,

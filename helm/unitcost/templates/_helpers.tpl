@@ -130,7 +130,7 @@ The label that names the cluster (values clusterLabel). Refuses a label the rule
 dashboards already use for something else: renaming cluster to it would merge the two.
 */}}
 {{- define "unitcost.clusterLabel" -}}
-{{- $taken := list "app" "cause" "claim" "cluster_queue" "cohort" "cost_center" "destination" "direction" "flavor" "gpu" "gpu_model" "holds_gpu" "horizon" "instance" "job" "kind" "le" "method" "mig_profile" "model" "namespace" "nat" "node" "node_pool" "org" "outcome" "part" "period" "persistentvolume" "pod" "provider" "queue" "resource" "service" "sli" "source" "state" "team" "tokens" "workload_kind" -}}
+{{- $taken := list "app" "cause" "claim" "cluster_queue" "cohort" "cost_center" "destination" "direction" "flavor" "gpu" "gpu_model" "holds_gpu" "horizon" "instance" "job" "kind" "le" "measure" "method" "mig_profile" "model" "namespace" "nat" "node" "node_pool" "org" "outcome" "part" "period" "persistentvolume" "pod" "provider" "queue" "resource" "service" "sli" "source" "state" "team" "tokens" "view" "workload_kind" -}}
 {{- if has .Values.clusterLabel $taken -}}
 {{- fail (printf "unitcost: clusterLabel %q is a label the rules and dashboards already use (%s); pick the label that names the cluster in your series" .Values.clusterLabel (join ", " $taken)) -}}
 {{- end -}}

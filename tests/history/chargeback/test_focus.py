@@ -1,5 +1,6 @@
-"""FOCUS 1.2 export: every Mandatory column, valid types, ISO 4217 currency, UTC periods, and
-totals equal to the charges read from the real Prometheus."""
+"""FOCUS export (default version 1.3; 1.2 columns checked here, each version in
+test_focus_versions.py): every Mandatory column, valid types, ISO 4217 currency, UTC periods,
+and team totals equal to the charges read from the real Prometheus."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from click.testing import CliRunner
 
 from support.prometheus import Prometheus
 from unitcost.cli.main import main
-from unitcost.history.chargeback.focus import COLUMNS, CONDITIONAL, MANDATORY
+from unitcost.history.chargeback.focus import (
+    CLUSTER_COMPONENTS,
+    COLUMNS,
+    CONDITIONAL,
+    MANDATORY,
+    column_names,
+)
 from unitcost.history.chargeback.period import Period, parse_time
 from unitcost.history.chargeback.query import read_charges
 from unitcost.sources.promapi import PrometheusAPI
@@ -55,7 +62,7 @@ def export(prom: Prometheus, *args: str) -> str:
 
 
 def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> None:
-    table = list(csv.DictReader(io.StringIO(export(prom))))
+    table = list(csv.DictReader(io.StringIO(export(prom, "--focus-version", "1.2"))))
     assert table
     header = list(table[0])
     assert header == list(COLUMNS)
@@ -73,10 +80,17 @@ def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> N
             "PricingQuantity",
         ):
             assert NUMBER.fullmatch(row[name]), (name, row[name])
-        assert Decimal(row["BilledCost"]) > 0
+        # Only a shared service's owner has a negative row: a Credit, its service's cost moved
+        # to the teams that used it.
+        if row["ChargeCategory"] == "Credit":
+            assert row["x_CostComponent"] == "shared-service"
+            assert Decimal(row["BilledCost"]) < 0
+        else:
+            assert row["ChargeCategory"] == "Usage" and Decimal(row["BilledCost"]) > 0
+        assert row["InvoiceId"] == ""  # an estimate: on no invoice
         assert row["ListCost"] == row["ContractedCost"] == row["EffectiveCost"] == row["BilledCost"]
         assert row["BillingCurrency"] == "USD"  # ISO 4217
-        assert row["ChargeCategory"] == "Usage" and row["ChargeClass"] == ""
+        assert row["ChargeClass"] == ""
         assert row["ServiceCategory"] in SERVICE_CATEGORIES and row["ServiceName"]
         assert row["PricingUnit"] == "Hours" and 0 < Decimal(row["PricingQuantity"]) <= 24
         for name in (
@@ -97,10 +111,20 @@ def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> N
         for name in ("BillingAccountId", "ProviderName", "PublisherName", "InvoiceIssuerName"):
             assert row[name]
         assert row["SubAccountId"] == row["SubAccountName"] == row["x_Team"]
+        if row["x_CostComponent"] in CLUSTER_COMPONENTS:  # the cluster's own rows
+            assert row["x_Team"] == "" and row["ResourceType"] == "Kubernetes Cluster"
+            continue
         tags = json.loads(row["Tags"])
         assert tags["team"] == row["x_Team"]
         assert tags.get("namespace", "") == row["x_Namespace"] == row["ResourceName"]
-        assert row["x_CostComponent"] in {"compute", "shared", "storage", "network"}
+        assert row["x_CostComponent"] in {
+            "compute",
+            "shared",
+            "storage",
+            "network",
+            "shared-service",
+        }
+        assert row["ServiceSubcategory"] in {"Containers", "Block Storage"}
     # The hour in progress ends the last day's charge period.
     assert max(r["ChargePeriodEnd"] for r in table) == "2025-03-02T10:20:34Z"
     assert {r["x_Queue"] for r in table} >= {"gpu-q", "batch", ""}
@@ -111,7 +135,9 @@ def test_totals_equal_the_source_series(prom: Prometheus) -> None:
     table = list(csv.DictReader(io.StringIO(export(prom))))
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for row in table:
-        totals[row["x_Team"]] += Decimal(row["BilledCost"])
+        # The cluster's own rows and the shared-service split (it moves dollars between teams).
+        if row["x_CostComponent"] not in {*CLUSTER_COMPONENTS, "shared-service"}:
+            totals[row["x_Team"]] += Decimal(row["BilledCost"])
     with PrometheusAPI(prom.url) as api:
         source = read_charges(api, Period.parse("2025-03"), parse_time(AT)).team_totals()
     assert set(totals) == {team for _, team in source}
@@ -123,7 +149,8 @@ def test_parquet_has_typed_columns_and_the_same_rows(prom: Prometheus, tmp_path:
     out = tmp_path / "march.parquet"
     assert export(prom, "--format", "focus-parquet", "--output", str(out)) == ""
     table = pq.read_table(out)
-    assert table.column_names == list(COLUMNS)
+    assert table.column_names == list(column_names("1.3"))
+    assert table.schema.metadata[b"focus_version"] == b"1.3"
     schema = table.schema
     assert str(schema.field("BilledCost").type) == "decimal128(24, 6)"
     assert str(schema.field("ChargePeriodStart").type) == "timestamp[ms, tz=UTC]"
@@ -166,3 +193,37 @@ def test_network_dollars_are_rows_of_their_own() -> None:
     assert [r["PricingQuantity"] for r in table] == [Decimal("24.000000"), Decimal("12.000000")]
     assert table[1]["ChargePeriodEnd"] == "2025-03-02T12:00:00Z"
     assert table[0]["ServiceName"] == "Kubernetes Network"
+
+
+def test_shared_services_are_split_cost_rows_that_cancel(prom: Prometheus) -> None:
+    """The cache ml owns ($3/h) split by usage: data is allocated $2.25/h, ml keeps $0.75/h
+    unattributed and gets a Credit row of the cache's whole cost (docs/shared-services.md).
+    2025-03-01 is a whole day: 24 h of each."""
+    table = [
+        r
+        for r in csv.DictReader(io.StringIO(export(prom)))
+        if r["x_CostComponent"] == "shared-service"
+    ]
+    day = [r for r in table if r["ChargePeriodStart"] == "2025-03-01T00:00:00Z"]
+    found = {
+        (r["x_Team"], json.loads(r["Tags"])["allocation_method"], r["ChargeCategory"]): r[
+            "BilledCost"
+        ]
+        for r in day
+    }
+    assert found == {
+        ("data", "usage", "Usage"): "54.000000",
+        ("ml", "unattributed", "Usage"): "18.000000",
+        ("ml", "owned", "Credit"): "-72.000000",
+    }
+    assert all(json.loads(r["Tags"])["shared_service"] == "cache" for r in table)
+    assert all(r["ServiceName"] == "Kubernetes Shared Services" for r in table)
+    assert "allocated to team data by usage" in next(
+        r["ChargeDescription"] for r in day if r["x_Team"] == "data"
+    )
+    # Every day, the split moves dollars between teams and adds none.
+    by_day: dict[str, Decimal] = defaultdict(Decimal)
+    for row in table:
+        by_day[row["ChargePeriodStart"]] += Decimal(row["BilledCost"])
+    assert len(by_day) == 2  # March 1, and March 2 up to the export time
+    assert all(abs(total) <= Decimal("0.000003") for total in by_day.values()), by_day

@@ -31,3 +31,24 @@ def test_times() -> None:
     assert parse_time("2025-03-01T00:00:00") == 1740787200.0  # UTC when no offset
     with pytest.raises(ValueError, match="'yesterday'"):
         parse_time("yesterday")
+
+
+@pytest.mark.parametrize(
+    ("now", "label", "until"),
+    [
+        # mid-month: this month, read up to today's 00:00
+        ("2026-11-29T21:10:00Z", "2026-11", "2026-11-29T00:00:00Z"),
+        # the 1st: yesterday closed the previous month, read whole
+        ("2026-12-01T00:30:00Z", "2026-11", "2026-12-01T00:00:00Z"),
+        # New Year's Day: December of the year before
+        ("2027-01-01T05:00:00Z", "2026-12", "2027-01-01T00:00:00Z"),
+        # the 2nd: one day of the new month
+        ("2025-03-02T00:00:00Z", "2025-03", "2025-03-02T00:00:00Z"),
+    ],
+)
+def test_yesterday_is_the_month_holding_it_up_to_today(now: str, label: str, until: str) -> None:
+    period = Period.parse("yesterday", now=parse_time(now))
+    assert period.label == label
+    assert period.until is not None and iso(period.until) == until
+    assert period.start <= period.until - 86400 < period.end
+    assert Period.parse(label).until is None

@@ -64,9 +64,25 @@ def test_statement_renders_with_totals_equal_to_the_csv(prom: Prometheus, tmp_pa
     }
     rows = list(csv.DictReader(io.StringIO(chargeback(prom))))
     expected: dict[str, Decimal] = defaultdict(Decimal)
+    parts: dict[str, Decimal] = defaultdict(Decimal)
     for row in rows:
+        component = row["x_CostComponent"]
+        if component in ("idle", "unattributed"):
+            parts[component] += Decimal(row["BilledCost"])
+            continue
         expected[row["x_Team"]] += Decimal(row["BilledCost"])
+        if component != "network":
+            parts["allocated"] += Decimal(row["BilledCost"])
     assert totals == {**expected, "all": sum(expected.values(), Decimal(0))}
+    # The cluster table: allocated, idle, unattributed side by side, adding up to the
+    # cluster's cost (75 $/h in the history: 24 h of March 1 + 10:20:34 of March 2).
+    shown = {
+        m.group(1): Decimal(m.group(2))
+        for m in re.finditer(r'data-part="([a-z]+)" data-value="([^"]+)"', dom)
+    }
+    assert shown == {**parts, "total": Decimal("2575.708333")}
+    assert shown["idle"] == Decimal("206.056667")  # 6 $/h over the same 34.342778 h
+    assert 'data-part="billed">not read<' in dom
     # One section per team, with its four charts drawn (bars present), and a shown total
     # that is the CSV total rounded to the cent.
     for team, dollars in expected.items():
@@ -80,6 +96,7 @@ def test_statement_renders_with_totals_equal_to_the_csv(prom: Prometheus, tmp_pa
 def test_team_statement_has_only_that_team(prom: Prometheus) -> None:
     html = chargeback(prom, "--format", "html", "--team", "ml")
     assert 'data-team="ml"' in html and 'data-team="data"' not in html
+    assert "data-cluster=" not in html  # one team's export reads no cluster totals
 
 
 def test_chart_geometry() -> None:

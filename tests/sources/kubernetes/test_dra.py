@@ -319,3 +319,88 @@ def test_claims_follow_a_watch_through_410() -> None:
             cluster.delete("resourceclaims", "ml", "odd", silent=True)
             snap = wait_for(src, lambda s: len(s.gpu_claims) == 4)
     assert "odd" not in {c.name for c in snap.gpu_claims}
+
+
+def shared_gpu(index: int, uuid: str) -> dict[str, Any]:
+    """A GPU published for consumable capacity (KEP-5075, DRAConsumableCapacity): several
+    claims may be allocated it, each consuming part of its memory and cores."""
+    device = gpu(index, uuid)
+    device["allowMultipleAllocations"] = True
+    device["capacity"] = {
+        "memory": {"value": "80Gi", "requestPolicy": {"default": "10Gi"}},
+        "gpu.nvidia.com/cores": {"value": "100"},
+    }
+    return device
+
+
+def consuming_claim(
+    namespace: str, name: str, device: str, consumed: dict[str, str], reserved_for: list[str]
+) -> dict[str, Any]:
+    obj = claim(namespace, name, [(DRIVER, "p5-a", device)], reserved_for)
+    (result,) = obj["status"]["allocation"]["devices"]["results"]
+    result["consumedCapacity"] = consumed
+    result["shareID"] = f"{len(name):08x}-0000-4000-8000-{name.encode().hex()[:12]:0>12}"
+    return obj
+
+
+def test_consumed_capacity_splits_a_shared_device() -> None:
+    """Two claims share gpu-0 through consumable capacity: each is priced by what it
+    consumed (its largest capacity over the device's: 20Gi of 80Gi memory = 1/4; 40Gi and
+    10 of 100 cores = 1/2), the rest of the device is unheld, and a claim shared by two pods
+    splits its share evenly; gpu-1, shared the old way (no consumed capacity), is split
+    evenly between its two claims."""
+    with served("v1") as (cluster, api):
+        cluster.apply(
+            "nodes",
+            node("p5-a", cpu="192", memory="2048Gi", labels=P5, provider_id="aws:///x/i-1"),
+        )
+        devices = [shared_gpu(0, UUIDS[0]), gpu(1, UUIDS[1])]
+        cluster.apply("resourceslices", gpu_slice("p5-a", devices, version="v1"))
+        cluster.apply(
+            "resourceclaims",
+            consuming_claim("ml", "quarter", "gpu-0", {"memory": "20Gi"}, ["q"]),
+        )
+        cluster.apply(
+            "resourceclaims",
+            consuming_claim(
+                "ml",
+                "half",
+                "gpu-0",
+                {"memory": "40Gi", "gpu.nvidia.com/cores": "10"},
+                ["h1", "h2"],
+            ),
+        )
+        cluster.apply("resourceclaims", claim("ml", "old-a", [(DRIVER, "p5-a", "gpu-1")], ["a"]))
+        cluster.apply("resourceclaims", claim("ml", "old-b", [(DRIVER, "p5-a", "gpu-1")], ["b"]))
+        pods = {"q": "quarter", "h1": "half", "h2": "half", "a": "old-a", "b": "old-b"}
+        for name, used in pods.items():
+            cluster.apply("pods", claim_pod("ml", name, "p5-a", {"gpu": used}))
+        with dra_source(api) as src:
+            snap = wait_for(src, lambda s: len(s.gpu_claims) == 4 and len(s.pods) == 5)
+    consumed = {c.name: c.devices[0].consumed for c in snap.gpu_claims}
+    assert consumed == {"quarter": 0.25, "half": 0.5, "old-a": None, "old-b": None}
+    per_pod, gpu_row, frame = gpu_dollars(snap)
+    device = gpu_row / 2
+    expected = {"q": device / 4, "h1": device / 4, "h2": device / 4, "a": device / 2}
+    for name, dollars in expected.items():
+        assert math.isclose(per_pod[("ml", name)], dollars, rel_tol=1e-9), name
+    gpu0 = next(x for x in frame.gpu_devices if x.device.device == "gpu-0")
+    assert math.isclose(gpu0.unheld, device / 4, rel_tol=1e-9)  # 1/4 of its capacity free
+
+
+def test_hami_allocation_annotations_reach_the_ledger() -> None:
+    """The source keeps HAMi's allocation annotation (no other annotation is kept unless a
+    rule reads it), and the ledger pins the pod's share to the device it names."""
+    labels = {"nvidia.com/gpu.memory": "23028", "node.kubernetes.io/instance-type": "g5.12xlarge"}
+    with served(None) as (cluster, api):
+        cluster.apply("nodes", node("g5", cpu="48", memory="192Gi", gpus=4, labels=labels))
+        allocated = {"hami.io/vgpu-devices-allocated": "GPU-Y,NVIDIA,11514,0:;", "x": "dropped"}
+        cluster.apply("pods", pod("nb", "a", node_name="g5", gpus=1, annotations=allocated))
+        with dra_source(api) as src:
+            snap = wait_for(src, lambda s: len(s.pods) == 1)
+    (kept,) = snap.pods
+    assert kept.annotations == {"hami.io/vgpu-devices-allocated": "GPU-Y,NVIDIA,11514,0:;"}
+    frame = allocate(snap, PriceBook.load(), AllocationPolicy())
+    assert_frame_invariant(frame)
+    (held,) = [x for x in frame.gpu_devices if x.holdings]
+    assert held.device.uuid == "GPU-Y" and held.holdings[0].share == 0.5

@@ -17,7 +17,6 @@ from unitcost.costmodel.network import Classifier, account
 from unitcost.data.network import Direction, TrafficClass, TrafficKey
 from unitcost.sources.network.conntrack import (
     NetlinkConntrack,
-    decode_message,
     parse_proc_line,
 )
 
@@ -94,7 +93,7 @@ def test_our_decoder_agrees_with_pyroute2_and_proc(netns_node: NetnsNode) -> Non
     try:
         ours = {}
         for _, orig, reply, blob in reader.entries():
-            flow = decode_message(blob)  # type: ignore[arg-type]
+            flow = reader.decode(blob)
             assert (flow.orig_bytes, flow.reply_bytes) == (orig, reply)
             ours[flow.entry_id] = flow
     finally:

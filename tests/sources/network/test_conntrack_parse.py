@@ -11,8 +11,10 @@ import pytest
 
 from unitcost.sources.network.conntrack import (
     CT_GET,
+    DumpEnd,
     MalformedLine,
     ProcConntrack,
+    decode_blob,
     decode_entries,
     decode_message,
     parse_proc_line,
@@ -143,7 +145,7 @@ def test_netlink_messages_decode() -> None:
     entries = list(decode_entries(v4 + v6))
     assert [(e[1], e[2]) for e in entries] == [(2_000_000, 500_000), (100, 200)]
     assert entries[0][0] != entries[1][0]
-    flow = decode_message(entries[0][3])  # type: ignore[arg-type]
+    flow = decode_blob(entries[0][3])
     assert (flow.orig_src, flow.orig_dst, flow.reply_src, flow.reply_dst) == (
         "10.1.0.5",
         "93.184.216.34",
@@ -151,7 +153,7 @@ def test_netlink_messages_decode() -> None:
         "100.64.0.1",
     )
     assert (flow.entry_id, flow.proto, flow.orig_sport, flow.orig_dport) == (77, 6, 40000, 443)
-    six = decode_message(entries[1][3])  # type: ignore[arg-type]
+    six = decode_blob(entries[1][3])
     assert (six.orig_src, six.zone, six.proto, six.entry_id) == ("fd00:1::5", 4, 17, 78)
 
 
@@ -172,3 +174,33 @@ def test_a_truncated_or_foreign_message_is_not_an_entry() -> None:
     bad = struct.pack("=IHHII", 16 + len(lonely), CT_GET, 0, 1, 0) + lonely
     with pytest.raises(KeyError):
         decode_message(bad)
+
+
+def test_the_dump_end_and_blobs_that_are_not_copied() -> None:
+    entry = message(
+        ct_tuple("10.1.0.5", "10.1.2.9", 6, 1, 2),
+        ct_tuple("10.1.2.9", "10.1.0.5", 6, 2, 1),
+        5,
+        6,
+        9,
+    )
+    done = struct.pack("=IHHII", 20, 3, 0x2, 1, 0) + b"\0" * 4  # NLMSG_DONE, 20 bytes
+    foreign = struct.pack("=IHHII", 20, 0x999, 0, 1, 0) + b"\0" * 4
+    buf = entry + foreign + entry + done
+    end = DumpEnd()
+    entries = list(decode_entries(buf, end))
+    assert [(e[1], e[2]) for e in entries] == [(5, 6), (5, 6)]
+    assert end.done and not end.error and not end.malformed
+    # the blob is the buffer and the message's span, sliced only when decoded
+    assert entries[1][3] == (buf, len(entry) + len(foreign), 2 * len(entry) + len(foreign))
+    assert decode_blob(entries[1][3]).entry_id == 9
+    with pytest.raises(TypeError, match="not a netlink entry blob"):
+        decode_blob(b"raw bytes")
+    # an error message ends the dump with its errno; a cut last message is malformed
+    error = struct.pack("=IHHIIi", 20, 2, 0, 1, 0, -1)
+    end = DumpEnd()
+    assert [e[1] for e in decode_entries(entry + error, end)] == [5]
+    assert end.done and end.error == 1
+    end = DumpEnd()
+    assert [e[1] for e in decode_entries(entry + done[:18], end)] == [5]
+    assert end.malformed == 1 and not end.done

@@ -1,8 +1,10 @@
-"""Billing periods: one calendar month in UTC, read from `YYYY-MM`."""
+"""Billing periods: one calendar month in UTC, read from `YYYY-MM`, or `yesterday`: the month
+that yesterday (UTC) belongs to, read up to the end of yesterday (the daily job's period)."""
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,13 +20,24 @@ class Period:
     label: str
     start: int
     end: int
+    #: `yesterday`: read the period up to this time (today's 00:00 UTC), not up to now.
+    until: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> Period:
-        """`2026-10` -> October 2026; raises ValueError naming the bad value."""
+    def parse(cls, text: str, now: float | None = None) -> Period:
+        """`2026-10` -> October 2026; `yesterday` -> the month holding yesterday (UTC, at
+        `now`, default the clock), until today's 00:00. Raises ValueError naming the value."""
+        if text.strip() == "yesterday":
+            today = utc_date(time.time() if now is None else now)
+            until = day_start(today)
+            yesterday = utc_date(until - DAY)
+            holding = cls.parse(f"{yesterday.year:04d}-{yesterday.month:02d}")
+            return cls(holding.label, holding.start, holding.end, until)
         found = _MONTH.fullmatch(text.strip())
         if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1970:
-            raise ValueError(f"period must be a month as YYYY-MM (e.g. 2026-10), got {text!r}")
+            raise ValueError(
+                f"period must be a month as YYYY-MM (e.g. 2026-10) or 'yesterday', got {text!r}"
+            )
         year, month = int(found.group(1)), int(found.group(2))
         first = datetime(year, month, 1, tzinfo=UTC)
         following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple, TypeVar
 
 from unitcost.history.chargeback.period import HOUR, Period, utc_date
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
@@ -35,14 +36,28 @@ WASTE_RATE = "team:unitcost_workload_unused_cost_dollars_per_hour:sum"
 GPU_IDLE_RATE = "team:unitcost_gpu_idle_cost_dollars_per_hour:sum"
 #: Data transfer (docs/network.md): a layer of its own, on top of the allocated cost.
 NETWORK_RATE = "team:unitcost_network_cost_dollars_per_hour:sum"
+#: The cluster's whole cost (every node and volume) and its idle node capacity: the export's
+#: idle and unattributed rows (recording-rules/attribution.yml, waste.yml).
+CLUSTER_RATE = "cluster:unitcost_cost_dollars_per_hour:sum"
+CLUSTER_IDLE_RATE = "cluster:unitcost_node_idle_cost_dollars_per_hour:sum"
+#: Shared services split by usage (docs/shared-services.md): what each team was allocated per
+#: service and method (the owner's unattributed remainder included), and the services' own cost,
+#: which moves off their owners. Summed over teams the two cancel.
+SHARED_ALLOCATED_RATE = "service_team:unitcost_shared_service_allocated_cost_dollars_per_hour:max"
+SHARED_OWNED_RATE = "service_team:unitcost_shared_service_cost_dollars_per_hour:max"
+#: The method of the owner's rows: its service's cost, moved to the allocations.
+OWNED = "owned"
 
 TeamKey = tuple[str, str]  # (cluster, team)
+ServiceKey = tuple[str, str, str, str]  # (cluster, team, service, method)
+K = TypeVar("K")
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ChargeKey:
+class ChargeKey(NamedTuple):
     """One chargeable line: who (cluster, team, org, cost centre), where (namespace, queue,
-    app) and what (component: compute, shared, storage)."""
+    app) and what (component: compute, shared, storage). A NamedTuple, not a dataclass:
+    hashed millions of times in a month's split (benchmarks/chargeback.py), and a tuple
+    hashes in C."""
 
     cluster: str
     team: str
@@ -81,6 +96,25 @@ class Charges:
     gpu_idle: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
     #: Per team and day: network (data-transfer) dollars, billed on rows of their own.
     network: dict[TeamKey, dict[date, float]] = field(default_factory=dict)
+    #: Per cluster and day: the cluster's whole cost and its idle node capacity (read only
+    #: for a whole-platform export, not for one team).
+    cluster_total: dict[str, dict[date, float]] = field(default_factory=dict)
+    idle: dict[str, dict[date, float]] = field(default_factory=dict)
+    _team_days: dict[tuple[TeamKey, date], float] | None = field(default=None, repr=False)
+
+    def team_day_total(self, team_key: TeamKey, day: date) -> float:
+        """A team's charges on one day (network rows aside)."""
+        if self._team_days is None:
+            days: dict[tuple[TeamKey, date], float] = defaultdict(float)
+            for charge in self.charges:
+                days[(charge.key.team_key, charge.day)] += charge.dollars
+            self._team_days = dict(days)
+        return self._team_days.get((team_key, day), 0.0)
+
+    #: Per (cluster, team, service, method) and day: shared-service dollars split by usage,
+    #: positive for what a team was allocated, negative (method `owned`) for its own
+    #: services' cost moved to them. Rows of their own; over all teams they sum to 0.
+    shared_services: dict[ServiceKey, dict[date, float]] = field(default_factory=dict)
 
     def team_totals(self) -> dict[TeamKey, float]:
         totals: dict[TeamKey, float] = defaultdict(float)
@@ -104,9 +138,23 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     last_full_hour = int(end) // HOUR * HOUR
     selector = team_selector(team)
     lines: dict[tuple[ChargeKey, date], Charge] = {}
+    hour_days: dict[float, date] = {}
+
+    def day_of(hour_start: float) -> date:
+        day = hour_days.get(hour_start)
+        if day is None:
+            day = hour_days[hour_start] = utc_date(hour_start)
+        return day
+
+    def book_day(key: ChargeKey, day: date, dollars: float, hours: float) -> None:
+        charge = lines.get((key, day))
+        if charge is None:
+            charge = lines[(key, day)] = Charge(key, day)
+        charge.dollars += dollars
+        charge.hours += hours
 
     def book(key: ChargeKey, hour_start: float, dollars: float, hours: float) -> None:
-        day = utc_date(hour_start)
+        day = day_of(hour_start)
         charge = lines.get((key, day))
         if charge is None:
             charge = lines[(key, day)] = Charge(key, day)
@@ -116,11 +164,8 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     # Whole hours: the hour (s - 1h, s] at every hour end s of the period.
     first_end = period.start + HOUR
     if last_full_hour >= first_end:
-        hourly = _range_by_team(api, TEAM_HOURLY + selector, first_end, last_full_hour)
-        weights = _range_weights(api, selector, first_end, last_full_hour)
-        for team_key, points in hourly.items():
-            for s, dollars in points.items():
-                _split(team_key, dollars, weights.get((team_key, s), {}), s - HOUR, 1.0, book)
+        hourly = _range_by_team(api, TEAM_HOURLY + selector, first_end, last_full_hour, _team_key)
+        _split_hours(api, selector, first_end, last_full_hour, hourly, day_of, book_day)
 
     # The hour in progress, at the current rate (as the month-to-date rule adds it).
     if end < period.end and end > last_full_hour:
@@ -145,9 +190,25 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
             "is recording-rules/budget.yml loaded, and did an exporter run in that period?"
         )
     charges = Charges(period, end, sorted(lines.values(), key=lambda c: (c.day, c.key)))
-    charges.waste = _daily(api, WASTE_RATE + selector, period, end, last_full_hour)
-    charges.gpu_idle = _daily(api, GPU_IDLE_RATE + selector, period, end, last_full_hour)
-    charges.network = _daily(api, NETWORK_RATE + selector, period, end, last_full_hour)
+    charges.waste = _daily(api, WASTE_RATE + selector, period, end, last_full_hour, _team_key)
+    charges.gpu_idle = _daily(api, GPU_IDLE_RATE + selector, period, end, last_full_hour, _team_key)
+    charges.network = _daily(api, NETWORK_RATE + selector, period, end, last_full_hour, _team_key)
+    shared = _daily(
+        api, SHARED_ALLOCATED_RATE + selector, period, end, last_full_hour, _service_key
+    )
+    owned = _daily(api, SHARED_OWNED_RATE + selector, period, end, last_full_hour, _service_key)
+    for (cluster, owner, service, _), days in owned.items():
+        shared[(cluster, owner, service, OWNED)] = {day: -v for day, v in days.items()}
+    charges.shared_services = shared
+    if team is None:
+        for target, series in (
+            (charges.cluster_total, CLUSTER_RATE),
+            (charges.idle, CLUSTER_IDLE_RATE),
+        ):
+            for (cluster, _), days in _daily(
+                api, series, period, end, last_full_hour, _team_key
+            ).items():
+                target[cluster] = days
     return charges
 
 
@@ -174,6 +235,11 @@ def _team_key(labels: Mapping[str, str]) -> TeamKey:
     return (labels.get("cluster", ""), labels.get("team", ""))
 
 
+def _service_key(labels: Mapping[str, str]) -> ServiceKey:
+    get = labels.get
+    return (get("cluster", ""), get("team", ""), get("service", ""), get("method", ""))
+
+
 def _charge_key(labels: Mapping[str, str], component: str) -> ChargeKey:
     get = labels.get
     return ChargeKey(
@@ -189,38 +255,80 @@ def _charge_key(labels: Mapping[str, str], component: str) -> ChargeKey:
 
 
 def _range_by_team(
-    api: PrometheusAPI, promql: str, start: float, end: float
-) -> dict[TeamKey, dict[float, float]]:
-    out: dict[TeamKey, dict[float, float]] = defaultdict(dict)
+    api: PrometheusAPI,
+    promql: str,
+    start: float,
+    end: float,
+    key: Callable[[Mapping[str, str]], K],
+) -> dict[K, dict[float, float]]:
+    out: dict[K, dict[float, float]] = defaultdict(dict)
     for series in api.query_range(promql, start=start, end=end, step_s=HOUR):
-        points = out[_team_key(series.labels)]
+        points = out[key(series.labels)]
         for t, v in series.points:
             points[t] = points.get(t, 0.0) + v
     return dict(out)
 
 
-def _range_weights(
-    api: PrometheusAPI, selector: str, start: float, end: float
-) -> dict[tuple[TeamKey, float], dict[ChargeKey, float]]:
-    """Per team and hour end: what each line's series summed to over that hour."""
-    out: dict[tuple[TeamKey, float], dict[ChargeKey, float]] = defaultdict(dict)
+def _split_hours(
+    api: PrometheusAPI,
+    selector: str,
+    start: float,
+    end: float,
+    hourly: Mapping[TeamKey, Mapping[float, float]],
+    day_of: Callable[[float], date],
+    book_day: Callable[[ChargeKey, date, float, float], None],
+) -> None:
+    """Each team-hour's dollars onto its lines in proportion to what each line's series summed
+    to over that hour (as `_split`), streamed: the hour's weight totals first, then every
+    line's share summed per day and booked once a day, without a per-hour table of lines."""
+    lines: list[tuple[ChargeKey, tuple[tuple[float, float], ...]]] = []
+    totals: dict[tuple[TeamKey, float], float] = defaultdict(float)
     for component, metric in COMPONENTS.items():
         promql = f"sum by ({', '.join(ROW_LABELS)}) (sum_over_time({metric}{selector}[1h]))"
         for series in api.query_range(promql, start=start, end=end, step_s=HOUR):
             key = _charge_key(series.labels, component)
-            for t, v in series.points:
-                out[(key.team_key, t)][key] = v
-    return dict(out)
+            points = tuple((t, v) for t, v in series.points if v > 0)
+            team_key = key.team_key
+            for t, v in points:
+                totals[(team_key, t)] += v
+            lines.append((key, points))
+    for key, points in lines:
+        team_key = key.team_key
+        team = hourly.get(team_key)
+        if team is None:
+            continue
+        day_dollars: dict[date, float] = defaultdict(float)
+        day_hours: dict[date, float] = defaultdict(float)
+        for t, v in points:
+            dollars = team.get(t)
+            if dollars is not None:
+                day = day_of(t - HOUR)
+                day_dollars[day] += dollars * v / totals[(team_key, t)]
+                day_hours[day] += 1.0
+        for day, dollars in day_dollars.items():
+            book_day(key, day, dollars, day_hours[day])
+    for team_key, team in hourly.items():
+        for t, dollars in team.items():
+            if totals.get((team_key, t), 0.0) <= 0:
+                # No per-namespace detail in that hour: charged to the team, never dropped.
+                key = ChargeKey(*team_key, "", "", "", "", "", "compute")
+                book_day(key, day_of(t - HOUR), dollars, 1.0)
 
 
 def _daily(
-    api: PrometheusAPI, rate: str, period: Period, end: float, last_full_hour: int
-) -> dict[TeamKey, dict[date, float]]:
-    """Dollars per team and day of a $/h series: hourly averages, plus the hour in progress."""
-    out: dict[TeamKey, dict[date, float]] = defaultdict(lambda: defaultdict(float))
+    api: PrometheusAPI,
+    rate: str,
+    period: Period,
+    end: float,
+    last_full_hour: int,
+    key: Callable[[Mapping[str, str]], K],
+) -> dict[K, dict[date, float]]:
+    """Dollars per team (or `key`) and day of a $/h series: hourly averages, plus the hour in
+    progress."""
+    out: dict[K, dict[date, float]] = defaultdict(lambda: defaultdict(float))
     if last_full_hour >= period.start + HOUR:
         hourly = _range_by_team(
-            api, f"avg_over_time({rate}[1h])", period.start + HOUR, last_full_hour
+            api, f"avg_over_time({rate}[1h])", period.start + HOUR, last_full_hour, key
         )
         for team_key, points in hourly.items():
             for s, dollars in points.items():
@@ -228,7 +336,7 @@ def _daily(
     if end < period.end and end > last_full_hour:
         for sample in api.query(rate, at=end):
             fraction = (end - last_full_hour) / HOUR
-            out[_team_key(sample.labels)][utc_date(end)] += sample.value * fraction
+            out[key(sample.labels)][utc_date(end)] += sample.value * fraction
     return {k: dict(v) for k, v in out.items()}
 
 

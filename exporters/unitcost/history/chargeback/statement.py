@@ -21,6 +21,7 @@ from unitcost import __version__
 from unitcost.history.chargeback.focus import CURRENCY, money
 from unitcost.history.chargeback.period import iso
 from unitcost.history.chargeback.query import Charges
+from unitcost.history.chargeback.reconcile import Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +135,59 @@ def team_statements(charges: Charges, team_totals: dict[str, Decimal]) -> list[T
     return out
 
 
+@dataclass(slots=True)
+class ClusterLine:
+    """One cluster's period: allocated to teams, idle capacity, the unattributed rest, their
+    sum (the cluster's cost), and the provider's billed cost where one was read (else None)."""
+
+    cluster: str
+    allocated: Decimal
+    idle: Decimal
+    unattributed: Decimal
+    billed: Decimal | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return self.allocated + self.idle + self.unattributed
+
+
+def cluster_lines(
+    table: Sequence[dict[str, Any]], billed: dict[str, Decimal] | None = None
+) -> list[ClusterLine]:
+    """Per cluster, from the FOCUS rows (network rows aside: a layer on top of the cluster's
+    node and volume cost): allocated, idle, unattributed, and `billed` beside them."""
+    parts: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row in table:
+        component = row["x_CostComponent"]
+        if component == "network":
+            continue
+        part = component if component in ("idle", "unattributed") else "allocated"
+        parts[row["x_Cluster"]][part] += row["BilledCost"]
+    return [
+        ClusterLine(
+            cluster,
+            p["allocated"],
+            p["idle"],
+            p["unattributed"],
+            None if billed is None else billed.get(cluster),
+        )
+        for cluster, p in sorted(parts.items())
+    ]
+
+
 def render_statement(
-    charges: Charges, team_totals: dict[str, Decimal], *, issuer: str, generated: float
+    charges: Charges,
+    team_totals: dict[str, Decimal],
+    *,
+    issuer: str,
+    generated: float,
+    clusters: Sequence[ClusterLine] = (),
+    reconciliation: Report | None = None,
 ) -> str:
-    """The statement page. `team_totals` are the FOCUS rows' BilledCost summed per team, so
-    the page and the export show the same figures."""
+    """The statement page. `team_totals` are the FOCUS rows' BilledCost summed per team, and
+    `clusters` the same rows per cluster (`cluster_lines`), so the page and the export show
+    the same figures. With `reconciliation` (`--bill`), a table sets each cluster's estimate
+    beside the provider's bill."""
     env = Environment(autoescape=select_autoescape(default=True), trim_blocks=True)
     env.filters["usd"] = lambda v: f"${v:,.2f}"
     template = env.from_string(TEMPLATE)
@@ -151,8 +200,10 @@ def render_statement(
         "currency": CURRENCY,
         "grand_total": sum(team_totals.values(), Decimal(0)),
         "teams": team_statements(charges, team_totals),
+        "clusters": list(clusters),
         "generated": iso(generated),
         "version": __version__,
+        "reconciliation": reconciliation,
     }
     return template.render(context)
 
@@ -187,11 +238,52 @@ TEMPLATE = """<!doctype html>
 <td class="num" data-team-total="{{ t.team }}" data-value="{{ t.total }}">{{ t.total | usd }}</td>
 <td class="num">{{ t.waste | usd }}</td><td class="num">{{ t.gpu_idle | usd }}</td></tr>
 {% endfor %}</tbody></table>
+{% if clusters %}
+<h3>Cluster cost: allocated, idle and billed</h3>
+<table><thead><tr><th>Cluster</th><th class="num">Allocated to teams</th>
+<th class="num">Idle capacity</th><th class="num">Unattributed</th>
+<th class="num">Cluster cost</th><th class="num">Billed by provider</th></tr></thead><tbody>
+{% for c in clusters %}<tr data-cluster="{{ c.cluster }}"><td>{{ c.cluster or "(cluster)" }}</td>
+<td class="num" data-part="allocated" data-value="{{ c.allocated }}">{{ c.allocated | usd }}</td>
+<td class="num" data-part="idle" data-value="{{ c.idle }}">{{ c.idle | usd }}</td>
+<td class="num" data-part="unattributed" data-value="{{ c.unattributed }}">
+{{- c.unattributed | usd }}</td>
+<td class="num" data-part="total" data-value="{{ c.total }}">{{ c.total | usd }}</td>
+<td class="num" data-part="billed">{% if c.billed is none %}not read{% else %}
+{{- c.billed | usd }}{% endif %}</td></tr>
+{% endfor %}</tbody></table>
+<p class="note">Idle capacity is node cost allocated to no pod; unattributed is the rest of
+the cluster's node and volume cost (unbound volumes, pods without a team). Allocated, idle and
+unattributed add up to the cluster's cost; data transfer is charged on top. Billed is the
+provider's bill for the cluster, where the export read one.</p>
+{% endif %}
 <p class="note">Cost is what each team's pods were allocated (price x max(request, usage)),
 plus shared platform cost received and persistent volumes. Waste is the part of it that was
 requested but not used; idle GPU cost is GPUs allocated to the team's pods that stayed idle.
 Same figures as the FOCUS export of this period (unitcost {{ version }}, generated
 {{ generated }}).</p>
+{% if reconciliation %}
+<section id="bill" data-bill="{{ reconciliation.bill.path.name }}">
+<h3>Estimate beside the provider bill</h3>
+<table><thead><tr><th>Cluster</th><th>Provider</th><th class="num">Estimate</th>
+<th class="num">Allocated</th><th class="num">Billed (effective)</th>
+<th class="num">Estimate / billed</th><th class="num">Unallocated</th></tr></thead><tbody>
+{% for r in reconciliation.rows %}
+<tr data-cluster="{{ r.cluster }}" data-provider="{{ r.provider }}">
+<td>{{ r.cluster }}</td><td>{{ r.provider }}</td>
+<td class="num" data-value="{{ r.estimate }}">{{ r.estimate | usd }}</td>
+<td class="num" data-value="{{ r.allocated }}">{{ r.allocated | usd }}</td>
+<td class="num" data-value="{{ r.effective }}">{{ r.effective | usd }}</td>
+<td class="num" data-ratio="{{ r.ratio if r.ratio is not none else '' }}">
+{{- '%.4f' % r.ratio if r.ratio is not none else 'n/a' }}</td>
+<td class="num" data-value="{{ r.unallocated }}">{{ r.unallocated | usd }}</td></tr>
+{% endfor %}</tbody></table>
+<p class="note">From {{ reconciliation.bill.path.name }}: {{ reconciliation.bill.lines | length }}
+lines in {{ period.label }}, {{ reconciliation.compute_lines }} of them compute. Estimate is
+unitcost's cost of the cluster's nodes; allocated is the part charged to teams (the estimate
+less idle capacity); unallocated is the billed cost no team was charged.</p>
+</section>
+{% endif %}
 {% for t in teams %}
 <section id="team-{{ t.team }}" data-team="{{ t.team }}">
 <h2{% if loop.first %} class="first"{% endif %}>Team {{ t.team }}</h2>

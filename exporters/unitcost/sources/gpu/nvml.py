@@ -16,7 +16,7 @@ from typing import Any
 
 from unitcost.data.gpu import DeviceReading
 from unitcost.sources.gpu.mig import mig_enabled, read_mig_devices, total_slices
-from unitcost.sources.gpu.readings import memory, optional, processes, text
+from unitcost.sources.gpu.readings import memory, optional, process_sm, processes, text
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class NvmlReader:
         #: (uuid, model, MIG slices) on its up=0 series.
         self._known: dict[int, list[DeviceReading]] = {}
         self._slices_total: dict[int, int] = {}
+        #: Newest per-process utilisation sample read per device (NVML timestamps, us).
+        self._sm_since: dict[int, int] = {}
         self._failing: set[int] = set()  # log a device's failure once, not every collect
         self._lock = threading.Lock()
 
@@ -101,7 +103,11 @@ class NvmlReader:
         power = optional(nv, lambda: nv.nvmlDeviceGetPowerUsage(handle))
         energy = optional(nv, lambda: nv.nvmlDeviceGetTotalEnergyConsumption(handle))
         utilization = None
-        if not is_mig:  # a MIG-mode parent answers NotSupported; do not ask
+        sm: tuple[tuple[int, float], ...] | None = None
+        if not is_mig:
+            sm, self._sm_since[index] = process_sm(
+                nv, handle, self._sm_since.get(index, 0)
+            )  # a MIG-mode parent answers NotSupported; do not ask
             rates = optional(nv, lambda: nv.nvmlDeviceGetUtilizationRates(handle))
             utilization = rates.gpu / 100.0 if rates is not None else None
         device = DeviceReading(
@@ -115,6 +121,7 @@ class NvmlReader:
             power_watts=power / 1000.0 if power is not None else None,  # NVML: milliwatts
             energy_joules=energy / 1000.0 if energy is not None else None,  # NVML: millijoules
             processes=() if is_mig else processes(nv, handle),
+            process_sm=sm,
         )
         if not is_mig:
             return [device]

@@ -45,3 +45,29 @@ def memory(nvml: Any, handle: object) -> tuple[float | None, float | None]:
     if info is None:
         return None, None
     return float(info.used), float(info.total)
+
+
+def process_sm(
+    nvml: Any, handle: object, since_us: int
+) -> tuple[tuple[tuple[int, float], ...] | None, int]:
+    """Mean SM utilisation (0..1) per pid over NVML's samples newer than `since_us`
+    (nvmlDeviceGetProcessUtilization), and the newest sample's timestamp for the next read.
+
+    None where the device does not give per-process utilisation (Not Supported, vGPU, an old
+    driver); no samples since the last read (Not Found) is an empty measure. Never raises an
+    NVML error: a missing refinement must not mark the device down."""
+    try:
+        samples = nvml.nvmlDeviceGetProcessUtilization(handle, since_us)
+    except nvml.NVMLError as exc:
+        if exc.value == nvml.NVML_ERROR_NOT_FOUND:
+            return (), since_us
+        return None, since_us
+    total: dict[int, float] = {}
+    count: dict[int, int] = {}
+    newest = since_us
+    for sample in samples:
+        pid = int(sample.pid)
+        total[pid] = total.get(pid, 0.0) + float(sample.smUtil) / 100.0
+        count[pid] = count.get(pid, 0) + 1
+        newest = max(newest, int(sample.timeStamp))
+    return tuple(sorted((pid, total[pid] / count[pid]) for pid in total)), newest

@@ -43,6 +43,9 @@ class SliceDevice:
     type: str = ""
     parent_uuid: str = ""
     profile: str = ""
+    #: Every capacity the device declares, (name, value) with the name unqualified
+    #: (consumable capacity splits a shared device by these).
+    capacity: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,9 @@ class Claim:
     reserved_for: tuple[str, ...]
     #: The node the allocation selects (nodeSelector on metadata.name), "" when none.
     node: str = ""
+    #: Per result, in order: its `consumedCapacity` (name, value), empty when it has none
+    #: (DRA consumable capacity, KEP-5075, alpha in Kubernetes 1.34).
+    consumed: tuple[tuple[tuple[str, float], ...], ...] = ()
 
 
 def _attribute(attributes: Obj, name: str) -> str:
@@ -71,13 +77,40 @@ def _attribute(attributes: Obj, name: str) -> str:
     return ""
 
 
-def _memory(capacity: Obj) -> float:
-    entry = capacity.get("memory")
+def _quantity(entry: Any) -> float:
     raw = entry.get("value") if isinstance(entry, Mapping) else entry
     try:
         return parse_quantity(raw) if raw is not None else 0.0
     except QuantityError:
         return 0.0
+
+
+def _memory(capacity: Obj) -> float:
+    return _quantity(capacity.get("memory"))
+
+
+def _amounts(capacity: Obj | None) -> tuple[tuple[str, float], ...]:
+    """A capacity map ({name: {value: q}} on a device, {name: q} consumed) as (unqualified
+    name, value) pairs, unreadable quantities left out."""
+    if not isinstance(capacity, Mapping):
+        return ()
+    out = []
+    for name, entry in capacity.items():
+        value = _quantity(entry)
+        if value > 0:
+            out.append((str(name).rsplit("/", 1)[-1], value))
+    return tuple(out)
+
+
+def consumed_fraction(
+    consumed: Iterable[tuple[str, float]], capacity: Iterable[tuple[str, float]]
+) -> float | None:
+    """The fraction of a device one allocation consumed: its largest consumed capacity over
+    the device's capacity of that name (memory 20Gi of 80Gi and cores 10 of 100: 1/4). None
+    when nothing consumed names a capacity the device declares."""
+    declared = dict(capacity)
+    shares = [amount / declared[name] for name, amount in consumed if declared.get(name, 0) > 0]
+    return min(1.0, max(shares)) if shares else None
 
 
 def to_slice_devices(obj: Obj) -> tuple[SliceDevice, ...]:
@@ -104,6 +137,7 @@ def to_slice_devices(obj: Obj) -> tuple[SliceDevice, ...]:
                 type=_attribute(attributes, "type"),
                 parent_uuid=_attribute(attributes, "parentUUID"),
                 profile=_attribute(attributes, "profile"),
+                capacity=_amounts(body.get("capacity")),
             )
         )
     return tuple(out)
@@ -123,10 +157,12 @@ def to_claim(obj: Obj) -> Claim | None:
     meta = obj.get("metadata") or {}
     status = obj.get("status") or {}
     allocation = status.get("allocation") or {}
+    raw = (allocation.get("devices") or {}).get("results") or []
     results = tuple(
         (str(r.get("driver") or ""), str(r.get("pool") or ""), str(r.get("device") or ""))
-        for r in (allocation.get("devices") or {}).get("results") or []
+        for r in raw
     )
+    consumed = tuple(_amounts(r.get("consumedCapacity")) for r in raw)
     if not results:
         return None
     reserved = tuple(
@@ -140,6 +176,7 @@ def to_claim(obj: Obj) -> Claim | None:
         results=results,
         reserved_for=reserved,
         node=_selected_node(allocation),
+        consumed=consumed if any(consumed) else (),
     )
 
 
@@ -216,7 +253,7 @@ def join(
             (nodes[(claim.namespace, p)] for p in names if nodes.get((claim.namespace, p))), ""
         )
         refs = []
-        for driver, pool, name in claim.results:
+        for i, (driver, pool, name) in enumerate(claim.results):
             found = listed.get((driver, pool, name))
             if found is None:  # no slice lists it (any more): still priced, on its node
                 if fallback_node:
@@ -227,7 +264,11 @@ def join(
                 owner = by_uuid.get(found.parent_uuid)
                 parent_name = owner.name if owner is not None else name
                 profile = found.profile
-            refs.append(DeviceRef(found.node, driver, pool, name, parent_name, profile))
+            used = claim.consumed[i] if i < len(claim.consumed) else ()
+            fraction = consumed_fraction(used, found.capacity) if used else None
+            refs.append(
+                DeviceRef(found.node, driver, pool, name, parent_name, profile, consumed=fraction)
+            )
         if refs:
             out.append(GpuClaim(claim.namespace, claim.name, tuple(refs), tuple(names)))
     return tuple(physical), tuple(out)

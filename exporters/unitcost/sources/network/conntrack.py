@@ -212,7 +212,7 @@ def _walk(buf: bytes, offset: int, end: int) -> Entry | None:
         pos += (alen + 3) & ~3
     if not orig:
         return None
-    return orig + key_id, counts[0], counts[1], buf[offset:end]
+    return orig + key_id, counts[0], counts[1], (buf, offset, end)
 
 
 @dataclass
@@ -224,63 +224,96 @@ class DumpEnd:
     malformed: int = 0
 
 
-#: The accounting block, both directions, as one pattern: the counters' values are groups 1
-#: and 2 (be64 BYTES). A regular expression finds and checks it in one call in C.
+#: The accounting block, both directions, as one pattern, found and checked in one call in C;
+#: its two BYTES values (be64) are then read with one unpack at fixed offsets from its start.
 _COUNTERS = re.compile(
     re.escape(_COUNTERS_ORIG + _PACKETS)
     + rb".{8}"
     + re.escape(_BYTES)
-    + rb"(.{8})"
+    + rb".{8}"
     + re.escape(_COUNTERS_REPLY + _PACKETS)
     + rb".{8}"
-    + re.escape(_BYTES)
-    + rb"(.{8})",
+    + re.escape(_BYTES),
     re.DOTALL,
 )
-_ID_ATTR = re.compile(re.escape(_ID) + rb"(.{4})", re.DOTALL)
+_COUNTERS_SIZE = 56
+_COUNTER_VALUES = struct.Struct(">20xQ20xQ")
+#: A message's header and its first attribute's (length, type, then nla length, type).
+_HEAD = struct.Struct("=IH14xHH")
+_SHORT_HEAD = struct.Struct("=IH")
+#: An entry's blob: the buffer it came in and its message's span. No copy is made for the
+#: entries the accounting already knows (most of them); `decode_blob` slices the rest.
+Blob = tuple[bytes, int, int]
+
+
+def decode_blob(blob: object) -> Flow:
+    """The Flow of an entry's blob (see `Blob`)."""
+    if not isinstance(blob, tuple):
+        raise TypeError(f"not a netlink entry blob: {type(blob).__name__}")
+    buf, start, end = blob
+    return decode_message(buf[start:end])
+
+
+def _end_message(buf: bytes, offset: int, end_of_dump: DumpEnd | None) -> bool:
+    """Whether the message at `offset` ends the dump (NLMSG_DONE or NLMSG_ERROR), noted."""
+    length, kind = _SHORT_HEAD.unpack_from(buf, offset)
+    if kind not in (NLMSG_DONE, NLMSG_ERROR):
+        return False
+    if end_of_dump is not None:
+        end_of_dump.done = True
+        if kind == NLMSG_ERROR and length >= 20 and offset + 20 <= len(buf):
+            end_of_dump.error = -struct.unpack_from("=i", buf, offset + 16)[0]
+    return True
 
 
 def decode_entries(buf: bytes, end_of_dump: DumpEnd | None = None) -> Iterator[Entry]:
     """Entries of a buffer of ctnetlink messages, as cheaply as possible: the key is the raw
     original tuple and the id, the counters are read where the kernel writes them (after the
-    tuples, as one pattern; else the general walk), the rest stays raw until decoded.
-    NLMSG_DONE and NLMSG_ERROR end the walk and are noted in `end_of_dump`."""
-    unpack = struct.unpack_from
+    tuples, as one pattern; else the general walk), the rest stays in the buffer until
+    decoded (the blob is the buffer and the message's span). NLMSG_DONE and NLMSG_ERROR end
+    the walk and are noted in `end_of_dump`."""
+    head = _HEAD.unpack_from
+    values = _COUNTER_VALUES.unpack_from
     counters = _COUNTERS.search
-    entry_id = _ID_ATTR.search
-    big = int.from_bytes
+    find = buf.find
+    ident = _ID
     offset, size = 0, len(buf)
     while offset + 16 <= size:
-        length, kind = unpack("=IH", buf, offset)
-        if length < 16 or offset + length > size:
+        if offset + 24 > size:  # the last message, shorter than an entry: NLMSG_DONE
+            length = _SHORT_HEAD.unpack_from(buf, offset)[0]
+            if length < 16 or offset + length > size:
+                if end_of_dump is not None:
+                    end_of_dump.malformed += 1
+                return
+            if _end_message(buf, offset, end_of_dump):
+                return
+            offset += (length + 3) & ~3
+            continue
+        length, kind, olen, otype = head(buf, offset)
+        end = offset + length
+        if length < 16 or end > size:
             if end_of_dump is not None:
                 end_of_dump.malformed += 1
-            break
-        end = offset + length
-        if kind in (NLMSG_DONE, NLMSG_ERROR):
-            if end_of_dump is not None:
-                end_of_dump.done = True
-                if kind == NLMSG_ERROR and length >= 20:
-                    end_of_dump.error = -unpack("=i", buf, offset + 16)[0]
             return
-        if (kind == 0x100 or kind == CT_GET) and length >= 24:
+        if kind == 0x100 or kind == CT_GET:
             entry: Entry | None = None
-            olen, otype = unpack("=HH", buf, offset + 20)
-            if otype & NLA_TYPE_MASK == CTA_TUPLE_ORIG and olen >= 4:
+            if length >= 24 and otype & NLA_TYPE_MASK == CTA_TUPLE_ORIG and olen >= 4:
                 orig_end = offset + 20 + olen
                 found = counters(buf, orig_end, end)
                 if found is not None:
-                    ident = entry_id(buf, found.end(), end)
-                    entry = (
-                        buf[offset + 24 : orig_end] + (ident.group(1) if ident else b""),
-                        big(found.group(1), "big"),
-                        big(found.group(2), "big"),
-                        buf[offset:end],
-                    )
+                    start = found.start()
+                    orig, reply = values(buf, start)
+                    at = find(ident, start + _COUNTERS_SIZE, end)
+                    key = buf[offset + 24 : orig_end]
+                    if at >= 0 and at + 8 <= end:
+                        key += buf[at + 4 : at + 8]
+                    entry = (key, orig, reply, (buf, offset, end))
             if entry is None:
                 entry = _walk(buf, offset, end)
             if entry is not None:
                 yield entry
+        elif _end_message(buf, offset, end_of_dump):
+            return
         offset += (length + 3) & ~3
 
 
@@ -386,8 +419,7 @@ class NetlinkConntrack:
             raise ConntrackUnavailable("conntrack dump: ended without NLMSG_DONE")
 
     def decode(self, blob: object) -> Flow:
-        assert isinstance(blob, bytes)
-        return decode_message(blob)
+        return decode_blob(blob)
 
     def close(self) -> None:
         if self._socket is not None:

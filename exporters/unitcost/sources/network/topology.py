@@ -1,16 +1,14 @@
 """Where addresses are, for one node's network collector (docs/network.md): this node's pods by
 IP (from the pod list the agent already reads), the cluster's nodes (their addresses and pod
 CIDRs, zone and region from the well-known labels), configured zone subnets and on-prem sites,
-and the clouds' published IP ranges (AWS ip-ranges.json, Google cloud.json).
+and the clouds' published IP ranges (cloud_ranges.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from unitcost.base.errors import InputError
@@ -85,37 +83,6 @@ def pods_by_ip(items: Iterable[Any]) -> dict[str, PodRef]:
             if ip:
                 found[str(ipaddress.ip_address(ip))] = ref
     return found
-
-
-def load_cloud_ranges(path: Path) -> list[tuple[Network, Place]]:
-    """The providers' published ranges: AWS `ip-ranges.json` (prefixes[].ip_prefix, region;
-    ipv6_prefixes[].ipv6_prefix) or Google `cloud.json` (prefixes[].ipv4Prefix|ipv6Prefix,
-    scope). Region "GLOBAL"/"global" becomes no region (another region's, for pricing)."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise InputError(f"{path}: not JSON: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("prefixes"), list):
-        raise InputError(f"{path}: prefixes: missing (not AWS ip-ranges.json or Google cloud.json)")
-    out: list[tuple[Network, Place]] = []
-    entries = list(data["prefixes"]) + list(data.get("ipv6_prefixes") or [])
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise InputError(f"{path}: prefixes[{index}]: not a mapping (got {entry!r})")
-        if "ip_prefix" in entry or "ipv6_prefix" in entry:
-            provider, cidr = "aws", entry.get("ip_prefix") or entry.get("ipv6_prefix")
-            region = str(entry.get("region", ""))
-        else:
-            provider, cidr = "gcp", entry.get("ipv4Prefix") or entry.get("ipv6Prefix")
-            region = str(entry.get("scope", ""))
-        try:
-            network = ipaddress.ip_network(str(cidr), strict=False)
-        except ValueError:
-            raise InputError(f"{path}: prefixes[{index}]: not a CIDR (got {cidr!r})") from None
-        out.append((network, Place(provider, "" if region.lower() == "global" else region)))
-    return out
 
 
 def build_topology(

@@ -18,6 +18,7 @@ from unitcost.data.batch import BatchJob, Cohort
 from unitcost.data.model import (
     Gpu,
     LocalQueue,
+    Namespace,
     Owner,
     Pod,
     PodPhase,
@@ -51,6 +52,7 @@ from unitcost.sources.simulator.catalogue import (
 from unitcost.sources.simulator.nodes import make_nodes
 from unitcost.sources.simulator.objects import PodMaker, SimNode, SimPod, Workload
 from unitcost.sources.simulator.scheduler import Scheduler
+from unitcost.sources.simulator.shared_services import BROKER_NAMESPACE, CACHE_NAMESPACE
 from unitcost.sources.simulator.vllm import Serving
 from unitcost.sources.simulator.workloads import WorkloadOrder, draft_workload
 
@@ -75,6 +77,7 @@ class SimulatedCluster:
         pods: int = 1500,
         start: float = 1_790_000_000.0,
         gpu_idle_share: float = 0.25,
+        shared_services: bool = False,
     ) -> None:
         if nodes < 1 or pods < 0:
             raise ValueError("the simulator needs at least 1 node and a pod count >= 0")
@@ -95,6 +98,11 @@ class SimulatedCluster:
         self.cpu_scale = 1.0
         self._add_daemonsets()
         self._fill(pods)
+        #: The platform's shared cache and broker (shared_services.py), added last so the
+        #: rest of the cluster is the same with or without them.
+        self.shared_services = shared_services
+        if shared_services:
+            self._add_shared_services()
 
     # -- construction -----------------------------------------------------------------------
     def _add_daemonsets(self) -> None:
@@ -126,6 +134,30 @@ class SimulatedCluster:
             for pod in pods:
                 self._scheduler.bind(pod, sim)
             self._workloads.append(Workload(None, node, pods, self.now, math.inf))
+
+    def _add_shared_services(self) -> None:
+        """Three Alluxio workers and three Kafka brokers, on general nodes, never replaced."""
+        make = self._make
+        for namespace, name, cpu, memory in (
+            (CACHE_NAMESPACE, "alluxio-worker", 4.0, 32.0),
+            (BROKER_NAMESPACE, "kafka", 2.0, 8.0),
+        ):
+            pods = [
+                make.pod(
+                    namespace,
+                    f"{name}-{i}",
+                    cpu,
+                    memory,
+                    {"app": name},
+                    Owner("StatefulSet", name),
+                    0.5,
+                    0.8,
+                )
+                for i in range(3)
+            ]
+            for pod in pods:
+                self._scheduler.place(pod, ("general",))
+            self._workloads.append(Workload(None, name, pods, self.now, math.inf))
 
     def _gpu_nodes(self) -> list[SimNode]:
         return [s for s in self._nodes.values() if s.node.capacity.gpu > 0]
@@ -295,7 +327,12 @@ class SimulatedCluster:
             timestamp=self.now,
             nodes=nodes,
             pods=tuple(pods),
-            namespaces=namespaces(),
+            namespaces=namespaces()
+            + (
+                (Namespace(CACHE_NAMESPACE, {}), Namespace(BROKER_NAMESPACE, {}))
+                if self.shared_services
+                else ()
+            ),
             volumes=tuple(self._volumes),
             flavors=flavors(),
             queues=queues,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from unitcost.data.model import Snapshot
 from unitcost.sources.simulator.clock import SimulationClock
 from unitcost.sources.simulator.cluster import SimulatedCluster
+from unitcost.sources.simulator.gpu_holders import with_gpu_holders
 from unitcost.sources.simulator.gpu_pools import with_gpu_pools
 from unitcost.sources.simulator.network import SimulatedTraffic
 from unitcost.sources.simulator.vllm import SimulatedVllm
@@ -28,8 +29,11 @@ class SimulatorSource:
         speed: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         gpu_pools: bool = False,
+        gpu_holders: int = 0,
     ) -> None:
         self.cluster = cluster
+        #: Extra GPU-holding pods (benchmarks: gpu_holders.py).
+        self.gpu_holders = gpu_holders
         #: Lay the shared-GPU pools (DRA, MIG, time-sliced, fractional) beside the cluster.
         self.gpu_pools = gpu_pools
         self._clock = SimulationClock(speed, clock)
@@ -37,6 +41,8 @@ class SimulatorSource:
         #: Network counters as the node agents would count them (set by the exporter's
         #: wiring, which has the price book; None: no simulated traffic).
         self.traffic: SimulatedTraffic | None = None
+        #: The latest snapshot: what its dcgm-exporter endpoint reports (dcgm_exporter.py).
+        self.last: Snapshot | None = None
 
     def snapshot(self) -> Snapshot:
         wall_seconds, simulated_seconds = self._clock.tick()
@@ -45,8 +51,11 @@ class SimulatorSource:
         snapshot = self.cluster.snapshot()
         if self.gpu_pools:
             snapshot = with_gpu_pools(snapshot)
+        if self.gpu_holders:
+            snapshot = with_gpu_holders(snapshot, self.gpu_holders)
         if self.traffic is not None:
             self.traffic.advance(snapshot)
+        self.last = snapshot
         return snapshot
 
     def close(self) -> None:
