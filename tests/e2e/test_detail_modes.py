@@ -120,6 +120,8 @@ def configure(prom: Prometheus, targets: dict[str, str], rules: list[Path]) -> N
         {
             "job_name": job,
             "metrics_path": metrics_path,
+            "scrape_interval": "2s",
+            "scrape_timeout": "2s",
             "static_configs": [
                 {"targets": [address], "labels": {"cluster": mode}}
                 for mode, address in targets.items()
@@ -211,36 +213,47 @@ def test_every_rule_alert_and_read_is_the_same_in_both_modes() -> None:
         # Rules chain across groups (the unit_economics group reads the waste group's
         # previous round): let a few rounds pass.
         time.sleep(5.0)
-        compared = assert_same(by_mode(prom, records), "records")
-        names = {dict(k)["__name__"] for k in by_mode(prom, records)["pod"]}
-        for expected in (
-            "team:unitcost_cost_dollars_per_hour:sum",
-            "namespace:unitcost_cost_dollars_per_hour:sum",
-            "queue:unitcost_cost_dollars_per_hour:sum",
-            "team:unitcost_workload_unused_cost_dollars_per_hour:sum",
-            "team:unitcost_shared_cost_dollars_per_hour:sum",
-            "workload:unitcost_workload_cost_dollars_per_hour:max",
-            "namespace_pod:unitcost_pod_info:gpu",
-            "team_model:unitcost_gpu_cost_dollars_per_hour:sum",
-            "team_model:unitcost_gpu_idle_cost_dollars_per_hour:sum",
-            "team_model:unitcost_gpu_allocated:count",
-            "namespace_kind:unitcost_gpu_holding_cost_dollars_per_hour:sum",
-            "namespace_app:unitcost_run_cost_dollars_per_hour:sum",
-        ):
-            assert expected in names, expected
+        # Static pages: once both are scraped and every chain has caught up, the two modes
+        # agree. A scrape that fails on a busy machine makes one mode's series stale for a
+        # moment, so the comparison is retried until it holds (a real difference never does).
+        compared = wait_until(
+            lambda: compare(prom, records), timeout=90, interval=2.0, what="both modes to agree"
+        )
         assert compared > 200, compared
-        assert_same(by_mode(prom, 'ALERTS{cluster=~"workload|pod"}'), "alerts")
 
-        # recommend's reads: each pod's owners (its workload), node price and cost now.
-        inputs = read_inputs(PrometheusAPI(prom.url), RecommendSettings(), _now(prom))
-        activity: dict[str, dict[tuple[Any, ...], float]] = {"workload": {}, "pod": {}}
-        for a in inputs.activity:
-            w = a.workload
-            key = (a.namespace, a.pod, w.namespace, w.kind, w.name)
-            cost = a.cost_dollars_per_hour
-            activity[w.cluster][key] = cost if cost is not None else math.nan
-        assert len(activity["pod"]) > 500
-        assert_same(activity, "recommend activity")
+
+def compare(prom: Prometheus, records: str) -> int:
+    """Every record, alert and recommend read of one mode equals the other's; returns how
+    many records were compared."""
+    compared = assert_same(by_mode(prom, records), "records")
+    names = {dict(k)["__name__"] for k in by_mode(prom, records)["pod"]}
+    for expected in (
+        "team:unitcost_cost_dollars_per_hour:sum",
+        "namespace:unitcost_cost_dollars_per_hour:sum",
+        "queue:unitcost_cost_dollars_per_hour:sum",
+        "team:unitcost_workload_unused_cost_dollars_per_hour:sum",
+        "team:unitcost_shared_cost_dollars_per_hour:sum",
+        "workload:unitcost_workload_cost_dollars_per_hour:max",
+        "namespace_pod:unitcost_pod_info:gpu",
+        "team_model:unitcost_gpu_cost_dollars_per_hour:sum",
+        "team_model:unitcost_gpu_idle_cost_dollars_per_hour:sum",
+        "team_model:unitcost_gpu_allocated:count",
+        "namespace_kind:unitcost_gpu_holding_cost_dollars_per_hour:sum",
+        "namespace_app:unitcost_run_cost_dollars_per_hour:sum",
+    ):
+        assert expected in names, expected
+    assert_same(by_mode(prom, 'ALERTS{cluster=~"workload|pod"}'), "alerts")
+    # recommend's reads: each pod's owners (its workload), node price and cost now.
+    inputs = read_inputs(PrometheusAPI(prom.url), RecommendSettings(), _now(prom))
+    activity: dict[str, dict[tuple[Any, ...], float]] = {"workload": {}, "pod": {}}
+    for a in inputs.activity:
+        w = a.workload
+        key = (a.namespace, a.pod, w.namespace, w.kind, w.name)
+        cost = a.cost_dollars_per_hour
+        activity[w.cluster][key] = cost if cost is not None else math.nan
+    assert len(activity["pod"]) > 500
+    assert_same(activity, "recommend activity")
+    return compared
 
 
 def _now(prom: Prometheus) -> float:
