@@ -15,7 +15,8 @@ from unitcost.data.model import Provider
 from unitcost.data.records import (
     BilledCost,
     BilledTransfer,
-    CloudBilling, Reconciliation,
+    CloudBilling,
+    Reconciliation,
     SourceHealth,
 )
 from unitcost.pricing import PriceBook
