@@ -18,10 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from unitcost.config.clouds import AwsSettings, CloudsSettings
 from unitcost.config.file import Config
 from unitcost.data.model import CapacityType, Node, Provider, Resources, Snapshot
+from unitcost.data.records import BilledTransfer
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 from unitcost.sources.cloud import aws
-from unitcost.data.records import BilledTransfer
 from unitcost.sources.cloud.aws_billing import (
     AwsBillingSource,
     BillingError,
