@@ -347,6 +347,25 @@ dashboard = build(
                 stack=True,
             ),
         ],
+        # Network dollars against the AWS bill's data-transfer lines (docs/network.md).
+        [
+            timeseries(
+                "Network dollars against the AWS bill",
+                "Yesterday's (UTC) network dollars counted by the node agents divided by the "
+                "AWS bill's data-transfer lines of the same day, per class (other-zone; egress: "
+                "inter-region, internet and NAT processing; all). 1 = they agree; above 1 the "
+                "agents' dollars are high. Needs the AWS billing source and a day of history.",
+                COUNT,
+                Query(
+                    "max by (destination) "
+                    "(cluster_destination:unitcost_network_transfer_reconciliation_ratio:yesterday"
+                    f"{C})",
+                    legend="{{destination}}",
+                    history=True,
+                ),
+                width=24,
+            ),
+        ],
         # Avoidable cross-zone traffic (docs/network.md).
         [
             timeseries(

@@ -58,6 +58,9 @@ class AwsBillingSettings(_Strict):
     reconcile_services: list[str] = Field(
         default_factory=lambda: ["Amazon Elastic Compute Cloud - Compute"], min_length=1
     )
+    #: Also read the bill's data-transfer lines (one more request per account and poll,
+    #: grouped by usage type) to reconcile the node agents' network dollars (docs/network.md).
+    data_transfer: bool = True
 
 
 class CorrectionSettings(_Strict):

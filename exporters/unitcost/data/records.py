@@ -31,6 +31,17 @@ class BilledCost:
 
 
 @dataclass(frozen=True, slots=True)
+class BilledTransfer:
+    """The bill's data-transfer lines of one day and account, by destination class
+    (`other-zone`, `other-region`, `internet`, `nat`)."""
+
+    provider: str
+    account: str
+    destination: str
+    dollars: float
+
+
+@dataclass(frozen=True, slots=True)
 class Reconciliation:
     """The exporter's estimate of a provider's node cost over one UTC day, beside the bill."""
 
@@ -63,3 +74,5 @@ class CloudBilling:
     reconciliations: tuple[Reconciliation, ...] = ()
     #: provider -> factor applied to its node prices (only when a correction mode is set).
     corrections: dict[str, float] = field(default_factory=dict)
+    #: The data-transfer lines of the day `billed` covers.
+    billed_transfer: tuple[BilledTransfer, ...] = ()

@@ -797,6 +797,19 @@ CLOUD_BILLED_COST = _spec(
     doc="Billed cost (Cost Explorer) of the latest complete UTC day, per account, service and "
     "cost-allocation tag (`unassigned` when untagged).",
 )
+CLOUD_BILLED_TRANSFER = _spec(
+    "unitcost_cloud_billed_data_transfer_cost_dollars",
+    "Billed data-transfer cost of the latest complete day, per account and destination class.",
+    ("provider", "account", "destination"),
+    section=CLOUDS,
+    unit="USD",
+    doc="The bill's data-transfer lines (Cost Explorer by usage type, `clouds.aws.billing."
+    "data_transfer`) of the day unitcost_cloud_billed_day_timestamp_seconds names: "
+    "`destination` is `other-zone` (`*-DataTransfer-Regional-Bytes`), `other-region` "
+    "(`<from>-<to>-AWS-Out/In-Bytes`), `internet` (`*-DataTransfer-Out/In-Bytes`) or `nat` "
+    "(`*-NatGateway-Bytes`, processing). Reconciled with the node agents' network dollars by "
+    "recording-rules/network.yml ([network.md](network.md)).",
+)
 CLOUD_BILLED_DAY = _spec(
     "unitcost_cloud_billed_day_timestamp_seconds",
     "Start (00:00 UTC) of the day unitcost_cloud_billed_cost_dollars covers.",

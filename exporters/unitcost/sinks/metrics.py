@@ -23,6 +23,7 @@ from unitcost.metrics.catalogue import (
     BUILD_INFO,
     CLOUD_BILLED_COST,
     CLOUD_BILLED_DAY,
+    CLOUD_BILLED_TRANSFER,
     CLOUD_ESTIMATED_COST,
     COLLECT_DURATION,
     CONFIG_LAST_RELOAD,
@@ -285,6 +286,9 @@ def cloud_families(billing: CloudBilling) -> list[MetricFamily]:
     cost = CLOUD_BILLED_COST.family()
     for b in billed:
         cost.add((b.provider, b.account, b.service, b.team), b.dollars)
+    transfer = CLOUD_BILLED_TRANSFER.family()
+    for t in billing.billed_transfer:
+        transfer.add((t.provider, t.account, t.destination), t.dollars)
     day = CLOUD_BILLED_DAY.family()
     for provider, start in sorted(billed_day.items()):
         day.add((provider,), start)
@@ -299,7 +303,7 @@ def cloud_families(billing: CloudBilling) -> list[MetricFamily]:
     factor = COST_CORRECTION_FACTOR.family()
     for provider, value in sorted(corrections.items()):
         factor.add((provider,), value)
-    return [cost, day, estimated, ratio, reconciled_day, factor]
+    return [cost, transfer, day, estimated, ratio, reconciled_day, factor]
 
 
 def health_families(stats: CollectStats) -> list[MetricFamily]:

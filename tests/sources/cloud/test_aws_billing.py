@@ -18,10 +18,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from unitcost.config.clouds import AwsSettings, CloudsSettings
 from unitcost.config.file import Config
 from unitcost.data.model import CapacityType, Node, Provider, Resources, Snapshot
+from unitcost.data.records import BilledTransfer
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collector import Collector
 from unitcost.sources.cloud import aws
-from unitcost.sources.cloud.aws_billing import AwsBillingSource, BillingError, parse_results
+from unitcost.sources.cloud.aws_billing import (
+    AwsBillingSource,
+    BillingError,
+    parse_results,
+    parse_transfer,
+    transfer_class,
+)
 from unitcost.sources.cloud.services import CloudServices
 
 NOW = datetime(2026, 10, 14, 12, 0, tzinfo=UTC).timestamp()
@@ -34,6 +41,10 @@ def group(service: str, team: str, amount: str) -> dict[str, Any]:
         "Keys": [service, f"team${team}"],
         "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}},
     }
+
+
+def usage(usage_type: str, amount: str) -> dict[str, Any]:
+    return {"Keys": [usage_type], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}
 
 
 def day(start: str, end: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,9 +76,35 @@ CANNED = {
                 {"Type": "TAG", "Key": "team"},
             ],
             "DimensionValueAttributes": [],
-        }
+        },
+        # The second request: the same days grouped by usage type (data-transfer lines).
+        {
+            "ResultsByTime": [
+                day("2026-10-12", "2026-10-13", [usage("USE1-DataTransfer-Regional-Bytes", "0.7")]),
+                day(
+                    "2026-10-13",
+                    "2026-10-14",
+                    [
+                        usage("USE1-DataTransfer-Regional-Bytes", "1.2"),
+                        usage("USW2-DataTransfer-Regional-Bytes", "0.3"),
+                        usage("USE1-DataTransfer-Out-Bytes", "2.25"),
+                        usage("USE1-DataTransfer-In-Bytes", "0"),
+                        usage("USE1-USW2-AWS-Out-Bytes", "0.5"),
+                        usage("USE1-NatGateway-Bytes", "0.9"),
+                        # not data transfer: left out
+                        usage("USE1-NatGateway-Hours", "1.08"),
+                        usage("USE1-BoxUsage:m5.xlarge", "10.0"),
+                        usage("USE1-DataProcessing-Bytes", "0.4"),
+                    ],
+                ),
+            ],
+            "GroupDefinitions": [{"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+            "DimensionValueAttributes": [],
+        },
     ]
 }
+#: Day 13's data-transfer lines per class, summed by hand from the canned usage types.
+TRANSFER13 = {"other-zone": 1.5, "internet": 2.25, "other-region": 0.5, "nat": 0.9}
 
 
 @pytest.fixture
@@ -118,6 +155,71 @@ def test_cost_explorer_daily_by_service_and_team(moto_url: str) -> None:
     }
     assert {r.account for r in bill.rows} == {"all"}
     assert bill.total("2026-10-13", [EC2]) == pytest.approx(10.24)
+    # The data-transfer lines, by usage type, summed per class; other usage left out.
+    transfer = {r.destination: r.dollars for r in bill.transfer_on("2026-10-13")}
+    assert transfer == pytest.approx(TRANSFER13)
+    assert {(r.destination, r.dollars) for r in bill.transfer_on("2026-10-12")} == {
+        ("other-zone", 0.7)
+    }
+
+
+@pytest.mark.parametrize(
+    ("usage_type", "destination"),
+    [
+        ("USE1-DataTransfer-Regional-Bytes", "other-zone"),
+        ("DataTransfer-Regional-Bytes", "other-zone"),  # us-east-1 lines with no prefix
+        ("EUC1-DataTransfer-Out-Bytes", "internet"),
+        ("APS1-DataTransfer-In-Bytes", "internet"),
+        ("USE1-USW2-AWS-Out-Bytes", "other-region"),
+        ("EUW1-USE1-AWS-In-Bytes", "other-region"),
+        ("USE2-NatGateway-Bytes", "nat"),
+        ("NatGateway-Bytes", "nat"),
+        ("USE1-NatGateway-Hours", None),
+        ("USE1-BoxUsage:m5.xlarge", None),
+        ("USE1-DataProcessing-Bytes", None),
+        ("USE1-CloudFront-Out-Bytes", None),
+        ("USE1-DataTransfer-Regional-Bytes-Extra", None),
+    ],
+)
+def test_data_transfer_usage_types_map_to_classes(usage_type: str, destination: str | None) -> None:
+    assert transfer_class(usage_type) == destination
+
+
+def test_data_transfer_off_is_one_request(aws_credentials: None) -> None:
+    s = settings(data_transfer=False)
+    ce = aws.client("ce", "us-east-1", s)
+    source = AwsBillingSource(s.billing, ce_client=ce, clock=lambda: NOW)
+    with Stubber(ce) as stub:  # a second request would fail: nothing queued for it
+        stub.add_response("get_cost_and_usage", CANNED["results"][0])
+        assert source.poller.poll_once(), source.poller.last_error
+        stub.assert_no_pending_responses()
+    assert source.poller.value is not None and source.poller.value.transfer == ()
+
+
+def test_transfer_pages_are_summed_per_class(aws_credentials: None) -> None:
+    s = settings()
+    ce = aws.client("ce", "us-east-1", s)
+    source = AwsBillingSource(s.billing, ce_client=ce, clock=lambda: NOW)
+    page1 = {
+        "ResultsByTime": [
+            day("2026-10-13", "2026-10-14", [usage("USE1-DataTransfer-Regional-Bytes", "1.0")])
+        ],
+        "NextPageToken": "next",
+    }
+    page2 = {
+        "ResultsByTime": [
+            day("2026-10-13", "2026-10-14", [usage("USW2-DataTransfer-Regional-Bytes", "0.5")])
+        ],
+    }
+    with Stubber(ce) as stub:
+        stub.add_response("get_cost_and_usage", CANNED["results"][0])
+        stub.add_response("get_cost_and_usage", page1)
+        stub.add_response("get_cost_and_usage", page2)
+        assert source.poller.poll_once(), source.poller.last_error
+    cloud = CloudServices(CloudsSettings(aws=s), collect_interval=600, billing=source)
+    assert cloud.latest_billing().billed_transfer == (
+        BilledTransfer("aws", "all", "other-zone", 1.5),
+    )
 
 
 @dataclass
@@ -183,6 +285,12 @@ def test_reconciliation_ratio_and_correction_through_the_collector(moto_url: str
         f"{EC2}/unassigned": 4.0,
         "Amazon Simple Storage Service/ml": 1.25,
     }
+    transfer = {
+        dict(labels)["destination"]: value
+        for (name, labels), value in first.items()
+        if name == "unitcost_cloud_billed_data_transfer_cost_dollars"
+    }
+    assert transfer == pytest.approx(TRANSFER13)
 
     # The whole of 13 October, a collect every 10 minutes.
     while cluster.now < DAY13 + 86400:
@@ -215,6 +323,7 @@ def test_throttled_cost_explorer_keeps_the_last_bill(aws_credentials: None) -> N
     source = AwsBillingSource(s.billing, ce_client=ce, clock=lambda: NOW)
     with Stubber(ce) as stub:
         stub.add_response("get_cost_and_usage", CANNED["results"][0])
+        stub.add_response("get_cost_and_usage", CANNED["results"][1])
         assert source.poller.poll_once()
         stub.add_client_error(
             "get_cost_and_usage",
@@ -259,11 +368,14 @@ def test_filters_accounts_and_scope_tags(aws_credentials: None) -> None:
             ]
         },
     }
+    by_usage = {**expected, "GroupBy": [{"Type": "DIMENSION", "Key": "USAGE_TYPE"}]}
     with Stubber(ce) as stub:
         stub.add_response("get_cost_and_usage", CANNED["results"][0], expected)
+        stub.add_response("get_cost_and_usage", CANNED["results"][1], by_usage)
         assert source.poller.poll_once(), source.poller.last_error
     assert source.poller.value is not None
     assert {r.account for r in source.poller.value.rows} == {"111122223333"}
+    assert {r.account for r in source.poller.value.transfer} == {"111122223333"}
 
 
 def test_another_currency_is_refused_by_name() -> None:
@@ -271,3 +383,10 @@ def test_another_currency_is_refused_by_name() -> None:
     result["Groups"][0]["Metrics"]["UnblendedCost"]["Unit"] = "EUR"
     with pytest.raises(BillingError, match=r"2026-10-13: UnblendedCost is in 'EUR'"):
         parse_results([result], "UnblendedCost", "team", "all")
+
+
+def test_a_transfer_line_in_another_currency_is_refused_by_name() -> None:
+    result = day("2026-10-13", "2026-10-14", [usage("USE1-NatGateway-Bytes", "1")])
+    result["Groups"][0]["Metrics"]["UnblendedCost"]["Unit"] = "EUR"
+    with pytest.raises(BillingError, match=r"2026-10-13: UnblendedCost is in 'EUR'"):
+        parse_transfer([result], "UnblendedCost", "all")

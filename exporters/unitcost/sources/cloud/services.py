@@ -12,7 +12,13 @@ from unitcost.base.errors import deep_merge
 from unitcost.config.clouds import CloudsSettings
 from unitcost.data.frame import CostFrame
 from unitcost.data.model import Provider
-from unitcost.data.records import BilledCost, CloudBilling, Reconciliation, SourceHealth
+from unitcost.data.records import (
+    BilledCost,
+    BilledTransfer,
+    CloudBilling,
+    Reconciliation,
+    SourceHealth,
+)
 from unitcost.pricing import PriceBook
 from unitcost.pricing.schema import PriceBookFile
 from unitcost.sources.base import Source
@@ -120,18 +126,27 @@ class CloudServices:
         bill = self.billing.poller.value if self.billing is not None else None
         billed: list[BilledCost] = []
         billed_day: dict[str, float] = {}
+        transfer: dict[tuple[str, str], float] = {}
         if bill is not None and bill.days():
             latest = bill.days()[-1]
             billed_day["aws"] = day_start(latest)
             billed = [
                 BilledCost("aws", r.account, r.service, r.team, r.dollars) for r in bill.on(latest)
             ]
+            for t in bill.transfer_on(latest):  # pages may split a day's class: summed here
+                transfer[(t.account, t.destination)] = (
+                    transfer.get((t.account, t.destination), 0.0) + t.dollars
+                )
         reconciliation = self.reconciliation()
         corrections = {}
         if self.settings.aws.correction.mode != "off":
             corrections["aws"] = self.reconciler.factor(reconciliation)
         return CloudBilling(
-            tuple(billed), billed_day, (reconciliation,) if reconciliation else (), corrections
+            tuple(billed),
+            billed_day,
+            (reconciliation,) if reconciliation else (),
+            corrections,
+            tuple(BilledTransfer("aws", a, d, v) for (a, d), v in sorted(transfer.items())),
         )
 
     def health(self) -> list[SourceHealth]:
