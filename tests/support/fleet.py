@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,13 @@ class Fleet:
         return (self.tier_a, self.tier_b)
 
 
+def demo_config() -> dict[str, Any]:
+    """The packaged demo config (`unitcost demo`)."""
+    text = (resources.files("unitcost.config") / "demo.yaml").read_text("utf-8")
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
 def exporter_config(spec: ClusterSpec, dest: Path, *, frozen: bool = True) -> Path:
     """A `unitcost serve` config for one simulated cluster; `frozen` collects once an hour."""
     config: dict[str, Any] = {
@@ -167,9 +175,12 @@ def exporter_config(spec: ClusterSpec, dest: Path, *, frozen: bool = True) -> Pa
                 "speed": 60,
                 "gpu_idle_share": spec.gpu_idle_share,
                 "network_traffic": True,
+                "shared_services": True,
             },
         },
         "budgets": {"period": "month", "default": spec.budget},
+        # The demo's cache and broker, split by the usage the simulator answers.
+        "shared_services": demo_config()["shared_services"],
     }
     if frozen:
         config["collect_interval_seconds"] = 3600
