@@ -10,26 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from unitcost.data.devices import DeviceRef, GpuClaim, GpuDevice
-from unitcost.data.model import CapacityType, Node, Pod, PodPhase, Provider, Resources, Snapshot
+from unitcost.data.model import Node, Pod, PodPhase, Resources, Snapshot
+from unitcost.sources.simulator.gpu_pools import gpu_node
 
 GIB = 2.0**30
-
-
-def _node(name: str, instance: str, gpus: float, labels: dict[str, str]) -> Node:
-    capacity = Resources(192.0, 2048 * GIB, gpus, 500 * GIB)
-    return Node(
-        name,
-        Provider.AWS,
-        instance,
-        "us-east-1",
-        "us-east-1a",
-        CapacityType.ON_DEMAND,
-        "gpu-bench",
-        capacity,
-        capacity,
-        "H100",
-        labels,
-    )
 
 
 def _pod(name: str, node_name: str, gpus: float = 0.0, **extra: object) -> Pod:
@@ -55,7 +39,7 @@ def with_gpu_holders(snapshot: Snapshot, holders: int) -> Snapshot:
     dra = holders // 3
     for n in range((dra + 7) // 8):  # DRA nodes: 8 devices, one claim per device
         name = f"bench-dra-{n}"
-        nodes.append(_node(name, "p5.48xlarge", 0.0, {}))
+        nodes.append(gpu_node(name, "p5.48xlarge", 192, 2048, 0, "H100", "gpu-bench", {}))
         for i in range(8):
             devices.append(GpuDevice(name, f"gpu-{i}", "gpu.nvidia.com", name))
             k = n * 8 + i
@@ -76,7 +60,7 @@ def with_gpu_holders(snapshot: Snapshot, holders: int) -> Snapshot:
         name = f"bench-shared-{n}"
         kind = n % 3
         labels = {"nvidia.com/gpu.replicas": "4"} if kind == 1 else {}
-        nodes.append(_node(name, "p5.48xlarge", 8.0, labels))
+        nodes.append(gpu_node(name, "p5.48xlarge", 192, 2048, 8, "H100", "gpu-bench", labels))
         for i in range(min(per_node, rest - n * per_node)):
             pname = f"shared-{n}-{i}"
             if kind == 0:

@@ -35,7 +35,7 @@ NAMESPACES = (
 )
 
 
-def _node(
+def gpu_node(
     name: str,
     instance: str,
     cpu: float,
@@ -45,6 +45,8 @@ def _node(
     pool: str,
     labels: dict[str, str],
 ) -> Node:
+    """An on-demand AWS GPU node in us-east-1a with its instance-type and pool labels (the
+    demo's pools and the benchmarks' holders, sources/simulator/gpu_holders.py)."""
     capacity = Resources(cpu, memory_gib * GIB, gpus, 500 * GIB)
     return Node(
         name,
@@ -110,7 +112,7 @@ def gpu_pools(now: float) -> Snapshot:
     # one device free.
     for n in range(2):
         name = f"sim-dra-p5-{n}"
-        nodes.append(_node(name, "p5.48xlarge", 192, 2048, 0, "H100", "dra-h100", {}))
+        nodes.append(gpu_node(name, "p5.48xlarge", 192, 2048, 0, "H100", "dra-h100", {}))
         for i in range(8):
             devices.append(
                 GpuDevice(
@@ -150,7 +152,7 @@ def gpu_pools(now: float) -> Snapshot:
     # MIG: one H100 node (8 GPUs) in mixed strategy: 10 x 3g.40gb and 12 x 1g.10gb.
     mig_labels = {"nvidia.com/gpu.count": "8", "nvidia.com/gpu.memory": H100_MIB}
     nodes.append(
-        _node("sim-mig-h100-0", "p5.48xlarge", 192, 2048, 8, "H100", "mig-h100", mig_labels)
+        gpu_node("sim-mig-h100-0", "p5.48xlarge", 192, 2048, 8, "H100", "mig-h100", mig_labels)
     )
     for i in range(10):
         pods.append(
@@ -180,7 +182,7 @@ def gpu_pools(now: float) -> Snapshot:
             "nvidia.com/gpu.sharing-strategy": "time-slicing",
             "nvidia.com/gpu.memory": A10G_MIB,
         }
-        nodes.append(_node(name, "g5.12xlarge", 48, 192, 4, "A10G", "timesliced-a10g", labels))
+        nodes.append(gpu_node(name, "g5.12xlarge", 48, 192, 4, "A10G", "timesliced-a10g", labels))
         for i in range(13):
             pods.append(_pod("gpu-serving", f"infer-{n}-{i}", name, 1.0, app="small-llm"))
         for g in range(4):  # one engine per GPU, shared: dcgm-exporter names no pod
@@ -188,7 +190,7 @@ def gpu_pools(now: float) -> Snapshot:
     # Fractional notebooks: 1 x g5.12xlarge, HAMi memory shares of its 4 A10G.
     name = "sim-frac-a10g-0"
     nodes.append(
-        _node(
+        gpu_node(
             name,
             "g5.12xlarge",
             48,
