@@ -13,7 +13,7 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,6 +30,8 @@ CURRENCY = "USD"  # docs/design.md: money is US dollars everywhere
 #: Decimal places written for money and quantities: micro-dollars, so summing thousands of
 #: rows still reconciles to the cent.
 SCALE = 6
+#: Rows per Parquet row group: what `write_parquet` holds in memory at once.
+PARQUET_BATCH_ROWS = 65_536
 
 VERSIONS = ("1.2", "1.3", "1.4")
 DEFAULT_VERSION = "1.3"
@@ -201,19 +203,24 @@ def money(value: float) -> Decimal:
 
 def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
     """One row per line and UTC day, every column of every version (`project` picks a
-    version's); money and quantities as Decimal, times as ISO.
+    version's); money and quantities as Decimal, times as ISO. All of `iter_rows` at once."""
+    return list(iter_rows(charges, issuer))
+
+
+def iter_rows(charges: Charges, issuer: Issuer) -> Iterator[dict[str, Any]]:
+    """The rows of `rows`, one at a time, so that a writer can stream them (`write_parquet`
+    converts them batch by batch and never holds a month of row dicts).
 
     When the cluster's own totals were read (no team filter), each cluster and day also gets
     an idle row and an unattributed row, so that the rows other than network sum to the
     cluster's cost (`cluster:unitcost_cost_dollars_per_hour:sum`) to the micro-dollar.
     """
     period = charges.period
-    out: list[dict[str, Any]] = []
     day_totals: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
     for charge in charges.charges:
         row = _row(charge, charges, issuer, period.start, period.end)
         day_totals[(charge.key.cluster, charge.day)] += row["BilledCost"]
-        out.append(row)
+        yield row
     # Data transfer: a row per team and day (component "network"), on top of the allocated
     # cost, which it is not part of (docs/network.md).
     for (cluster, team), days in sorted(charges.network.items()):
@@ -221,14 +228,12 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
             if dollars <= 0:
                 continue
             key = ChargeKey(cluster, team, "", "", "", "", "", "network")
-            out.append(
-                _row(
-                    Charge(key, day, dollars, _hours(day, charges.end)),
-                    charges,
-                    issuer,
-                    period.start,
-                    period.end,
-                )
+            yield _row(
+                Charge(key, day, dollars, _hours(day, charges.end)),
+                charges,
+                issuer,
+                period.start,
+                period.end,
             )
     # Idle capacity and the unattributed rest: explicit rows per cluster and day.
     for cluster, days in sorted(charges.cluster_total.items()):
@@ -244,9 +249,8 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
                 row = _row(charge, charges, issuer, period.start, period.end)
                 row["BilledCost"] = row["ContractedCost"] = row["EffectiveCost"] = amount
                 row["ListCost"] = amount
-                out.append(row)
-    out.extend(_shared_service_rows(charges, issuer))
-    return out
+                yield row
+    yield from _shared_service_rows(charges, issuer)
 
 
 def _shared_service_rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
@@ -439,17 +443,21 @@ def to_csv(
 
 
 def write_parquet(
-    table: list[dict[str, Any]],
+    table: Iterable[Mapping[str, Any]],
     path: Path,
     version: str = DEFAULT_VERSION,
     cols: Sequence[Column] | None = None,
+    batch_rows: int = PARQUET_BATCH_ROWS,
 ) -> None:
     """Parquet of `version`'s columns (or `cols`): decimal128 money, UTC timestamps, nullable
-    strings (JSON columns as JSON text)."""
+    strings (JSON columns as JSON text). Streamed: every `batch_rows` rows become one row
+    group, written before the next batch is read, so memory holds one batch of rows."""
     # Imported here: only this format needs pyarrow (which ships no type information).
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+    if batch_rows < 1:
+        raise ValueError(f"write_parquet: batch_rows must be at least 1, got {batch_rows}")
     chosen = tuple(cols) if cols is not None else columns(version)
     fields = []
     for column in chosen:
@@ -464,11 +472,32 @@ def write_parquet(
     schema = pa.schema(fields, metadata={"focus_version": version})
     names = tuple(c.name for c in chosen)
     datetimes = {c.name for c in chosen if c.kind == "datetime"}
-    data: dict[str, list[Any]] = {name: [] for name in names}
-    for row in table:
-        for name in names:
-            value = row[name]
-            if value is not None and name in datetimes:
-                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            data[name].append(value)
-    pq.write_table(pa.Table.from_pydict(data, schema=schema), path)
+    # A month has few distinct instants (days, the period's edges): parse each once.
+    parsed: dict[str, datetime] = {}
+
+    def instant(value: str) -> datetime:
+        when = parsed.get(value)
+        if when is None:
+            when = parsed[value] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return when
+
+    def empty() -> dict[str, list[Any]]:
+        return {name: [] for name in names}
+
+    with pq.ParquetWriter(path, schema) as writer:
+        data = empty()
+        count = 0
+        written = False
+        for row in table:
+            for name in names:
+                value = row[name]
+                if value is not None and name in datetimes:
+                    value = instant(value)
+                data[name].append(value)
+            count += 1
+            if count == batch_rows:
+                writer.write_table(pa.Table.from_pydict(data, schema=schema))
+                written = True
+                data, count = empty(), 0
+        if count or not written:
+            writer.write_table(pa.Table.from_pydict(data, schema=schema))

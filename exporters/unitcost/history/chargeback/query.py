@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple, TypeVar
 
-from unitcost.history.chargeback.period import HOUR, Period, utc_date
+from unitcost.history.chargeback.period import DAY, HOUR, Period, utc_date
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
 #: What a team is charged for, by the attribution rules' parts (docs/rules.md). The
@@ -279,8 +279,28 @@ def _split_hours(
     book_day: Callable[[ChargeKey, date, float, float], None],
 ) -> None:
     """Each team-hour's dollars onto its lines in proportion to what each line's series summed
-    to over that hour (as `_split`), streamed: the hour's weight totals first, then every
-    line's share summed per day and booked once a day, without a per-hour table of lines."""
+    to over that hour (as `_split`), one UTC day at a time: the day's range queries (its hour
+    ends only), the hour's weight totals, then every line's share summed over the day and
+    booked once. Only one day of per-hour points is held at a time, so memory stays that of a
+    day whatever the period's length (docs/performance.md, "Chargeback")."""
+    window_start = start
+    while window_start <= end:
+        # Hour ends s of one UTC day: the hours (s - 1h, s] that start on that day.
+        day_end = (int(window_start - HOUR) // DAY + 1) * DAY
+        window_end = min(float(day_end), end)
+        _split_window(api, selector, window_start, window_end, hourly, day_of, book_day)
+        window_start = window_end + HOUR
+
+
+def _split_window(
+    api: PrometheusAPI,
+    selector: str,
+    start: float,
+    end: float,
+    hourly: Mapping[TeamKey, Mapping[float, float]],
+    day_of: Callable[[float], date],
+    book_day: Callable[[ChargeKey, date, float, float], None],
+) -> None:
     lines: list[tuple[ChargeKey, tuple[tuple[float, float], ...]]] = []
     totals: dict[tuple[TeamKey, float], float] = defaultdict(float)
     for component, metric in COMPONENTS.items():
@@ -309,7 +329,7 @@ def _split_hours(
             book_day(key, day, dollars, day_hours[day])
     for team_key, team in hourly.items():
         for t, dollars in team.items():
-            if totals.get((team_key, t), 0.0) <= 0:
+            if start <= t <= end and totals.get((team_key, t), 0.0) <= 0:
                 # No per-namespace detail in that hour: charged to the team, never dropped.
                 key = ChargeKey(*team_key, "", "", "", "", "", "compute")
                 book_day(key, day_of(t - HOUR), dollars, 1.0)
