@@ -33,7 +33,7 @@ CURRENCY = "USD"  # docs/design.md: money is US dollars everywhere
 #: rows still reconciles to the cent.
 SCALE = 6
 #: Rows per Parquet row group: what `write_parquet` holds in memory at once.
-PARQUET_BATCH_ROWS = 65_536
+PARQUET_BATCH_ROWS = 16_384
 
 VERSIONS = ("1.2", "1.3", "1.4")
 DEFAULT_VERSION = "1.3"
