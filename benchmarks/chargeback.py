@@ -224,7 +224,9 @@ def start_prometheus(data: Path, workdir: Path) -> tuple[subprocess.Popen[bytes]
     raise SystemExit(f"Prometheus did not become ready: {workdir / 'prometheus.log'}")
 
 
-def bench_size(slots: int, interval: int, keep: Path | None) -> dict[str, Any]:
+def bench_size(
+    slots: int, interval: int, keep: Path | None, profile: Path | None = None
+) -> dict[str, Any]:
     period = Period.parse(MONTH)
     result: dict[str, Any] = {"workloads": slots, "load_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="unitcost-bench-chargeback-", dir=keep) as tmp:
@@ -255,6 +257,9 @@ def bench_size(slots: int, interval: int, keep: Path | None) -> dict[str, Any]:
         try:
             at = datetime.fromtimestamp(period.end + HOUR, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             unitcost = [str(Path(sys.executable).parent / "unitcost"), "chargeback"]
+            if profile is not None:  # cProfile's figures, not the timed run's (it slows it)
+                out = profile / f"chargeback-{slots}.prof"
+                unitcost = [sys.executable, "-m", "cProfile", "-o", str(out), *unitcost]
             argv = [*unitcost, "--prometheus", url, "--period", MONTH, "--at", at]
             argv += ["--format", "focus-parquet", "--output", str(work / "focus.parquet")]
             wall, rss, code = run_measured(argv, work / "chargeback.log")
@@ -328,6 +333,11 @@ def main() -> None:
     )
     parser.add_argument("--interval", type=int, default=HOUR, help="seconds between samples")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run chargeback under cProfile, writing chargeback-N.prof here (times then inflated)",
+    )
     parser.add_argument("--tmp", type=Path, help="folder for the TSDB (default: the system's)")
     args = parser.parse_args()
     if HOUR % args.interval:
@@ -336,7 +346,7 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, load average at start: {os.getloadavg()}")
     results = []
     for slots in sizes:
-        results.append(bench_size(slots, args.interval, args.tmp))
+        results.append(bench_size(slots, args.interval, args.tmp, args.profile))
         print(json.dumps(results[-1]), flush=True)
     report(results)
     if args.json:

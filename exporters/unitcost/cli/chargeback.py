@@ -21,6 +21,7 @@ from unitcost.history.chargeback.focus import (
     DEFAULT_VERSION,
     VERSIONS,
     Issuer,
+    iter_rows,
     project,
     rows,
     to_csv,
@@ -169,18 +170,19 @@ def chargeback(
         click.echo(f"unitcost: error: {exc}", err=True)
         sys.exit(2)
     issuer = Issuer(billing_account, billing_account_name, provider, host_provider)
-    table = rows(charges, issuer)
     if report is not None:  # beside the export, never inside it (stdout may be the CSV)
         click.echo(report.text(), err=True, nl=False)
-    if lakehouse is not None:
-        write_iceberg(project(table, focus_version), lakehouse, team)
-        return
     if fmt == "focus-parquet":
         assert output is not None
         try:
-            write_parquet(table, output, focus_version)
+            # Streamed: rows are converted batch by batch, never a month of row dicts at once.
+            write_parquet(iter_rows(charges, issuer), output, focus_version)
         except OSError as exc:
             _cannot_write(output, exc)
+        return
+    table = rows(charges, issuer)
+    if lakehouse is not None:
+        write_iceberg(project(table, focus_version), lakehouse, team)
         return
     if fmt == "focus-csv":
         text = to_csv(table, focus_version)

@@ -95,6 +95,17 @@ class PrometheusAPI:
 
     def query_range(self, promql: str, *, start: float, end: float, step_s: float) -> list[Series]:
         """A range query from `start` to `end` (unix times) every `step_s` seconds."""
+        return [
+            Series(labels, tuple((float(t), _parse_value(v)) for t, v in values))
+            for labels, values in self.query_range_raw(promql, start=start, end=end, step_s=step_s)
+        ]
+
+    def query_range_raw(
+        self, promql: str, *, start: float, end: float, step_s: float
+    ) -> list[tuple[dict[str, str], list[tuple[float, str]]]]:
+        """`query_range` as the API wrote it: per series its labels and its `[time, "value"]`
+        pairs, values still text (`float()` reads them, NaN and ±Inf included). For readers of
+        millions of points that would rather not build a tuple per point first."""
         if end < start or step_s <= 0:
             raise PrometheusError(
                 f"range query {promql!r}: need start <= end and step > 0 "
@@ -111,13 +122,7 @@ class PrometheusAPI:
             raise PrometheusError(
                 f"{self.base_url}: range query {promql!r} returned {data.get('resultType')!r}"
             )
-        return [
-            Series(
-                dict(item["metric"]),
-                tuple((float(t), _parse_value(v)) for t, v in item["values"]),
-            )
-            for item in data["result"]
-        ]
+        return [(item["metric"], item["values"]) for item in data["result"]]
 
     def _call(self, path: str, params: dict[str, str], promql: str) -> dict[str, Any]:
         url = self.base_url + path

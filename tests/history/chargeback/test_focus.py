@@ -24,7 +24,11 @@ from unitcost.history.chargeback.focus import (
     COLUMNS,
     CONDITIONAL,
     MANDATORY,
+    Issuer,
     column_names,
+    iter_rows,
+    rows,
+    write_parquet,
 )
 from unitcost.history.chargeback.period import Period, parse_time
 from unitcost.history.chargeback.query import read_charges
@@ -227,3 +231,30 @@ def test_shared_services_are_split_cost_rows_that_cancel(prom: Prometheus) -> No
         by_day[row["ChargePeriodStart"]] += Decimal(row["BilledCost"])
     assert len(by_day) == 2  # March 1, and March 2 up to the export time
     assert all(abs(total) <= Decimal("0.000003") for total in by_day.values()), by_day
+
+
+def test_parquet_streamed_in_batches_holds_the_same_values(
+    prom: Prometheus, tmp_path: Path
+) -> None:
+    # The CLI streams rows into row groups; however they are cut, the values are the rows'.
+    with PrometheusAPI(prom.url) as api:
+        charges = read_charges(api, Period.parse("2025-03"), parse_time(AT))
+    table = rows(charges, Issuer())
+    assert len(table) > 3
+    whole, batched = tmp_path / "whole.parquet", tmp_path / "batched.parquet"
+    write_parquet(table, whole, "1.3")
+    write_parquet(iter_rows(charges, Issuer()), batched, "1.3", batch_rows=3)
+    assert pq.ParquetFile(whole).num_row_groups == 1
+    assert pq.ParquetFile(batched).num_row_groups == -(-len(table) // 3)
+    assert pq.read_table(batched).equals(pq.read_table(whole))
+    assert pq.read_table(whole).column("BilledCost").to_pylist() == [r["BilledCost"] for r in table]
+    with pytest.raises(ValueError, match="batch_rows must be at least 1, got 0"):
+        write_parquet(table, tmp_path / "none.parquet", "1.3", batch_rows=0)
+
+
+def test_parquet_of_no_rows_has_the_schema(tmp_path: Path) -> None:
+    out = tmp_path / "empty.parquet"
+    write_parquet([], out, "1.2")
+    table = pq.read_table(out)
+    assert table.num_rows == 0
+    assert table.column_names == list(column_names("1.2"))

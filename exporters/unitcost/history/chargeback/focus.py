@@ -10,15 +10,17 @@ custom `x_` columns. The mapping and its reasons: docs/chargeback.md.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from unitcost.history.chargeback.period import DAY, HOUR, day_start, iso
 from unitcost.history.chargeback.query import OWNED, Charge, ChargeKey, Charges
@@ -30,6 +32,8 @@ CURRENCY = "USD"  # docs/design.md: money is US dollars everywhere
 #: Decimal places written for money and quantities: micro-dollars, so summing thousands of
 #: rows still reconciles to the cent.
 SCALE = 6
+#: Rows per Parquet row group: what `write_parquet` holds in memory at once.
+PARQUET_BATCH_ROWS = 16_384
 
 VERSIONS = ("1.2", "1.3", "1.4")
 DEFAULT_VERSION = "1.3"
@@ -201,19 +205,24 @@ def money(value: float) -> Decimal:
 
 def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
     """One row per line and UTC day, every column of every version (`project` picks a
-    version's); money and quantities as Decimal, times as ISO.
+    version's); money and quantities as Decimal, times as ISO. All of `iter_rows` at once."""
+    return list(iter_rows(charges, issuer))
+
+
+def iter_rows(charges: Charges, issuer: Issuer) -> Iterator[dict[str, Any]]:
+    """The rows of `rows`, one at a time, so that a writer can stream them (`write_parquet`
+    converts them batch by batch and never holds a month of row dicts).
 
     When the cluster's own totals were read (no team filter), each cluster and day also gets
     an idle row and an unattributed row, so that the rows other than network sum to the
     cluster's cost (`cluster:unitcost_cost_dollars_per_hour:sum`) to the micro-dollar.
     """
     period = charges.period
-    out: list[dict[str, Any]] = []
     day_totals: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
     for charge in charges.charges:
         row = _row(charge, charges, issuer, period.start, period.end)
         day_totals[(charge.key.cluster, charge.day)] += row["BilledCost"]
-        out.append(row)
+        yield row
     # Data transfer: a row per team and day (component "network"), on top of the allocated
     # cost, which it is not part of (docs/network.md).
     for (cluster, team), days in sorted(charges.network.items()):
@@ -221,14 +230,12 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
             if dollars <= 0:
                 continue
             key = ChargeKey(cluster, team, "", "", "", "", "", "network")
-            out.append(
-                _row(
-                    Charge(key, day, dollars, _hours(day, charges.end)),
-                    charges,
-                    issuer,
-                    period.start,
-                    period.end,
-                )
+            yield _row(
+                Charge(key, day, dollars, _hours(day, charges.end)),
+                charges,
+                issuer,
+                period.start,
+                period.end,
             )
     # Idle capacity and the unattributed rest: explicit rows per cluster and day.
     for cluster, days in sorted(charges.cluster_total.items()):
@@ -244,9 +251,8 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
                 row = _row(charge, charges, issuer, period.start, period.end)
                 row["BilledCost"] = row["ContractedCost"] = row["EffectiveCost"] = amount
                 row["ListCost"] = amount
-                out.append(row)
-    out.extend(_shared_service_rows(charges, issuer))
-    return out
+                yield row
+    yield from _shared_service_rows(charges, issuer)
 
 
 def _shared_service_rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
@@ -294,14 +300,30 @@ def _json(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _row(
-    charge: Charge, charges: Charges, issuer: Issuer, period_start: int, period_end: int
-) -> dict[str, Any]:
-    k = charge.key
+class _KeyParts(NamedTuple):
+    """What a row takes from its line alone, the same on each of its days."""
+
+    service: str
+    category: str
+    subcategory: str
+    #: The description before its day (a cluster row) or before ", on DAY (N h)".
+    description: str
+    resource_id: str | None
+    resource_name: str | None
+    resource_type: str | None
+    allocated_id: str
+    allocated_name: str
+    tags: str
+    method: str
+    #: The method details' `"x_Basis"` member, as JSON writes it.
+    basis: str
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _key_parts(k: ChargeKey) -> _KeyParts:
+    """A line's row parts, built once per line, not once per day (a month is 31 days of the
+    same lines: docs/performance.md, "Chargeback")."""
     service, category, subcategory, what = SERVICES[k.component]
-    start = day_start(charge.day)
-    end = min(start + DAY, charges.end)
-    cost = money(charge.dollars)
     cluster = k.cluster or "cluster"
     tags = {
         name: value
@@ -316,7 +338,7 @@ def _row(
         if value
     }
     if k.component in CLUSTER_COMPONENTS:
-        description = f"{what.capitalize()} of cluster {cluster} on {charge.day.isoformat()}"
+        description = f"{what.capitalize()} of cluster {cluster}"
         resource_id = f"k8s://{cluster}"
         resource_name: str | None = cluster
         resource_type: str | None = "Kubernetes Cluster"
@@ -327,12 +349,45 @@ def _row(
             f"{what.capitalize()} cost of team {k.team}, {where}"
             + (f", queue {k.queue}" if k.queue else "")
             + (f", app {k.app}" if k.app else "")
-            + f", on {charge.day.isoformat()} ({charge.hours:g} h)"
         )
         resource_id = f"k8s://{cluster}/namespaces/{k.namespace}" if k.namespace else ""
         resource_name = k.namespace or None
         resource_type = "Kubernetes Namespace" if k.namespace else None
     allocated_id, allocated_name = _allocated_resource(k, cluster)
+    return _KeyParts(
+        service,
+        category,
+        subcategory,
+        description,
+        resource_id or None,
+        resource_name,
+        resource_type,
+        allocated_id,
+        allocated_name,
+        _json(tags),
+        METHODS[k.component],
+        json.dumps(BASES[k.component]),
+    )
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _day_parts(day: date, end: float) -> tuple[str, str, str]:
+    """A day's ISO date and its charge period's start and end (FOCUS Date/Time)."""
+    start = day_start(day)
+    return day.isoformat(), iso(start), iso(min(start + DAY, end))
+
+
+def _row(
+    charge: Charge, charges: Charges, issuer: Issuer, period_start: int, period_end: int
+) -> dict[str, Any]:
+    k = charge.key
+    parts = _key_parts(k)
+    day, period_start_iso, period_end_iso = _day_parts(charge.day, charges.end)
+    cost = money(charge.dollars)
+    if k.component in CLUSTER_COMPONENTS:
+        description = f"{parts.description} on {day}"
+    else:
+        description = f"{parts.description}, on {day} ({charge.hours:g} h)"
     # The share of the cluster's cost that day (of the team's, where the cluster's own total
     # was not read: a --team export).
     base = charges.cluster_total.get(k.cluster, {}).get(charge.day)
@@ -341,30 +396,27 @@ def _row(
         base = charges.team_day_total(k.team_key, charge.day)
         basis = "team"
     ratio = min(max(charge.dollars / base, 0.0), 1.0) if base and base > 0 else 0.0
-    details = {
-        "Elements": [
-            {
-                "AllocatedRatio": round(ratio, 9),
-                "UsageQuantity": round(charge.hours, 6),
-                "UsageUnit": "Hours",
-                "x_Basis": BASES[k.component],
-            }
-        ],
-        "x_RatioOf": f"{basis} cost of the day",
-        "x_RatioOfDollars": str(money(base or 0.0)),
-    }
+    # AllocatedMethodDetails as `_json` writes {"Elements": [{"AllocatedRatio", "UsageQuantity",
+    # "UsageUnit", "x_Basis"}], "x_RatioOf", "x_RatioOfDollars"} (sorted keys, no spaces),
+    # formatted directly (JSON writes a finite float as its repr).
+    details = (
+        f'{{"Elements":[{{"AllocatedRatio":{_number(round(ratio, 9))},'
+        f'"UsageQuantity":{_number(round(charge.hours, 6))},"UsageUnit":"Hours",'
+        f'"x_Basis":{parts.basis}}}],"x_RatioOf":"{basis} cost of the day",'
+        f'"x_RatioOfDollars":"{money(base or 0.0)}"}}'
+    )
     return {
         "BilledCost": cost,
         "BillingAccountId": issuer.billing_account_id,
         "BillingAccountName": issuer.billing_account_name,
         "BillingCurrency": CURRENCY,
-        "BillingPeriodEnd": iso(period_end),
-        "BillingPeriodStart": iso(period_start),
+        "BillingPeriodEnd": _iso(period_end),
+        "BillingPeriodStart": _iso(period_start),
         "ChargeCategory": "Usage",
         "ChargeClass": None,  # not a correction of an earlier period
         "ChargeDescription": description,
-        "ChargePeriodEnd": iso(end),
-        "ChargePeriodStart": iso(start),
+        "ChargePeriodEnd": period_end_iso,
+        "ChargePeriodStart": period_start_iso,
         # No contract or list price separate from the allocated cost: FOCUS then requires
         # these to equal BilledCost.
         "ContractedCost": cost,
@@ -376,24 +428,24 @@ def _row(
         "PricingUnit": "Hours",
         "ProviderName": issuer.provider,
         "PublisherName": issuer.provider,
-        "ServiceCategory": category,
-        "ServiceName": service,
+        "ServiceCategory": parts.category,
+        "ServiceName": parts.service,
         "ServiceProviderName": issuer.provider,
-        "AllocatedMethodId": METHODS[k.component],
-        "AllocatedMethodDetails": _json(details),
-        "AllocatedResourceId": allocated_id,
-        "AllocatedResourceName": allocated_name,
-        "AllocatedTags": _json(tags),
+        "AllocatedMethodId": parts.method,
+        "AllocatedMethodDetails": details,
+        "AllocatedResourceId": parts.allocated_id,
+        "AllocatedResourceName": parts.allocated_name,
+        "AllocatedTags": parts.tags,
         # An estimate, not a line of an issued or provisional invoice: null (FOCUS InvoiceId).
         "InvoiceId": None,
-        "ResourceId": resource_id or None,
-        "ResourceName": resource_name,
-        "ResourceType": resource_type,
+        "ResourceId": parts.resource_id,
+        "ResourceName": parts.resource_name,
+        "ResourceType": parts.resource_type,
         "SubAccountId": k.team or None,
         "SubAccountName": k.team or None,
-        "Tags": _json(tags),
+        "Tags": parts.tags,
         "ChargeFrequency": "Usage-Based",
-        "ServiceSubcategory": subcategory,
+        "ServiceSubcategory": parts.subcategory,
         "x_Cluster": k.cluster,
         "x_Team": k.team,
         "x_Org": k.org,
@@ -403,6 +455,16 @@ def _row(
         "x_App": k.app,
         "x_CostComponent": k.component,
     }
+
+
+def _number(value: float) -> str:
+    """A float as `json.dumps` writes it."""
+    return repr(value) if math.isfinite(value) else json.dumps(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _iso(unix_s: float) -> str:
+    return iso(unix_s)
 
 
 def _allocated_resource(k: ChargeKey, cluster: str) -> tuple[str, str]:
@@ -439,17 +501,21 @@ def to_csv(
 
 
 def write_parquet(
-    table: list[dict[str, Any]],
+    table: Iterable[Mapping[str, Any]],
     path: Path,
     version: str = DEFAULT_VERSION,
     cols: Sequence[Column] | None = None,
+    batch_rows: int = PARQUET_BATCH_ROWS,
 ) -> None:
     """Parquet of `version`'s columns (or `cols`): decimal128 money, UTC timestamps, nullable
-    strings (JSON columns as JSON text)."""
+    strings (JSON columns as JSON text). Streamed: every `batch_rows` rows become one row
+    group, written before the next batch is read, so memory holds one batch of rows."""
     # Imported here: only this format needs pyarrow (which ships no type information).
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+    if batch_rows < 1:
+        raise ValueError(f"write_parquet: batch_rows must be at least 1, got {batch_rows}")
     chosen = tuple(cols) if cols is not None else columns(version)
     fields = []
     for column in chosen:
@@ -464,11 +530,32 @@ def write_parquet(
     schema = pa.schema(fields, metadata={"focus_version": version})
     names = tuple(c.name for c in chosen)
     datetimes = {c.name for c in chosen if c.kind == "datetime"}
-    data: dict[str, list[Any]] = {name: [] for name in names}
-    for row in table:
-        for name in names:
-            value = row[name]
-            if value is not None and name in datetimes:
-                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            data[name].append(value)
-    pq.write_table(pa.Table.from_pydict(data, schema=schema), path)
+    # A month has few distinct instants (days, the period's edges): parse each once.
+    parsed: dict[str, datetime] = {}
+
+    def instant(value: str) -> datetime:
+        when = parsed.get(value)
+        if when is None:
+            when = parsed[value] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return when
+
+    def empty() -> dict[str, list[Any]]:
+        return {name: [] for name in names}
+
+    with pq.ParquetWriter(path, schema) as writer:
+        data = empty()
+        count = 0
+        written = False
+        for row in table:
+            for name in names:
+                value = row[name]
+                if value is not None and name in datetimes:
+                    value = instant(value)
+                data[name].append(value)
+            count += 1
+            if count == batch_rows:
+                writer.write_table(pa.Table.from_pydict(data, schema=schema))
+                written = True
+                data, count = empty(), 0
+        if count or not written:
+            writer.write_table(pa.Table.from_pydict(data, schema=schema))

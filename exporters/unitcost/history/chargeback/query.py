@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple, TypeVar
 
-from unitcost.history.chargeback.period import HOUR, Period, utc_date
+from unitcost.history.chargeback.period import DAY, HOUR, Period, utc_date
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
 #: What a team is charged for, by the attribution rules' parts (docs/rules.md). The
@@ -279,40 +279,75 @@ def _split_hours(
     book_day: Callable[[ChargeKey, date, float, float], None],
 ) -> None:
     """Each team-hour's dollars onto its lines in proportion to what each line's series summed
-    to over that hour (as `_split`), streamed: the hour's weight totals first, then every
-    line's share summed per day and booked once a day, without a per-hour table of lines."""
-    lines: list[tuple[ChargeKey, tuple[tuple[float, float], ...]]] = []
-    totals: dict[tuple[TeamKey, float], float] = defaultdict(float)
+    to over that hour (as `_split`), one UTC day at a time: the day's range queries (its hour
+    ends only), the hour's weight totals, then every line's share summed over the day and
+    booked once. Only one day of per-hour points is held at a time, so memory stays that of a
+    day whatever the period's length (docs/performance.md, "Chargeback")."""
+    window_start = start
+    while window_start <= end:
+        # Hour ends s of one UTC day: the hours (s - 1h, s] that start on that day.
+        day_end = (int(window_start - HOUR) // DAY + 1) * DAY
+        window_end = min(float(day_end), end)
+        _split_window(api, selector, window_start, window_end, hourly, day_of, book_day)
+        window_start = window_end + HOUR
+
+
+def _split_window(
+    api: PrometheusAPI,
+    selector: str,
+    start: float,
+    end: float,
+    hourly: Mapping[TeamKey, Mapping[float, float]],
+    day_of: Callable[[float], date],
+    book_day: Callable[[ChargeKey, date, float, float], None],
+) -> None:
+    """`_split_hours` for the hour ends `start`..`end` of one UTC day. The hours are indexed
+    (0 for `start`), the values read straight from the API's text, and each line's share is
+    summed in the order of its points, so the sums are those of a per-hour table."""
+    day = day_of(start - HOUR)
+    hours = int((end - start) // HOUR) + 1
+    lines: list[tuple[ChargeKey, list[tuple[int, float]]]] = []
+    totals: dict[TeamKey, list[float]] = {}
     for component, metric in COMPONENTS.items():
         promql = f"sum by ({', '.join(ROW_LABELS)}) (sum_over_time({metric}{selector}[1h]))"
-        for series in api.query_range(promql, start=start, end=end, step_s=HOUR):
-            key = _charge_key(series.labels, component)
-            points = tuple((t, v) for t, v in series.points if v > 0)
+        for labels, values in api.query_range_raw(promql, start=start, end=end, step_s=HOUR):
+            key = _charge_key(labels, component)
             team_key = key.team_key
-            for t, v in points:
-                totals[(team_key, t)] += v
+            team_totals = totals.get(team_key)
+            if team_totals is None:
+                team_totals = totals[team_key] = [0.0] * hours
+            points = []
+            for t, raw in values:
+                v = float(raw)
+                if v > 0:
+                    i = int((t - start) // HOUR)
+                    team_totals[i] += v
+                    points.append((i, v))
             lines.append((key, points))
     for key, points in lines:
         team_key = key.team_key
         team = hourly.get(team_key)
         if team is None:
             continue
-        day_dollars: dict[date, float] = defaultdict(float)
-        day_hours: dict[date, float] = defaultdict(float)
-        for t, v in points:
-            dollars = team.get(t)
-            if dollars is not None:
-                day = day_of(t - HOUR)
-                day_dollars[day] += dollars * v / totals[(team_key, t)]
-                day_hours[day] += 1.0
-        for day, dollars in day_dollars.items():
-            book_day(key, day, dollars, day_hours[day])
+        team_totals = totals[team_key]
+        dollars = 0.0
+        booked = 0
+        for i, v in points:
+            cost = team.get(start + i * HOUR)
+            if cost is not None:
+                dollars += cost * v / team_totals[i]
+                booked += 1
+        if booked:
+            book_day(key, day, dollars, float(booked))
     for team_key, team in hourly.items():
-        for t, dollars in team.items():
-            if totals.get((team_key, t), 0.0) <= 0:
-                # No per-namespace detail in that hour: charged to the team, never dropped.
-                key = ChargeKey(*team_key, "", "", "", "", "", "compute")
-                book_day(key, day_of(t - HOUR), dollars, 1.0)
+        team_totals = totals.get(team_key, [])
+        for t, cost in team.items():
+            if start <= t <= end:
+                i = int((t - start) // HOUR)
+                if i >= len(team_totals) or team_totals[i] <= 0:
+                    # No per-namespace detail in that hour: charged to the team, never dropped.
+                    key = ChargeKey(*team_key, "", "", "", "", "", "compute")
+                    book_day(key, day, cost, 1.0)
 
 
 def _daily(
