@@ -267,6 +267,17 @@ def bench_size(
                 raise SystemExit((work / "chargeback.log").read_text()[-2000:])
             result |= {"chargeback_s": wall, "chargeback_rss_mib": rss}
             result["rows"] = _parquet_rows(work / "focus.parquet")
+            # The same month appended to an Iceberg table (docs/lakehouse.md): SQL catalog
+            # and file warehouse in the temporary folder.
+            argv = [str(Path(sys.executable).parent / "unitcost"), "chargeback"]
+            argv += ["--prometheus", url, "--period", MONTH, "--at", at]
+            argv += ["--format", "iceberg", "--catalog-type", "sql"]
+            argv += ["--catalog-uri", f"sqlite:///{work / 'catalog.db'}"]
+            argv += ["--warehouse", f"file://{work / 'warehouse'}"]
+            wall, rss, code = run_measured(argv, work / "iceberg.log")
+            if code != 0:
+                raise SystemExit((work / "iceberg.log").read_text()[-2000:])
+            result |= {"iceberg_s": wall, "iceberg_rss_mib": rss}
             argv = [sys.executable, __file__, "baseline", "--prometheus", url]
             argv += ["--output", str(work / "baseline.parquet")]
             wall, rss, code = run_measured(argv, work / "baseline.log")
@@ -309,6 +320,12 @@ def report(results: list[dict[str, Any]]) -> None:
                 f"x{r['chargeback_s'] / first['chargeback_s']:.2f}, RSS "
                 f"x{r['chargeback_rss_mib'] / first['chargeback_rss_mib']:.2f}"
             )
+    for r in results:
+        print(
+            f"iceberg at {r['workloads']:,} workloads: {r['iceberg_s']:.1f} s, "
+            f"{r['iceberg_rss_mib']:.0f} MiB peak, {r['rows'] / r['iceberg_s']:,.0f} rows/s "
+            f"(the same month as focus-parquet: {r['chargeback_s']:.1f} s)"
+        )
     top = results[-1]
     print(
         f"target at {top['workloads']:,} workloads: under 60 s and 1 GiB -> "
