@@ -29,7 +29,6 @@ E2E_FOLDERS = frozenset({"e2e", "faults", "rules", "security", "packaging"})
 E2E_FIXTURES = frozenset(
     {
         "prom",  # a real Prometheus (chargeback, dashboards, recommend)
-        "ray_session",  # a local Ray head process (the Iceberg table read by Ray Data)
         "prom_history",  # a real Prometheus holding backfilled capacity history (forecast)
         "promtool",  # below
         "demo_process",  # `unitcost demo`

@@ -88,7 +88,8 @@ def test_metrics_satisfy_the_invariant_for_every_node_and_resource(
     # The demo reads the simulated cluster, its dcgm-exporter and its shared services' usage:
     # each source reports once, and every one is up.
     up = [(labels["source"], v) for n, labels, v in samples if n == "unitcost_source_up"]
-    assert len(up) == len({source for source, _ in up}) >= 1
+    assert len(up) == len({source for source, _ in up})
+    assert "simulator" in {source for source, _ in up}
     assert all(v == 1.0 for _, v in up), up
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -34,18 +33,3 @@ def month_to_date_expr() -> str:
         if r.get("record") == "team:unitcost_cost_dollars:month_to_date"
     ]
     return str(expr)
-
-
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[Any]:
-    """One local Ray (a head process on this machine, 1 CPU, no dashboard) for every test
-    that reads the Iceberg table through Ray Data; started once, stopped at the end."""
-    import ray
-
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
