@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from support.focus_spec import MANDATORY as SPEC_MANDATORY
 from support.prometheus import Prometheus
 from unitcost.cli.main import main
 from unitcost.history.chargeback.focus import (
@@ -37,14 +38,6 @@ from unitcost.sources.promapi import PrometheusAPI
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chargeback")]
 
 AT = "2025-03-02T10:20:34Z"
-# FOCUS 1.2 Mandatory columns (specification/columns/*.md at tag v1.2, "Feature level").
-FOCUS_12_MANDATORY = {
-    "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass",
-    "ChargeDescription", "ChargePeriodEnd", "ChargePeriodStart", "ContractedCost",
-    "EffectiveCost", "InvoiceIssuerName", "ListCost", "PricingQuantity", "PricingUnit",
-    "ProviderName", "PublisherName", "ServiceCategory", "ServiceName",
-}  # fmt: skip
 SERVICE_CATEGORIES = {
     "AI and Machine Learning",
     "Analytics",
@@ -70,7 +63,7 @@ def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> N
     assert table
     header = list(table[0])
     assert header == list(COLUMNS)
-    assert set(MANDATORY) == FOCUS_12_MANDATORY <= set(header)
+    assert set(MANDATORY) == SPEC_MANDATORY["1.2"] <= set(header)
     # FOCUS columns first, then the x_ custom ones, never intermixed.
     custom = [i for i, name in enumerate(header) if name.startswith("x_")]
     assert custom == list(range(len(header) - len(custom), len(header)))

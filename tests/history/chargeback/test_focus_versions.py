@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from support.focus_spec import MANDATORY
 from support.prometheus import Prometheus
 from support.tools import focus_python
 from unitcost.cli.main import main
@@ -38,22 +39,6 @@ from unitcost.history.chargeback.query import Charge, ChargeKey, Charges
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chargeback")]
 
 AT = "2025-03-02T10:20:34Z"
-# Mandatory columns of the Cost and Usage dataset per version (specification/columns/*.md,
-# "Feature level", at tags v1.2, v1.3, v1.4; 1.3 deprecates ProviderName and PublisherName,
-# 1.4 removes them).
-MANDATORY_14 = {
-    "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass",
-    "ChargeDescription", "ChargePeriodEnd", "ChargePeriodStart", "ContractedCost",
-    "EffectiveCost", "HostProviderName", "InvoiceIssuerName", "ListCost", "PricingQuantity",
-    "PricingUnit", "ServiceCategory", "ServiceName", "ServiceProviderName",
-}  # fmt: skip
-MANDATORY = {
-    "1.2": MANDATORY_14 - {"HostProviderName", "ServiceProviderName"}
-    | {"ProviderName", "PublisherName"},
-    "1.3": MANDATORY_14 | {"ProviderName", "PublisherName"},
-    "1.4": MANDATORY_14,
-}
 ALLOCATED = (
     "AllocatedMethodId",
     "AllocatedMethodDetails",
