@@ -21,14 +21,15 @@ from unitcost.history.chargeback.focus import (
     DEFAULT_VERSION,
     VERSIONS,
     Issuer,
-    iter_rows,
+    column_batches,
     project,
     rows,
     to_csv,
     write_parquet,
+    write_parquet_batches,
 )
 from unitcost.history.chargeback.period import Period, parse_time
-from unitcost.history.chargeback.query import read_charges
+from unitcost.history.chargeback.query import iter_days, read_charges, read_context
 from unitcost.history.chargeback.reconcile import Report, reconcile
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
@@ -159,27 +160,33 @@ def chargeback(
     if dataset == "contract-commitment":
         _commitments(url, period, fmt, focus_version, pricebooks, output, now if at is None else at)
         return
+    issuer = Issuer(billing_account, billing_account_name, provider, host_provider)
+    until = now if period.until is None else period.until
+    when = until if at is None else at
     report = None
     try:
         with PrometheusAPI(url) as api:
-            until = now if period.until is None else period.until
-            charges = read_charges(api, period, until if at is None else at, team)
             if bill is not None:
-                report = _reconcile(api, bill, period, until if at is None else at)
+                report = _reconcile(api, bill, period, when)
+                # beside the export, never inside it (stdout may be the CSV)
+                click.echo(report.text(), err=True, nl=False)
+            if fmt == "focus-parquet":
+                assert output is not None
+                # Streamed: each day is written while the next is read, a batch of rows at
+                # a time, column by column (docs/performance.md, "Chargeback").
+                context = read_context(api, period, when, team)
+                days = iter_days(api, period, when, team)
+                try:
+                    write_parquet_batches(
+                        column_batches(context, issuer, stream=days), output, focus_version
+                    )
+                except OSError as exc:
+                    _cannot_write(output, exc)
+                return
+            charges = read_charges(api, period, when, team)
     except PrometheusError as exc:
         click.echo(f"unitcost: error: {exc}", err=True)
         sys.exit(2)
-    issuer = Issuer(billing_account, billing_account_name, provider, host_provider)
-    if report is not None:  # beside the export, never inside it (stdout may be the CSV)
-        click.echo(report.text(), err=True, nl=False)
-    if fmt == "focus-parquet":
-        assert output is not None
-        try:
-            # Streamed: rows are converted batch by batch, never a month of row dicts at once.
-            write_parquet(iter_rows(charges, issuer), output, focus_version)
-        except OSError as exc:
-            _cannot_write(output, exc)
-        return
     table = rows(charges, issuer)
     if lakehouse is not None:
         write_iceberg(project(table, focus_version), lakehouse, team)

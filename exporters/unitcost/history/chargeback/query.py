@@ -13,13 +13,18 @@ money went, never how much there was (docs/chargeback.md, "How totals reconcile"
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+import orjson
+
 from unitcost.history.chargeback.period import DAY, HOUR, Period, utc_date
-from unitcost.sources.promapi import PrometheusAPI, PrometheusError
+from unitcost.sources.promapi import Matrix, PrometheusAPI, PrometheusError
 
 #: What a team is charged for, by the attribution rules' parts (docs/rules.md). The
 #: per-workload records carry every ROW_LABELS label and are few (workloads, not pods), so
@@ -111,6 +116,17 @@ class Charges:
             self._team_days = dict(days)
         return self._team_days.get((team_key, day), 0.0)
 
+    def note_day(self, lines: Iterable[Charge]) -> None:
+        """Count a streamed day's lines (`iter_days`) into `team_day_total`, without keeping
+        them in `charges`."""
+        if self._team_days is None:
+            self._team_days = {}
+        days = self._team_days
+        for charge in lines:
+            key = charge.key
+            day_key = ((key.cluster, key.team), charge.day)
+            days[day_key] = days.get(day_key, 0.0) + charge.dollars
+
     #: Per (cluster, team, service, method) and day: shared-service dollars split by usage,
     #: positive for what a team was allocated, negative (method `owned`) for its own
     #: services' cost moved to them. Rows of their own; over all teams they sum to 0.
@@ -132,64 +148,19 @@ def team_selector(team: str | None) -> str:
 
 def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None = None) -> Charges:
     """The period's charges as Prometheus recorded them, up to `at` (unix time)."""
-    if at <= period.start:
-        raise PrometheusError(f"period {period.label} has not started at the given time")
-    end = min(float(period.end), at)
-    last_full_hour = int(end) // HOUR * HOUR
+    charges = read_context(api, period, at, team)
+    for lines in iter_days(api, period, at, team):
+        charges.charges.extend(lines)
+    return charges
+
+
+def read_context(api: PrometheusAPI, period: Period, at: float, team: str | None = None) -> Charges:
+    """Everything of `read_charges` but the lines' charges (`iter_days` streams those): the
+    per-team and per-cluster daily series (waste, idle GPU, network, shared services, the
+    cluster's total and idle capacity)."""
+    end, last_full_hour = _bounds(period, at)
     selector = team_selector(team)
-    lines: dict[tuple[ChargeKey, date], Charge] = {}
-    hour_days: dict[float, date] = {}
-
-    def day_of(hour_start: float) -> date:
-        day = hour_days.get(hour_start)
-        if day is None:
-            day = hour_days[hour_start] = utc_date(hour_start)
-        return day
-
-    def book_day(key: ChargeKey, day: date, dollars: float, hours: float) -> None:
-        charge = lines.get((key, day))
-        if charge is None:
-            charge = lines[(key, day)] = Charge(key, day)
-        charge.dollars += dollars
-        charge.hours += hours
-
-    def book(key: ChargeKey, hour_start: float, dollars: float, hours: float) -> None:
-        day = day_of(hour_start)
-        charge = lines.get((key, day))
-        if charge is None:
-            charge = lines[(key, day)] = Charge(key, day)
-        charge.dollars += dollars
-        charge.hours += hours
-
-    # Whole hours: the hour (s - 1h, s] at every hour end s of the period.
-    first_end = period.start + HOUR
-    if last_full_hour >= first_end:
-        hourly = _range_by_team(api, TEAM_HOURLY + selector, first_end, last_full_hour, _team_key)
-        _split_hours(api, selector, first_end, last_full_hour, hourly, day_of, book_day)
-
-    # The hour in progress, at the current rate (as the month-to-date rule adds it).
-    if end < period.end and end > last_full_hour:
-        fraction = (end - last_full_hour) / HOUR
-        rates = {
-            _team_key(sample.labels): sample.value
-            for sample in api.query(TEAM_RATE + selector, at=end)
-        }
-        shares: dict[TeamKey, dict[ChargeKey, float]] = defaultdict(dict)
-        for component, metric in COMPONENTS.items():
-            promql = f"sum by ({', '.join(ROW_LABELS)}) ({metric}{selector})"
-            for sample in api.query(promql, at=end):
-                key = _charge_key(sample.labels, component)
-                shares[key.team_key][key] = sample.value
-        for team_key, rate in rates.items():
-            _split(team_key, rate * fraction, shares.get(team_key, {}), end, fraction, book)
-
-    if not lines:
-        scope = f" for team {team!r}" if team else ""
-        raise PrometheusError(
-            f"{api.base_url}: no {TEAM_HOURLY} or {TEAM_RATE} series{scope} in {period.label}: "
-            "is recording-rules/budget.yml loaded, and did an exporter run in that period?"
-        )
-    charges = Charges(period, end, sorted(lines.values(), key=lambda c: (c.day, c.key)))
+    charges = Charges(period, end, [])
     charges.waste = _daily(api, WASTE_RATE + selector, period, end, last_full_hour, _team_key)
     charges.gpu_idle = _daily(api, GPU_IDLE_RATE + selector, period, end, last_full_hour, _team_key)
     charges.network = _daily(api, NETWORK_RATE + selector, period, end, last_full_hour, _team_key)
@@ -212,6 +183,72 @@ def read_charges(api: PrometheusAPI, period: Period, at: float, team: str | None
     return charges
 
 
+def _bounds(period: Period, at: float) -> tuple[float, int]:
+    """(the unix time the charges run to, the last whole hour's end before it)."""
+    if at <= period.start:
+        raise PrometheusError(f"period {period.label} has not started at the given time")
+    end = min(float(period.end), at)
+    return end, int(end) // HOUR * HOUR
+
+
+def iter_days(
+    api: PrometheusAPI, period: Period, at: float, team: str | None = None
+) -> Iterator[list[Charge]]:
+    """The lines' charges one UTC day at a time, days in order, each day's lines in key order
+    (what `read_charges` holds whole), so that an export can write a day while the next is
+    read (docs/performance.md, "Chargeback"). Raises PrometheusError, after the last day,
+    when there was nothing to charge."""
+    end, last_full_hour = _bounds(period, at)
+    selector = team_selector(team)
+    in_progress = end < period.end and end > last_full_hour
+    # The hour in progress books onto its own day: that day waits for it.
+    progress_day = utc_date(end) if in_progress else None
+    held: dict[ChargeKey, Charge] = {}
+    order: list[ChargeKey] = []
+    any_day = False
+
+    # Whole hours: the hour (s - 1h, s] at every hour end s of the period.
+    first_end = period.start + HOUR
+    if last_full_hour >= first_end:
+        hourly = _range_by_team(api, TEAM_HOURLY + selector, first_end, last_full_hour, _team_key)
+        for day, lines, order in _split_days(api, selector, first_end, last_full_hour, hourly):
+            if day == progress_day:
+                held = lines
+            elif lines:
+                any_day = True
+                yield [lines[key] for key in order]
+
+    # The hour in progress, at the current rate (as the month-to-date rule adds it).
+    if progress_day is not None:
+        fraction = (end - last_full_hour) / HOUR
+        rates = {
+            _team_key(sample.labels): sample.value
+            for sample in api.query(TEAM_RATE + selector, at=end)
+        }
+        shares: dict[TeamKey, dict[ChargeKey, float]] = defaultdict(dict)
+        for component, metric in COMPONENTS.items():
+            promql = f"sum by ({', '.join(ROW_LABELS)}) ({metric}{selector})"
+            for sample in api.query(promql, at=end):
+                key = _charge_key(sample.labels, component)
+                shares[key.team_key][key] = sample.value
+
+        def book(key: ChargeKey, _hour_start: float, dollars: float, hours: float) -> None:
+            _book(held, key, progress_day, dollars, hours)
+
+        for team_key, rate in rates.items():
+            _split(team_key, rate * fraction, shares.get(team_key, {}), end, fraction, book)
+    if held:
+        any_day = True
+        yield [held[key] for key in _sorted_keys(held, order)]
+
+    if not any_day:
+        scope = f" for team {team!r}" if team else ""
+        raise PrometheusError(
+            f"{api.base_url}: no {TEAM_HOURLY} or {TEAM_RATE} series{scope} in {period.label}: "
+            "is recording-rules/budget.yml loaded, and did an exporter run in that period?"
+        )
+
+
 def _split(
     team_key: TeamKey,
     dollars: float,
@@ -229,6 +266,26 @@ def _split(
     for key, weight in weights.items():
         if weight > 0:
             book(key, hour_start, dollars * weight / total, hours)
+
+
+def _book(
+    lines: dict[ChargeKey, Charge], key: ChargeKey, day: date, dollars: float, hours: float
+) -> None:
+    charge = lines.get(key)
+    if charge is None:
+        charge = lines[key] = Charge(key, day)
+    charge.dollars += dollars
+    charge.hours += hours
+
+
+def _sorted_keys(lines: Mapping[ChargeKey, Charge], previous: list[ChargeKey]) -> list[ChargeKey]:
+    """A day's line keys in order (the export's row order within a day). Most of them were
+    lines the day before too: those come in the previous day's order, the new ones sorted
+    after them, so the sort merges two runs (linear) instead of comparing every key anew."""
+    kept = [key for key in previous if key in lines]
+    seen = set(kept)
+    new = sorted(key for key in lines if key not in seen)
+    return sorted(kept + new)
 
 
 def _team_key(labels: Mapping[str, str]) -> TeamKey:
@@ -269,85 +326,157 @@ def _range_by_team(
     return dict(out)
 
 
-def _split_hours(
+def _split_days(
     api: PrometheusAPI,
     selector: str,
     start: float,
     end: float,
     hourly: Mapping[TeamKey, Mapping[float, float]],
-    day_of: Callable[[float], date],
-    book_day: Callable[[ChargeKey, date, float, float], None],
-) -> None:
+) -> Iterator[tuple[date, dict[ChargeKey, Charge], list[ChargeKey]]]:
     """Each team-hour's dollars onto its lines in proportion to what each line's series summed
     to over that hour (as `_split`), one UTC day at a time: the day's range queries (its hour
     ends only), the hour's weight totals, then every line's share summed over the day and
-    booked once. Only one day of per-hour points is held at a time, so memory stays that of a
-    day whatever the period's length (docs/performance.md, "Chargeback")."""
+    booked once. Yields (day, its charges, their keys in order). Two threads read the next
+    day's answers while this one splits (Prometheus answers, and this process parses, on
+    other cores), so only about two days of per-hour points are held whatever the period's
+    length
+    (docs/performance.md, "Chargeback")."""
+    windows: list[tuple[float, float]] = []
     window_start = start
     while window_start <= end:
         # Hour ends s of one UTC day: the hours (s - 1h, s] that start on that day.
         day_end = (int(window_start - HOUR) // DAY + 1) * DAY
         window_end = min(float(day_end), end)
-        _split_window(api, selector, window_start, window_end, hourly, day_of, book_day)
+        windows.append((window_start, window_end))
         window_start = window_end + HOUR
+    known: dict[tuple[str, bytes], ChargeKey] = {}
+    order: list[ChargeKey] = []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chargeback-read") as readers:
+
+        def submit(window: tuple[float, float]) -> list[Future[Matrix]]:
+            return [
+                readers.submit(
+                    api.query_range_arrays,
+                    f"sum by ({', '.join(ROW_LABELS)}) (sum_over_time({metric}{selector}[1h]))",
+                    start=window[0],
+                    end=window[1],
+                    step_s=HOUR,
+                )
+                for metric in COMPONENTS.values()
+            ]
+
+        ahead = submit(windows[0]) if windows else []
+        for n, (window_start, window_end) in enumerate(windows):
+            answers = [future.result() for future in ahead]
+            ahead = submit(windows[n + 1]) if n + 1 < len(windows) else []
+            points = _window_points(answers, known)
+            day = utc_date(window_start - HOUR)
+            lines: dict[ChargeKey, Charge] = {}
+            _split_window(points, window_start, window_end, hourly, lines, day)
+            order = _sorted_keys(lines, order)
+            yield day, lines, order
+
+
+class _WindowPoints(NamedTuple):
+    """One day's line series as arrays: the lines, and per point its line, time and value."""
+
+    keys: list[ChargeKey]
+    line: npt.NDArray[np.int64]
+    time: npt.NDArray[np.float64]
+    value: npt.NDArray[np.float64]
+
+
+def _window_points(
+    answers: list[Matrix], known: dict[tuple[str, bytes], ChargeKey]
+) -> _WindowPoints:
+    """One day's answers (one per component, COMPONENTS' order) as one set of arrays. A
+    series' key is looked up by its labels' text, which is the same every day: a month of
+    20,000 workloads is 1.3 million series-days but about 120,000 lines, each decoded and
+    keyed once."""
+    keys: list[ChargeKey] = []
+    lines: list[npt.NDArray[np.int64]] = []
+    for component, matrix in zip(COMPONENTS, answers, strict=True):
+        first = len(keys)
+        for text in matrix.label_json:
+            key = known.get((component, text))
+            if key is None:
+                key = known[(component, text)] = _charge_key(orjson.loads(text), component)
+            keys.append(key)
+        lines.append(np.repeat(np.arange(first, len(keys), dtype=np.int64), matrix.counts))
+    return _WindowPoints(
+        keys,
+        np.concatenate(lines),
+        np.concatenate([m.times for m in answers]),
+        np.concatenate([m.values for m in answers]),
+    )
 
 
 def _split_window(
-    api: PrometheusAPI,
-    selector: str,
+    points: _WindowPoints,
     start: float,
     end: float,
     hourly: Mapping[TeamKey, Mapping[float, float]],
-    day_of: Callable[[float], date],
-    book_day: Callable[[ChargeKey, date, float, float], None],
+    lines: dict[ChargeKey, Charge],
+    day: date,
 ) -> None:
-    """`_split_hours` for the hour ends `start`..`end` of one UTC day. The hours are indexed
-    (0 for `start`), the values read straight from the API's text, and each line's share is
-    summed in the order of its points, so the sums are those of a per-hour table."""
-    day = day_of(start - HOUR)
+    """`_split_hours` for the hour ends `start`..`end` of one UTC day, vectorised: per team
+    and hour the positive weights' total, then per point `cost x weight / total`, summed per
+    line. numpy's `bincount` adds in the order of the points, the points are in the order of
+    the answers, and the products are the same IEEE operations in the same order, so the sums
+    are bit for bit those of a loop over the points."""
     hours = int((end - start) // HOUR) + 1
-    lines: list[tuple[ChargeKey, list[tuple[int, float]]]] = []
-    totals: dict[TeamKey, list[float]] = {}
-    for component, metric in COMPONENTS.items():
-        promql = f"sum by ({', '.join(ROW_LABELS)}) (sum_over_time({metric}{selector}[1h]))"
-        for labels, values in api.query_range_raw(promql, start=start, end=end, step_s=HOUR):
-            key = _charge_key(labels, component)
-            team_key = key.team_key
-            team_totals = totals.get(team_key)
-            if team_totals is None:
-                team_totals = totals[team_key] = [0.0] * hours
-            points = []
-            for t, raw in values:
-                v = float(raw)
-                if v > 0:
-                    i = int((t - start) // HOUR)
-                    team_totals[i] += v
-                    points.append((i, v))
-            lines.append((key, points))
-    for key, points in lines:
-        team_key = key.team_key
+    keys = points.keys
+    teams: dict[TeamKey, int] = {}
+    line_team = np.fromiter(
+        (teams.setdefault(key.team_key, len(teams)) for key in keys), np.int64, len(keys)
+    )
+    positive = points.value > 0
+    line = points.line[positive]
+    weight = points.value[positive]
+    cell = line_team[line] * hours + ((points.time[positive] - start) // HOUR).astype(np.int64)
+    totals = np.bincount(cell, weights=weight, minlength=len(teams) * hours)
+    # Each team-hour's dollars (team:...:avg1h), and whether the team had any that hour.
+    cost = np.zeros(len(teams) * hours)
+    has_cost = np.zeros(len(teams) * hours, dtype=bool)
+    for team_key, index in teams.items():
         team = hourly.get(team_key)
         if team is None:
             continue
-        team_totals = totals[team_key]
-        dollars = 0.0
-        booked = 0
-        for i, v in points:
-            cost = team.get(start + i * HOUR)
-            if cost is not None:
-                dollars += cost * v / team_totals[i]
-                booked += 1
-        if booked:
-            book_day(key, day, dollars, float(booked))
+        for i in range(hours):
+            value = team.get(start + i * HOUR)
+            if value is not None:
+                cost[index * hours + i] = value
+                has_cost[index * hours + i] = True
+    booked = has_cost[cell]
+    booked_cell = cell[booked]
+    dollars = cost[booked_cell] * weight[booked] / totals[booked_cell]
+    line_dollars = np.bincount(line[booked], weights=dollars, minlength=len(keys))
+    line_hours = np.bincount(line[booked], minlength=len(keys))
+    booked_lines = np.flatnonzero(line_hours)
+    # `+ 0.0` as booking onto a new line adds to 0.0 (so -0.0 becomes 0.0, as it did).
+    for index, line_dollar, line_hour in zip(
+        booked_lines.tolist(),
+        (line_dollars[booked_lines] + 0.0).tolist(),
+        line_hours[booked_lines].astype(np.float64).tolist(),
+        strict=True,
+    ):
+        key = keys[index]
+        charge = lines.get(key)
+        if charge is None:
+            lines[key] = Charge(key, day, line_dollar, line_hour)
+        else:
+            charge.dollars += line_dollar
+            charge.hours += line_hour
     for team_key, team in hourly.items():
-        team_totals = totals.get(team_key, [])
-        for t, cost in team.items():
-            if start <= t <= end:
-                i = int((t - start) // HOUR)
-                if i >= len(team_totals) or team_totals[i] <= 0:
-                    # No per-namespace detail in that hour: charged to the team, never dropped.
-                    key = ChargeKey(*team_key, "", "", "", "", "", "compute")
-                    book_day(key, day, cost, 1.0)
+        team_index = teams.get(team_key)
+        for i in range(hours):
+            value = team.get(start + i * HOUR)
+            if value is None:
+                continue
+            if team_index is None or totals[team_index * hours + i] <= 0:
+                # No per-namespace detail in that hour: charged to the team, never dropped.
+                key = ChargeKey(*team_key, "", "", "", "", "", "compute")
+                _book(lines, key, day, value, 1.0)
 
 
 def _daily(
