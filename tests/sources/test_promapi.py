@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import sys
 import time
 
+import numpy as np
 import pytest
 
 from support.prometheus import free_port, prometheus
+from unitcost.sources import promapi
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("prometheus")]
@@ -56,3 +60,79 @@ def test_unreachable_and_bad_url_name_the_url() -> None:
         api.query("up")
     with pytest.raises(PrometheusError, match="must start with http"):
         PrometheusAPI("localhost:9090")
+
+
+def _awkward_history(now: float) -> str:
+    # Label values holding the answer's own punctuation, a gap, and values that end as
+    # NaN and ±Inf once divided: what the array reader must read as the JSON reader does.
+    start = int(now) - DAY
+    lines = ["# TYPE odd_total gauge"]
+    labelsets = (
+        'team="a",note="x\\"},\\"values\\":[[1,\\"2\\"]]}"',
+        'team="b",note="back\\\\slash ],[ ü"',
+        'team="c"',
+    )
+    for n, labels in enumerate(labelsets):
+        for i in range(24):
+            if n == 2 and 8 <= i < 12:
+                continue  # a gap: fewer points for this series
+            value = 0 if n == 1 and i % 5 == 0 else (i + 1) * (n + 1) / 7
+            lines.append(f"odd_total{{{labels}}} {value!r} {start + 3600 * i}")
+    return "\n".join(lines) + "\n# EOF\n"
+
+
+@pytest.mark.parametrize("reader", ["pyarrow", "numpy"])
+def test_range_arrays_read_what_the_json_reader_reads(
+    reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if reader == "numpy":  # as without the chargeback extra: pyarrow cannot be imported
+        monkeypatch.setitem(sys.modules, "pyarrow", None)
+        monkeypatch.setitem(sys.modules, "pyarrow.csv", None)
+    now = time.time()
+    start, end = now - DAY + 1800, now - 1800
+    with prometheus([], history=_awkward_history(now)) as prom, PrometheusAPI(prom.url) as api:
+        odd = "last_over_time(odd_total[1h])"
+        for promql in (odd, f"{odd} / ({odd} - {odd})", f"{odd} > 1e9"):
+            expected = api.query_range(promql, start=start, end=end, step_s=3600)
+            matrix = api.query_range_arrays(promql, start=start, end=end, step_s=3600)
+            assert matrix.labels() == [dict(s.labels) for s in expected]
+            assert matrix.counts.tolist() == [len(s.points) for s in expected]
+            times = [t for s in expected for t, _ in s.points]
+            values = [v for s in expected for _, v in s.points]
+            assert matrix.times.tolist() == times
+            # Bit for bit, NaN where NaN (0/0) and ±Inf where the division made them.
+            assert np.array_equal(matrix.values, np.array(values), equal_nan=True)
+        every = api.query_range_arrays(odd, start=start, end=end, step_s=3600)
+        assert len(every.label_json) == 3 and 60 <= sum(every.counts) < 72  # c's gap
+        notes = {labels.get("note") for labels in every.labels()}
+        assert notes == {'x"},"values":[[1,"2"]]}', "back\\slash ],[ ü", None}
+        divided = api.query_range_arrays(
+            f"{odd} / ({odd} - {odd})", start=start, end=end, step_s=3600
+        )
+        assert np.isinf(divided.values).any() and np.isnan(divided.values).any()
+        nothing = api.query_range_arrays(f"{odd} > 1e9", start=start, end=end, step_s=3600)
+        assert nothing.label_json == [] and nothing.values.size == 0
+        with pytest.raises(PrometheusError, match=r"query 'sum\(' failed: HTTP 400"):
+            api.query_range_arrays("sum(", start=start, end=end, step_s=3600)
+        with pytest.raises(PrometheusError, match="need start <= end"):
+            api.query_range_arrays(odd, start=end, end=start, step_s=3600)
+
+
+def test_an_answer_laid_out_otherwise_is_left_to_the_json_reader() -> None:
+    answer = {
+        "status": "success",
+        "data": {
+            "resultType": "matrix",
+            "result": [{"metric": {"team": "a"}, "values": [[1, "0.5"], [2, "1.5"]]}],
+        },
+    }
+    compact = json.dumps(answer, separators=(",", ":")).encode()
+    parsed = promapi._matrix_from_bytes(compact)
+    assert parsed is not None
+    assert parsed.labels() == [{"team": "a"}]
+    assert parsed.times.tolist() == [1.0, 2.0] and parsed.values.tolist() == [0.5, 1.5]
+    # Another encoder's spacing: not guessed at, decoded as JSON by the caller instead.
+    assert promapi._matrix_from_bytes(json.dumps(answer, indent=1).encode()) is None
+    # Not numbers where the points should be.
+    broken = compact.replace(b'"0.5"', b'"half"')
+    assert promapi._matrix_from_bytes(broken) is None

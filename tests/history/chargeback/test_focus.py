@@ -9,9 +9,11 @@ import io
 import json
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -30,10 +32,11 @@ from unitcost.history.chargeback.focus import (
     iter_rows,
     rows,
     write_parquet,
+    write_parquet_batches,
 )
 from unitcost.history.chargeback.period import Period, parse_time
 from unitcost.history.chargeback.query import read_charges
-from unitcost.sources.promapi import PrometheusAPI
+from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chargeback")]
 
@@ -251,3 +254,45 @@ def test_parquet_of_no_rows_has_the_schema(tmp_path: Path) -> None:
     table = pq.read_table(out)
     assert table.num_rows == 0
     assert table.column_names == list(column_names("1.2"))
+
+
+@pytest.mark.parametrize("at", [AT, "2025-03-02T00:30:00Z", "2025-03-02T06:00:00Z"])
+def test_the_streamed_parquet_is_the_rows_of_the_whole_read(
+    prom: Prometheus, tmp_path: Path, at: str
+) -> None:
+    # The CLI writes each day while the next is read (query.iter_days into
+    # focus.column_batches); the file holds exactly the rows read whole, in their order,
+    # the day in progress (mid-hour, on a day's first hour, on the hour) included.
+    streamed = tmp_path / "streamed.parquet"
+    argv = ["chargeback", "--prometheus", prom.url, "--period", "2025-03", "--at", at]
+    result = CliRunner().invoke(
+        main, [*argv, "--format", "focus-parquet", "--output", str(streamed)]
+    )
+    assert result.exit_code == 0, result.output
+    with PrometheusAPI(prom.url) as api:
+        charges = read_charges(api, Period.parse("2025-03"), parse_time(at))
+    whole = tmp_path / "whole.parquet"
+    write_parquet(rows(charges, Issuer()), whole, "1.3")
+    assert pq.read_table(streamed).equals(pq.read_table(whole))
+    assert pq.read_table(whole).num_rows > len(charges.charges)  # idle, unattributed rows too
+    assert {r["x_CostComponent"] for r in pq.read_table(streamed).to_pylist()} >= {
+        "compute",
+        "storage",
+        "idle",
+    }
+
+
+def test_a_read_failing_mid_stream_leaves_the_earlier_export(tmp_path: Path) -> None:
+    # The file is written beside the target and moved onto it only when complete.
+    out = tmp_path / "march.parquet"
+    write_parquet([], out, "1.3")
+    before = out.read_bytes()
+
+    def failing() -> Iterator[dict[str, list[Any]]]:
+        yield {name: [] for name in column_names("1.3")}
+        raise PrometheusError("http://prometheus: query failed: HTTP 503")
+
+    with pytest.raises(PrometheusError, match="HTTP 503"):
+        write_parquet_batches(failing(), out, "1.3")
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["march.parquet"]
