@@ -10,7 +10,7 @@ go_memstats_heap_inuse_bytes) and those less an empty Prometheus' (the baseline,
 the same run: the same rules, no target), every rule group's evaluation time (median and worst
 of 5 readings 20 s apart), the scrape's duration, the exporter's own RSS (now and peak), and
 the live heap after a forced garbage collection (`/debug/pprof/heap?gc=1`), less the
-baseline's.
+baseline's, and the head's largest metric names (`/api/v1/status/tsdb`).
 Targets, for the default mode: <= 2.2 series per pod (scraped, all families), Prometheus RSS
 for unitcost's data <= 1 GiB, every rule group <= 1 s median, the exporter's scrape <= 1 s and
 RSS <= 1.5 GiB. Prints a table with the pod-mode figures beside the default's (the ratio) and
@@ -47,6 +47,8 @@ RULES = sorted((ROOT / "recording-rules").glob("*.yml")) + [
     p for p in sorted((ROOT / "alerts").glob("*.yml")) if not p.name.startswith("alertmanager")
 ]
 MODES = ("workload", "pod")
+#: How many of the head's largest metric names (Prometheus' TSDB status) a run keeps.
+TOP_NAMES = 20
 GIB = 2**30
 TARGETS = {
     "series_per_pod": 2.2,
@@ -181,6 +183,10 @@ def bench_mode(detail: str, pods: int, rounds: int, base: dict[str, float]) -> d
             # profile with gc=1 runs a full collection first.
             http_get(f"{prom.url}/debug/pprof/heap?gc=1", timeout=120)
             after_gc = own_metrics(prom.url)
+            # Where the head series are: the largest metric names (families and records).
+            tsdb_status = json.loads(
+                http_get(f"{prom.url}/api/v1/status/tsdb?limit={TOP_NAMES}", timeout=120)
+            )["data"]
     head = statistics.median(o["prometheus_tsdb_head_series"] for o in own)
     prom_rss = max(o["process_resident_memory_bytes"] for o in own)
     heap = max(o["go_memstats_heap_inuse_bytes"] for o in own)
@@ -217,6 +223,7 @@ def bench_mode(detail: str, pods: int, rounds: int, base: dict[str, float]) -> d
         "first_full_scrape_wait_s": first_scrape_wait_s,
         "settle_s": settled_s,
         "load_average_1m": load,
+        "tsdb_status": tsdb_status,
     }
 
 
@@ -277,6 +284,12 @@ def report(result: dict[str, Any]) -> str:
     for mode in runs:
         lines.append(
             f"  load average (1 min) during the {mode} readings: {runs[mode]['load_average_1m']}"
+        )
+    for mode, run in runs.items():
+        lines.append(f"  head series by metric name ({mode}, largest {TOP_NAMES}):")
+        lines.extend(
+            f"    {entry['name']:70s} {entry['value']:>10,}"
+            for entry in run["tsdb_status"]["seriesCountByMetricName"]
         )
     return "\n".join(lines)
 

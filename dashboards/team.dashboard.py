@@ -237,7 +237,13 @@ dashboard = build(
                 "The team's ten workloads with the most unused-request dollars right now: "
                 "where right-sizing requests saves the most.",
                 DOLLARS_PER_HOUR,
-                Query(f"topk(10, workload:unitcost_workload_unused_cost_dollars_per_hour:max{TN})"),
+                # Inline from the exporter's workload series (de-duplicated as the rules
+                # do): no per-workload record of unused cost is kept (one series per
+                # workload, read only here).
+                Query(
+                    "topk(10, max by (cluster, namespace, team, org, cost_center, queue, app, "
+                    f"workload_kind) (unitcost_workload_unused_cost_dollars_per_hour{TN}))"
+                ),
                 columns=WORKLOAD_COLUMNS | {"Value": "Unused $ per hour"},
                 links=[NAMESPACE_LINK, WORKLOAD_LINK],
             ),

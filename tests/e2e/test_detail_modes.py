@@ -48,6 +48,21 @@ REL_TOL = 1e-9
 VLLM_PATH = "/simulated/vllm"
 #: Labels Prometheus adds per target: not part of what a mode answers.
 TARGET = {"cluster", "instance", "job"}
+MODES = '{cluster=~"workload|pod"}'
+_APP_COST = (
+    f"workload:unitcost_workload_cost_dollars_per_hour:max{MODES} or label_replace("
+    f'workload:unitcost_workload_shared_cost_dollars_per_hour:max{MODES}, "part", "shared", "", "")'
+)
+#: Figures that were records once and are now read inline (docs/rules.md, CHANGELOG "Removed"):
+#: compared as the records were.
+INLINE = {
+    "workload unused cost": (
+        "max by (cluster, namespace, team, org, cost_center, queue, app, workload_kind) "
+        "(unitcost_workload_unused_cost_dollars_per_hour" + MODES + ")"
+    ),
+    "app cost": f"sum by (cluster, namespace, team, workload_kind, app) ({_APP_COST})",
+    "team app cost": f"sum by (cluster, team, app) ({_APP_COST})",
+}
 
 
 class FakeClock:
@@ -242,6 +257,10 @@ def compare(prom: Prometheus, records: str) -> int:
         "namespace_app:unitcost_run_cost_dollars_per_hour:sum",
     ):
         assert expected in names, expected
+    for what, expr in INLINE.items():
+        inline = by_mode(prom, expr)
+        assert inline["pod"], what
+        compared += assert_same(inline, what)
     assert_same(by_mode(prom, 'ALERTS{cluster=~"workload|pod"}'), "alerts")
     # recommend's reads: each pod's owners (its workload), node price and cost now.
     inputs = read_inputs(PrometheusAPI(prom.url), RecommendSettings(), _now(prom))

@@ -62,7 +62,8 @@ def _sum(*rates: Rate) -> Rate:
 
 
 ALLOCATED = "workload:unitcost_workload_cost_dollars_per_hour:max"
-UNUSED = "workload:unitcost_workload_unused_cost_dollars_per_hour:max"
+#: No per-workload unused record is kept: the team figure sums the exporter's workload series.
+UNUSED = "unitcost_workload_unused_cost_dollars_per_hour"
 SHARED = "workload:unitcost_workload_shared_cost_dollars_per_hour:max"
 VOLUME = "namespace:unitcost_volume_cost_dollars_per_hour:sum"
 
