@@ -130,7 +130,16 @@ def baseline() -> dict[str, float]:
     }
 
 
-def bench_mode(detail: str, pods: int, rounds: int, base: dict[str, float]) -> dict[str, Any]:
+def bench_mode(
+    detail: str,
+    pods: int,
+    rounds: int,
+    base: dict[str, float],
+    memory_limit_bytes: float | None = None,
+) -> dict[str, Any]:
+    """One reading of `detail` mode; with `memory_limit_bytes`, Prometheus runs under that Go
+    memory limit (GOMEMLIMIT), as Prometheus 3's `--auto-gomemlimit` (on by default) sets it
+    to 90% of a container's memory limit: how a Prometheus pod with a limit behaves."""
     nodes = max(10, pods // 30)
     config = {
         "source": {"kind": "simulator", "simulator": {"seed": 1, "nodes": nodes, "pods": pods}},
@@ -149,6 +158,9 @@ def bench_mode(detail: str, pods: int, rounds: int, base: dict[str, float]) -> d
                 scrape_interval="30s",
                 evaluation_interval="15s",
                 timeout=120,
+                env=None
+                if memory_limit_bytes is None
+                else {"GOMEMLIMIT": f"{int(memory_limit_bytes)}B"},
             ) as prom,
         ):
             # A 150k-pod scrape outlasts the default 10 s scrape timeout on a busy machine.
@@ -285,6 +297,22 @@ def report(result: dict[str, Any]) -> str:
         lines.append(
             f"  load average (1 min) during the {mode} readings: {runs[mode]['load_average_1m']}"
         )
+    limited = result.get("limited")
+    if limited:
+        lines.append(
+            f"  default mode again, Prometheus under GOMEMLIMIT="
+            f"{limited['memory_limit_bytes'] / 2**20:,.0f} MiB (1 GiB + the empty one's RSS):"
+        )
+        for key, title, fmt in ROWS:
+            if (
+                key.startswith("prometheus")
+                or key.startswith("slowest")
+                or key == "rule_time_per_round_s"
+            ):
+                lines.append(
+                    f"    {title:30s} {_cell(fmt, limited[key]):>14s} "
+                    f"(unlimited {_cell(fmt, default[key])})"
+                )
     for mode, run in runs.items():
         lines.append(f"  head series by metric name ({mode}, largest {TOP_NAMES}):")
         lines.extend(
@@ -301,6 +329,13 @@ def main() -> None:
     parser.add_argument(
         "--modes", default=",".join(MODES), help="detail modes, comma-separated (default: both)"
     )
+    parser.add_argument(
+        "--limited",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also read the default mode with Prometheus under a Go memory limit of 1 GiB "
+        "plus the empty Prometheus' RSS (GOMEMLIMIT, as in a pod with a memory limit)",
+    )
     args = parser.parse_args()
     about = {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()}
     base = baseline()
@@ -308,7 +343,18 @@ def main() -> None:
     for detail in args.modes.split(","):
         modes.append(bench_mode(detail, args.pods, args.rounds, base))
         print(f"{detail}: done", flush=True)
-    result = {"machine": about, "baseline": base, "modes": modes, "targets": TARGETS}
+    limited = None
+    if args.limited:
+        limit = TARGETS["prometheus_rss_for_unitcost_bytes"] + base["rss_bytes"]
+        limited = bench_mode("workload", args.pods, args.rounds, base, memory_limit_bytes=limit)
+        print("workload under a memory limit: done", flush=True)
+    result = {
+        "machine": about,
+        "baseline": base,
+        "modes": modes,
+        "limited": limited,
+        "targets": TARGETS,
+    }
     print(report(result))
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data["prometheus"] = result

@@ -17,6 +17,7 @@ then SIGKILL after a grace period), also when the body raises. Startup failures 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -398,9 +399,11 @@ def prometheus(
     target_labels: Mapping[str, str] | None = None,
     line: str = PROMETHEUS_3,
     extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Prometheus]:
     """The real Prometheus of `line` (tests/tools/pins.txt: 3.5 LTS unless told) in a temp
-    dir, on a free loopback port.
+    dir, on a free loopback port; `env` adds to its environment (e.g. GOMEMLIMIT, the Go
+    runtime's memory limit, as Prometheus 3 sets it from a container's limit).
 
     `history` is OpenMetrics text (ending in `# EOF`) backfilled into the TSDB with
     `promtool tsdb create-blocks-from openmetrics` before start, so tests can query days or
@@ -432,7 +435,8 @@ def prometheus(
             "--storage.tsdb.retention.time=100y",
             *extra_args,
         ]
-        with _process("prometheus", argv, workdir) as (proc, _log):
+        environment = None if env is None else {**os.environ, **env}
+        with _process("prometheus", argv, workdir, environment) as (proc, _log):
             proc.address = address
             _ready(proc, f"{proc.url}/-/ready", timeout)
             yield Prometheus(proc, workdir)

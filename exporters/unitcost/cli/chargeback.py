@@ -21,8 +21,8 @@ from unitcost.history.chargeback.focus import (
     DEFAULT_VERSION,
     VERSIONS,
     Issuer,
+    arrow_tables,
     column_batches,
-    project,
     rows,
     to_csv,
     write_parquet,
@@ -183,14 +183,19 @@ def chargeback(
                 except OSError as exc:
                     _cannot_write(output, exc)
                 return
+            if lakehouse is not None:  # the month as one Arrow table, built a day at a time
+                import pyarrow as pa  # type: ignore[import-untyped]
+
+                context = read_context(api, period, when, team)
+                batches = column_batches(context, issuer, stream=iter_days(api, period, when, team))
+                data = pa.concat_tables(arrow_tables(batches, focus_version))
+                write_iceberg(data, lakehouse, team)
+                return
             charges = read_charges(api, period, when, team)
     except PrometheusError as exc:
         click.echo(f"unitcost: error: {exc}", err=True)
         sys.exit(2)
     table = rows(charges, issuer)
-    if lakehouse is not None:
-        write_iceberg(project(table, focus_version), lakehouse, team)
-        return
     if fmt == "focus-csv":
         text = to_csv(table, focus_version)
     else:

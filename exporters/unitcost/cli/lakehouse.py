@@ -6,7 +6,7 @@ carries them with one decorator and one call, whatever else it grows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -117,14 +117,13 @@ def check_iceberg(output: Path | None) -> LakehouseSettings:
     return settings
 
 
-def write_iceberg(
-    rows: Sequence[dict[str, Any]], settings: LakehouseSettings, team: str | None
-) -> None:
-    """Write the period's rows; one line on stderr saying what was replaced, or exit 2."""
-    from unitcost.history.chargeback.iceberg import LakehouseError, write_rows
+def write_iceberg(data: Any, settings: LakehouseSettings, team: str | None) -> None:
+    """Write the period's rows (a pyarrow Table); one line on stderr saying what was replaced,
+    or exit 2."""
+    from unitcost.history.chargeback.iceberg import LakehouseError, write_arrow
 
     try:
-        written = write_rows(rows, settings, team=team)
+        written = write_arrow(data, settings, team=team)
     except LakehouseError as exc:
         fail(f"{exc} (nothing written)", prog="unitcost chargeback")
     except Exception as exc:  # a failed commit leaves the table at its previous snapshot

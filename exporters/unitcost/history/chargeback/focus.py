@@ -632,8 +632,33 @@ def write_parquet_batches(
     strings (JSON columns as JSON text). Streamed: each batch of columns (`column_batches`)
     becomes one row group, written before the next is built, so memory holds one batch."""
     # Imported here: only this format needs pyarrow (which ships no type information).
-    import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    schema = arrow_schema(version, cols)
+    # Written beside the target and moved onto it once complete: a read that fails mid-way
+    # (the batches are streamed from Prometheus) leaves no truncated export, nor clobbers
+    # an earlier good one.
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with pq.ParquetWriter(partial, schema) as writer:
+            written = False
+            for table in arrow_tables(batches, version, cols):
+                if written and not table.num_rows:
+                    continue
+                writer.write_table(table)
+                written = True
+            if not written:
+                writer.write_table(schema.empty_table())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+
+
+def arrow_schema(version: str = DEFAULT_VERSION, cols: Sequence[Column] | None = None) -> Any:
+    """The Arrow schema of `version`'s columns (or `cols`): decimal128 money, UTC timestamps,
+    nullable strings (JSON columns as JSON text)."""
+    import pyarrow as pa
 
     chosen = tuple(cols) if cols is not None else columns(version)
     fields = []
@@ -646,47 +671,34 @@ def write_parquet_batches(
             )
         else:
             fields.append(pa.field(column.name, pa.string()))
-    schema = pa.schema(fields, metadata={"focus_version": version})
-    # Written beside the target and moved onto it once complete: a read that fails mid-way
-    # (the batches are streamed from Prometheus) leaves no truncated export, nor clobbers
-    # an earlier good one.
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        _write_batches(pa, pq, batches, partial, chosen, fields, schema)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
+    return pa.schema(fields, metadata={"focus_version": version})
 
 
-def _write_batches(
-    pa: Any,
-    pq: Any,
+def arrow_tables(
     batches: Iterable[Mapping[str, Sequence[Any]]],
-    path: Path,
-    chosen: Sequence[Column],
-    fields: Sequence[Any],
-    schema: Any,
-) -> None:
-    with pq.ParquetWriter(path, schema) as writer:
-        written = False
-        for batch in batches:
-            if written and not any(len(batch[c.name]) for c in chosen):
-                continue
-            # The four cost columns are one list (`_columns`): converted once.
-            converted: dict[int, Any] = {}
-            arrays = []
-            for column, field in zip(chosen, fields, strict=True):
-                values = batch[column.name]
-                array = converted.get(id(values))
-                if array is None:
-                    if column.kind == "datetime":  # ISO text: Arrow parses it in C
-                        array = pa.array(values, pa.string()).cast(field.type)
-                    else:
-                        array = pa.array(values, field.type)
-                    converted[id(values)] = array
-                arrays.append(array)
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-            written = True
-        if not written:
-            writer.write_table(schema.empty_table())
+    version: str = DEFAULT_VERSION,
+    cols: Sequence[Column] | None = None,
+) -> Iterator[Any]:
+    """Each batch of columns (`column_batches`) as a pyarrow Table of `arrow_schema`."""
+    import pyarrow as pa
+
+    chosen = tuple(cols) if cols is not None else columns(version)
+    schema = arrow_schema(version, cols)
+    for batch in batches:
+        # The four cost columns are one list (`_columns`): converted once.
+        converted: dict[int, Any] = {}
+        arrays = []
+        for column, field in zip(chosen, schema, strict=True):
+            values = batch[column.name]
+            array = converted.get(id(values))
+            if array is None:
+                if column.kind == "datetime" or (column.kind == "decimal" and None not in values):
+                    # ISO times and decimals as text: Arrow parses them in C, several times
+                    # faster than it converts datetime or Decimal objects.
+                    text = values if column.kind == "datetime" else [str(v) for v in values]
+                    array = pa.array(text, pa.string()).cast(field.type)
+                else:
+                    array = pa.array(values, field.type)
+                converted[id(values)] = array
+            arrays.append(array)
+        yield pa.Table.from_arrays(arrays, schema=schema)

@@ -136,22 +136,35 @@ def write_rows(
     """Replace the (billing period, cluster) rows these rows cover with them, in one commit."""
     if not rows:
         raise ValueError("no chargeback rows to write")
-    if settings.cluster:
-        rows = [
-            r if r.get(CLUSTER_COLUMN) else {**r, CLUSTER_COLUMN: settings.cluster} for r in rows
-        ]
-    data = arrow_table(rows)
-    return write_arrow(data, settings, team=team)
+    return write_arrow(arrow_table(rows), settings, team=team)
 
 
 def write_arrow(data: Any, settings: LakehouseSettings, *, team: str | None = None) -> Written:
-    """`write_rows` for rows already in a pyarrow Table (the benchmark's month)."""
+    """`write_rows` for rows already in a pyarrow Table (the CLI's, built column by column;
+    the benchmark's month). Rows without a cluster get `settings.cluster`, when set."""
     from pyiceberg import expressions
 
     # pyiceberg's predicates are pydantic models whose generated signatures mypy reads
     # instead of their own __init__(term, literal): called through Any.
     ops: Any = expressions
+    import pyarrow as pa
     import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+    if not data.num_rows:
+        raise ValueError("no chargeback rows to write")
+    if settings.cluster:
+        if CLUSTER_COLUMN in data.schema.names:
+            column = data.column(CLUSTER_COLUMN)
+            named = pc.and_(pc.is_valid(column), pc.not_equal(column, ""))
+            filled = pc.if_else(pc.fill_null(named, False), column, settings.cluster)
+            data = data.set_column(
+                data.schema.get_field_index(CLUSTER_COLUMN), CLUSTER_COLUMN, filled
+            )
+        else:
+            data = data.append_column(
+                pa.field(CLUSTER_COLUMN, pa.string()),
+                pa.array([settings.cluster] * data.num_rows, pa.string()),
+            )
 
     periods = pc.unique(data.column(PERIOD_COLUMN)).to_pylist()
     if len(periods) != 1:
