@@ -151,7 +151,7 @@ def test_gpu_rows_are_carved_out_of_their_lines_compute(
     when = parse_time(at)
     with PrometheusAPI(prom.url) as api:
         charges = read_charges(api, MARCH, when)
-        monkeypatch.setattr(query, "GPU_HOLDING", "node_gpu_line:unitcost_absent_series:sum")
+        monkeypatch.setattr(query, "GPU_HOLDING", "no_such_gpu_record")
         before = read_charges(api, MARCH, when)
     after, former = _by_day_and_key(charges), _by_day_and_key(before)
     assert not any(key.component == "gpu" for _, key in former)
