@@ -112,6 +112,36 @@ LINES = [
     ),
 ]
 GPU_IDLE = {"ml": _constant(12.5)}  # train-a's GPU sits idle
+#: GPU dollars held per device and line (the record of recording-rules/waste.yml): part of
+#: those lines' allocated cost above, so the team series do not add them. train-a holds two
+#: GPUs of node n-gpu all day ($5 + $3 of its $12.5/h), train-b one while it runs ($10 of its
+#: $30/h), and a line with no workload series at all (no compute to carve from) holds one.
+GPU_HOLDING = "node_gpu_line:unitcost_gpu_holding_cost_dollars_per_hour:sum"
+GPU_A, GPU_B, GPU_C, GPU_GHOST = (
+    "GPU-5e1c0a2a-0000-4000-8000-00000000000a",
+    "GPU-5e1c0a2a-0000-4000-8000-00000000000b",
+    "GPU-5e1c0a2a-0000-4000-8000-00000000000c",
+    "GPU-5e1c0a2a-0000-4000-8000-00000000000d",
+)
+GPU_NODE = "n-gpu"
+
+
+def _holding(owner: dict[str, str], gpu: str) -> dict[str, str]:
+    labels = {k: v for k, v in owner.items() if k != "workload_kind"}
+    return {**labels, "node": GPU_NODE, "gpu": gpu}
+
+
+GHOST = _workload("ml-ghost", "ml", "", "ghost", "Job")
+GPU_HOLDINGS = [
+    Line(GPU_HOLDING, _holding(ML_TRAIN_A, GPU_A), _constant(5.0)),
+    Line(GPU_HOLDING, _holding(ML_TRAIN_A, GPU_B), _constant(3.0)),
+    Line(
+        GPU_HOLDING,
+        _holding(ML_TRAIN_B, GPU_C),
+        _between(3 * 3600 + 1200, 9 * 3600 + 3000, 86400, 10.0),
+    ),
+    Line(GPU_HOLDING, _holding(GHOST, GPU_GHOST), _constant(1.0)),
+]
 #: The cluster's whole cost (nodes and volumes) and its idle node capacity, $/h: constants,
 #: so a day's idle and unattributed rows can be computed by hand (24 h x rate).
 CLUSTER = {
@@ -189,7 +219,7 @@ def openmetrics() -> str:
     """The whole history as OpenMetrics text (families grouped, each series in time order)."""
     out: list[str] = []
     by_metric: dict[str, list[Line]] = defaultdict(list)
-    for line in LINES + SHARED_SERVICES:
+    for line in LINES + SHARED_SERVICES + GPU_HOLDINGS:
         by_metric[line.metric].append(line)
     ts = times()
     for metric, lines in by_metric.items():

@@ -119,6 +119,7 @@ def test_csv_has_every_mandatory_column_with_valid_values(prom: Prometheus) -> N
         assert tags.get("namespace", "") == row["x_Namespace"] == row["ResourceName"]
         assert row["x_CostComponent"] in {
             "compute",
+            "gpu",
             "shared",
             "storage",
             "network",

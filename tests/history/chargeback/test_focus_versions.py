@@ -24,6 +24,7 @@ from support.prometheus import Prometheus
 from support.tools import focus_python
 from unitcost.cli.main import main
 from unitcost.history.chargeback.focus import (
+    BASES,
     CLUSTER_COMPONENTS,
     METHODS,
     Issuer,
@@ -131,7 +132,15 @@ def test_each_version_has_its_columns_with_valid_values(prom: Prometheus, versio
         assert element["UsageQuantity"] == float(row["PricingQuantity"])
         tags = json.loads(row["AllocatedTags"])
         assert tags.get("team", "") == row["x_Team"]
-    assert components == {"compute", "shared", "storage", "shared-service", "idle", "unattributed"}
+    assert components == {
+        "compute",
+        "gpu",
+        "shared",
+        "storage",
+        "shared-service",
+        "idle",
+        "unattributed",
+    }
 
 
 def test_host_provider_and_bad_version(prom: Prometheus) -> None:
@@ -146,6 +155,85 @@ def test_host_provider_and_bad_version(prom: Prometheus) -> None:
 
 
 # --- split-cost allocation, idle and unattributed rows ----------------------------------------
+
+
+def test_gpu_rows_name_the_device_they_were_carved_from() -> None:
+    """A `gpu` line (a share of one GPU, carved out of its line's compute row) names the GPU
+    by UUID and node in AllocatedResourceId / Name, its method, and the device in its tags
+    (FOCUS 1.2 has no Allocated* columns); its ratio is of the cluster's day."""
+    day = date(2025, 3, 1)
+    uuid = "GPU-5e1c0a2a-0000-4000-8000-00000000000a"
+    compute = ChargeKey("prod", "ml", "research", "cc-1", "ml-train", "gpu-q", "train-a", "compute")
+    gpu = ChargeKey(*compute[:7], "gpu", "n-gpu", uuid)
+    charges = Charges(
+        Period.parse("2025-03"),
+        parse_time("2025-03-02T00:00:00Z"),
+        [Charge(compute, day, 12.0, 24.0), Charge(gpu, day, 8.0, 20.0)],
+        cluster_total={"prod": {day: 40.0}},
+        idle={"prod": {day: 0.0}},
+    )
+    table = {r["x_CostComponent"]: r for r in rows(charges, Issuer())}
+    row = table["gpu"]
+    assert row["BilledCost"] == Decimal("8.000000") and row["PricingQuantity"] == Decimal("20")
+    assert (row["ServiceName"], row["ServiceCategory"], row["ServiceSubcategory"]) == (
+        "Kubernetes GPU",
+        "Compute",
+        "Containers",
+    )
+    assert row["AllocatedMethodId"] == METHODS["gpu"] == "unitcost/gpu-holding-v1"
+    assert row["AllocatedResourceId"] == f"k8s://prod/nodes/n-gpu/gpus/{uuid}"
+    assert row["AllocatedResourceName"] == f"GPU {uuid} on n-gpu"
+    assert row["ResourceId"] == "k8s://prod/namespaces/ml-train"  # Resource stays the namespace
+    assert row["ChargeDescription"] == (
+        f"Cost of GPU {uuid} on node n-gpu held by team ml, namespace ml-train, queue gpu-q, "
+        "app train-a, on 2025-03-01 (20 h)"
+    )
+    tags = json.loads(row["AllocatedTags"])
+    assert tags == {
+        "app": "train-a",
+        "cost_center": "cc-1",
+        "gpu": uuid,
+        "namespace": "ml-train",
+        "node": "n-gpu",
+        "org": "research",
+        "queue": "gpu-q",
+        "team": "ml",
+    }
+    assert json.loads(row["Tags"]) == tags
+    details = json.loads(row["AllocatedMethodDetails"])
+    assert details["Elements"][0]["AllocatedRatio"] == pytest.approx(8.0 / 40.0)
+    assert details["Elements"][0]["x_Basis"] == BASES["gpu"]
+    # The compute row keeps naming the nodes, without the device.
+    assert table["compute"]["AllocatedResourceId"] == "k8s://prod/nodes"
+    assert "gpu" not in json.loads(table["compute"]["Tags"])
+    # 40 - 12 - 8: the GPU row is part of the allocated cost, not of the unattributed rest.
+    assert table["unattributed"]["BilledCost"] == Decimal("20.000000")
+
+
+def test_the_export_has_gpu_rows_of_each_held_device(prom: Prometheus) -> None:
+    table = parse(export(prom, "--focus-version", "1.3"))
+    devices = {
+        (r["ChargePeriodStart"][:10], r["x_App"], r["AllocatedResourceId"])
+        for r in table
+        if r["x_CostComponent"] == "gpu"
+    }
+    assert devices == {
+        (day, app, f"k8s://cluster/nodes/n-gpu/gpus/GPU-5e1c0a2a-0000-4000-8000-00000000000{n}")
+        for day in ("2025-03-01", "2025-03-02")
+        for app, n in (("train-a", "a"), ("train-a", "b"), ("train-b", "c"))
+    }
+    # train-a's rows of the first day: compute $4.5/h, GPUs $5/h and $3/h of its $12.5/h.
+    day_one = {
+        r["AllocatedResourceId"].rsplit("/", 1)[-1]: Decimal(r["BilledCost"])
+        for r in table
+        if r["x_App"] == "train-a" and r["ChargePeriodStart"].startswith("2025-03-01")
+    }
+    total = sum(day_one.values())
+    assert total == pytest.approx(Decimal(12.5 * 24), rel=Decimal("0.01"))
+    assert day_one["GPU-5e1c0a2a-0000-4000-8000-00000000000a"] == pytest.approx(
+        total * Decimal("0.4"), abs=Decimal("0.000002")
+    )
+    assert day_one["nodes"] == pytest.approx(total * Decimal("0.36"), abs=Decimal("0.000002"))
 
 
 def test_allocation_rows_sum_to_the_cluster_total_by_hand() -> None:
@@ -212,6 +300,7 @@ def test_export_sums_to_the_cluster_total_to_the_cent(prom: Prometheus) -> None:
     # A team's export has no cluster rows: the cluster's cost is not its own.
     assert {r["x_CostComponent"] for r in parse(export(prom, "--team", "ml"))} <= {
         "compute",
+        "gpu",
         "shared",
         "storage",
         "network",

@@ -9,8 +9,9 @@ import pytest
 
 from support import cost_history as history
 from support.prometheus import Prometheus
+from unitcost.history.chargeback import query
 from unitcost.history.chargeback.period import Period, parse_time
-from unitcost.history.chargeback.query import read_charges
+from unitcost.history.chargeback.query import Charge, ChargeKey, Charges, read_charges
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chargeback")]
@@ -78,8 +79,9 @@ def test_rows_split_by_namespace_component_and_day(prom: Prometheus) -> None:
     }
     assert set(train_day1) == {"train-a", "train-b"}
     assert train_day1["train-a"].hours == 24 and train_day1["train-b"].hours == 7
-    assert train_day1["train-a"].dollars == pytest.approx(12.5 * 24, rel=0.01)
-    assert train_day1["train-b"].dollars == pytest.approx(30.0 * 6.5, rel=0.01)
+    # Less their GPUs' dollars, which are rows of their own (test_gpu_rows_... below).
+    assert train_day1["train-a"].dollars == pytest.approx((12.5 - 5.0 - 3.0) * 24, rel=0.01)
+    assert train_day1["train-b"].dollars == pytest.approx((30.0 - 10.0) * 6.5, rel=0.01)
     # The Spark application's driver and executor are one workload: one line per day.
     [etl_day1] = [
         c
@@ -124,3 +126,106 @@ def test_team_filter_and_empty_results(prom: Prometheus) -> None:
 def test_quotes_in_team_names_are_escaped(prom: Prometheus) -> None:
     with PrometheusAPI(prom.url) as api, pytest.raises(PrometheusError, match="no team"):
         read_charges(api, MARCH, parse_time("2025-03-02T00:00:00Z"), team='a"b\\c')
+
+
+def _by_day_and_key(charges: Charges) -> dict[tuple[date, ChargeKey], Charge]:
+    out = {(c.day, c.key): c for c in charges.charges}
+    assert len(out) == len(charges.charges)
+    return out
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "2025-03-02T10:20:34Z",  # mid-hour: the hour in progress carves too
+        "2025-03-02T06:00:00Z",  # on the hour
+    ],
+)
+def test_gpu_rows_are_carved_out_of_their_lines_compute(
+    prom: Prometheus, monkeypatch: pytest.MonkeyPatch, at: str
+) -> None:
+    """Each line's GPU holdings (node_gpu_line:...) become `gpu` rows naming the device, at
+    the same team-hour factor as the line's compute share, taken out of its compute row: the
+    read without the GPU series (the record renamed to one Prometheus does not have) is
+    what the lines were before."""
+    when = parse_time(at)
+    with PrometheusAPI(prom.url) as api:
+        charges = read_charges(api, MARCH, when)
+        monkeypatch.setattr(query, "GPU_HOLDING", "no_such_gpu_record")
+        before = read_charges(api, MARCH, when)
+    after, former = _by_day_and_key(charges), _by_day_and_key(before)
+    assert not any(key.component == "gpu" for _, key in former)
+    gpu = {(day, key.app, key.gpu): c for (day, key), c in after.items() if key.component == "gpu"}
+    days = {date(2025, 3, 1), date(2025, 3, 2)}
+    # train-b runs 03:20-09:50: on day 2 only once the read reaches 03:00.
+    assert set(gpu) == {
+        (day, app, uuid)
+        for day in days
+        for app, uuid in (
+            ("train-a", history.GPU_A),
+            ("train-a", history.GPU_B),
+            ("train-b", history.GPU_C),
+        )
+    }
+    for (_, _, uuid), c in gpu.items():
+        assert (c.key.node, c.key.gpu) == (history.GPU_NODE, uuid)
+        assert c.key.compute_key == ChargeKey(*c.key[:7], "compute")
+    # The line with a GPU series and no workload series has no compute to carve from.
+    assert not any(key.app == "ghost" for _, key in after)
+    for day in days:
+        a, b, c = (gpu[(day, app, uuid)] for app, uuid in (
+            ("train-a", history.GPU_A), ("train-a", history.GPU_B), ("train-b", history.GPU_C)
+        ))  # fmt: skip
+        compute_a = after[(day, a.key.compute_key)]
+        compute_b = after[(day, c.key.compute_key)]
+        was_a = former[(day, a.key.compute_key)]
+        was_b = former[(day, c.key.compute_key)]
+        # By hand: train-a's series is $12.5/h and its GPUs $5 + $3 at the same samples, so
+        # each hour its GPU A row gets 5/12.5 of what the line got, GPU B 3/12.5; train-b's
+        # GPU $10 of its $30 at the same samples while it runs: 1/3.
+        assert a.dollars == pytest.approx(was_a.dollars * 5.0 / 12.5, rel=1e-12)
+        assert b.dollars == pytest.approx(was_a.dollars * 3.0 / 12.5, rel=1e-12)
+        assert c.dollars == pytest.approx(was_b.dollars * 10.0 / 30.0, rel=1e-12)
+        assert compute_a.dollars == pytest.approx(was_a.dollars * 4.5 / 12.5, rel=1e-12)
+        # compute + gpu rows of a line are the line's former compute total.
+        assert compute_a.dollars + a.dollars + b.dollars == pytest.approx(was_a.dollars, abs=1e-9)
+        assert compute_b.dollars + c.dollars == pytest.approx(was_b.dollars, abs=1e-9)
+        assert a.hours == b.hours == compute_a.hours == was_a.hours
+        assert c.hours == compute_b.hours == was_b.hours
+    whole_day = date(2025, 3, 1)
+    assert gpu[(whole_day, "train-a", history.GPU_A)].dollars == pytest.approx(5.0 * 24, rel=0.01)
+    assert gpu[(whole_day, "train-b", history.GPU_C)].hours == 7
+    assert gpu[(whole_day, "train-b", history.GPU_C)].dollars == pytest.approx(10.0 * 6.5, rel=0.01)
+    # Every other line is untouched, and so is every team's total.
+    untouched = {k: c.dollars for k, c in former.items() if k[1].app not in ("train-a", "train-b")}
+    assert untouched == {k: after[k].dollars for k in untouched}
+    totals, was = charges.team_totals(), before.team_totals()
+    assert set(totals) == set(was)
+    for team, dollars in totals.items():
+        assert dollars == pytest.approx(was[team], abs=1e-9)
+    # Each day's lines stay in key order, the GPU rows among them.
+    for day in days:
+        keys = [c.key for c in charges.charges if c.day == day]
+        assert keys == sorted(keys)
+
+
+def test_gpu_dollars_beyond_a_lines_compute_are_capped() -> None:
+    """A line's GPU parts never take more than its compute charge (a GPU series that outran
+    its workload's): they are scaled to it, the compute row goes to 0, the day's total stays."""
+    compute = ChargeKey("", "ml", "", "", "ml", "", "a", "compute")
+    gpu_1 = ChargeKey("", "ml", "", "", "ml", "", "a", "gpu", "n", "GPU-1")
+    gpu_2 = ChargeKey("", "ml", "", "", "ml", "", "a", "gpu", "n", "GPU-2")
+    ghost = ChargeKey("", "ml", "", "", "ml", "", "ghost", "gpu", "n", "GPU-3")
+    day = date(2025, 3, 1)
+    lines = {compute: Charge(compute, day, 6.0, 3.0)}
+    query._carve(lines, day, [(gpu_1, 6.0, 2.0), (gpu_2, 2.0, 3.0), (ghost, 4.0, 3.0)])
+    assert set(lines) == {compute, gpu_1, gpu_2}
+    assert (lines[gpu_1].dollars, lines[gpu_1].hours) == (4.5, 2.0)
+    assert (lines[gpu_2].dollars, lines[gpu_2].hours) == (1.5, 3.0)
+    assert lines[compute].dollars == 0.0
+    # Within the compute charge: moved, nothing more.
+    query._carve(lines, day, [(gpu_1, 1.0, 1.0)])
+    assert lines[gpu_1].dollars == 4.5 and lines[compute].dollars == 0.0
+    lines[compute].dollars = 2.0
+    query._carve(lines, day, [(gpu_1, 0.5, 1.0)])
+    assert (lines[gpu_1].dollars, lines[gpu_1].hours, lines[compute].dollars) == (5.0, 3.0, 1.5)

@@ -44,6 +44,8 @@ DEFAULT_VERSION = "1.3"
 SERVICES = {
     # component -> (ServiceName, ServiceCategory, ServiceSubcategory, what the line is)
     "compute": ("Kubernetes Compute", "Compute", "Containers", "allocated compute"),
+    # A pod's hold on a GPU: still container compute (FOCUS has no GPU subcategory).
+    "gpu": ("Kubernetes GPU", "Compute", "Containers", "GPU held"),
     "shared": (
         "Kubernetes Shared Services",
         "Compute",
@@ -71,6 +73,7 @@ SERVICES = {
 #: from the resource they name in AllocatedResourceId. docs/chargeback.md describes each.
 METHODS = {
     "compute": "unitcost/max-request-usage-v1",
+    "gpu": "unitcost/gpu-holding-v1",
     "shared": "unitcost/shared-proportional-v1",
     "storage": "unitcost/volume-claim-v1",
     "network": "unitcost/network-usage-v1",
@@ -81,6 +84,8 @@ METHODS = {
 #: What each method's share is of (the AllocatedMethodDetails `x_Basis`).
 BASES = {
     "compute": "max(request, usage) x node price, per pod, summed per line",
+    "gpu": "the device's price held by the line's pods (whole, MIG slice, replica, MPS, "
+    "fraction, DRA claim), at the line's compute share of the team's cost",
     "shared": "shared services' cost spread over teams by their strategy (docs/shared-services.md)",
     "storage": "bound persistent volumes' price, per claim",
     "network": "data-transfer dollars per flow (docs/network.md)",
@@ -381,6 +386,10 @@ def _key_parts(k: ChargeKey) -> _KeyParts:
         )
         if value
     }
+    if k.component == "gpu":
+        # The device it was carved from, in the tags too (FOCUS 1.2 has no Allocated* columns).
+        tags["node"] = k.node
+        tags["gpu"] = k.gpu
     if k.component in CLUSTER_COMPONENTS:
         description = f"{what.capitalize()} of cluster {cluster}"
         resource_id = f"k8s://{cluster}"
@@ -389,8 +398,13 @@ def _key_parts(k: ChargeKey) -> _KeyParts:
         tags = {"cluster": k.cluster} if k.cluster else {}
     else:
         where = f"namespace {k.namespace}" if k.namespace else "no namespace detail"
+        owner = (
+            f"Cost of GPU {k.gpu} on node {k.node} held by team {k.team}"
+            if k.component == "gpu"
+            else f"{what.capitalize()} cost of team {k.team}"
+        )
         description = (
-            f"{what.capitalize()} cost of team {k.team}, {where}"
+            f"{owner}, {where}"
             + (f", queue {k.queue}" if k.queue else "")
             + (f", app {k.app}" if k.app else "")
         )
@@ -575,6 +589,8 @@ def _allocated_resource(k: ChargeKey, cluster: str) -> tuple[str, str]:
         return f"k8s://{cluster}/shared-services", f"shared services of {cluster}"
     if k.component == "network":
         return f"k8s://{cluster}/network", f"network of {cluster}"
+    if k.component == "gpu":
+        return f"k8s://{cluster}/nodes/{k.node}/gpus/{k.gpu}", f"GPU {k.gpu} on {k.node}"
     if k.component == "unattributed":
         return f"k8s://{cluster}", f"cluster {cluster}"
     return f"k8s://{cluster}/nodes", f"nodes of {cluster}"

@@ -13,7 +13,7 @@ money went, never how much there was (docs/chargeback.md, "How totals reconcile"
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +35,11 @@ COMPONENTS: dict[str, str] = {
     "storage": "namespace:unitcost_volume_cost_dollars_per_hour:sum",
 }
 ROW_LABELS = ("cluster", "team", "org", "cost_center", "namespace", "queue", "app")
+#: GPU dollars held per device and line (recording-rules/waste.yml): the `gpu` rows, carved
+#: out of their lines' compute rows (docs/chargeback.md, "GPU rows"). GPU holders only: few.
+GPU_HOLDING = "node_gpu_line:unitcost_gpu_holding_cost_dollars_per_hour:sum"
+GPU_LABELS = (*ROW_LABELS, "node", "gpu")
+GPU = "gpu"
 TEAM_HOURLY = "team:unitcost_cost_dollars_per_hour:avg1h"
 TEAM_RATE = "team:unitcost_cost_dollars_per_hour:sum"
 WASTE_RATE = "team:unitcost_workload_unused_cost_dollars_per_hour:sum"
@@ -60,9 +65,9 @@ K = TypeVar("K")
 
 class ChargeKey(NamedTuple):
     """One chargeable line: who (cluster, team, org, cost centre), where (namespace, queue,
-    app) and what (component: compute, shared, storage). A NamedTuple, not a dataclass:
-    hashed millions of times in a month's split (benchmarks/chargeback.py), and a tuple
-    hashes in C."""
+    app) and what (component: compute, shared, storage, gpu; a `gpu` line also names its
+    device: node and GPU UUID). A NamedTuple, not a dataclass: hashed millions of times in a
+    month's split (benchmarks/chargeback.py), and a tuple hashes in C."""
 
     cluster: str
     team: str
@@ -72,10 +77,26 @@ class ChargeKey(NamedTuple):
     queue: str
     app: str
     component: str
+    node: str = ""
+    gpu: str = ""
 
     @property
     def team_key(self) -> TeamKey:
         return (self.cluster, self.team)
+
+    @property
+    def compute_key(self) -> ChargeKey:
+        """The compute line a `gpu` line is carved from: the same owners and place."""
+        return ChargeKey(
+            self.cluster,
+            self.team,
+            self.org,
+            self.cost_center,
+            self.namespace,
+            self.queue,
+            self.app,
+            "compute",
+        )
 
 
 @dataclass(slots=True)
@@ -237,6 +258,18 @@ def iter_days(
 
         for team_key, rate in rates.items():
             _split(team_key, rate * fraction, shares.get(team_key, {}), end, fraction, book)
+        # The GPU rows' part of the hour: the same factor as the line's compute share.
+        gpu_promql = f"sum by ({', '.join(GPU_LABELS)}) ({GPU_HOLDING}{selector})"
+        gpu_parts: list[tuple[ChargeKey, float, float]] = []
+        for sample in api.query(gpu_promql, at=end):
+            key = _charge_key(sample.labels, GPU)
+            team_rate = rates.get(key.team_key)
+            weights = shares.get(key.team_key, {})
+            total = sum(w for w in weights.values() if w > 0)
+            if team_rate is None or total <= 0 or not sample.value > 0:
+                continue
+            gpu_parts.append((key, team_rate * fraction * sample.value / total, fraction))
+        _carve(held, progress_day, gpu_parts)
     if held:
         any_day = True
         yield [held[key] for key in _sorted_keys(held, order)]
@@ -266,6 +299,36 @@ def _split(
     for key, weight in weights.items():
         if weight > 0:
             book(key, hour_start, dollars * weight / total, hours)
+
+
+def _carve(
+    lines: dict[ChargeKey, Charge], day: date, parts: Iterable[tuple[ChargeKey, float, float]]
+) -> None:
+    """Move each (gpu line, dollars, hours) of `parts` out of its line's compute charge into
+    a `gpu` charge of its own, so that the day's total stays what it was. A line's GPU
+    dollars are at most its compute dollars (GPU dollars are part of a pod's cost): where
+    they would exceed them (a GPU series without its workload's), the GPU parts are scaled
+    down to the compute dollars there are, never below zero."""
+    by_line: dict[ChargeKey, list[tuple[ChargeKey, float, float]]] = defaultdict(list)
+    for part in parts:
+        if part[1] > 0:
+            by_line[part[0].compute_key].append(part)
+    for line_key, line_parts in by_line.items():
+        compute = lines.get(line_key)
+        if compute is None or compute.dollars <= 0:
+            continue
+        wanted = 0.0
+        for _, dollars, _ in line_parts:
+            wanted += dollars
+        scale = 1.0
+        if wanted > compute.dollars:
+            scale = compute.dollars / wanted
+        moved = 0.0
+        for key, dollars, hours in line_parts:
+            share = dollars * scale if scale != 1.0 else dollars
+            moved += share
+            _book(lines, key, day, share, hours)
+        compute.dollars = 0.0 if scale != 1.0 else compute.dollars - moved
 
 
 def _book(
@@ -308,6 +371,8 @@ def _charge_key(labels: Mapping[str, str], component: str) -> ChargeKey:
         queue=get("queue", ""),
         app=get("app", ""),
         component=component,
+        node=get("node", ""),
+        gpu=get("gpu", ""),
     )
 
 
@@ -354,25 +419,30 @@ def _split_days(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chargeback-read") as readers:
 
         def submit(window: tuple[float, float]) -> list[Future[Matrix]]:
+            # The components' series, then the GPU rows' (GPU holders only: a small answer).
+            queries = [
+                f"sum by ({', '.join(ROW_LABELS)}) (sum_over_time({metric}{selector}[1h]))"
+                for metric in COMPONENTS.values()
+            ]
+            queries.append(
+                f"sum by ({', '.join(GPU_LABELS)}) (sum_over_time({GPU_HOLDING}{selector}[1h]))"
+            )
             return [
                 readers.submit(
-                    api.query_range_arrays,
-                    f"sum by ({', '.join(ROW_LABELS)}) (sum_over_time({metric}{selector}[1h]))",
-                    start=window[0],
-                    end=window[1],
-                    step_s=HOUR,
+                    api.query_range_arrays, promql, start=window[0], end=window[1], step_s=HOUR
                 )
-                for metric in COMPONENTS.values()
+                for promql in queries
             ]
 
         ahead = submit(windows[0]) if windows else []
         for n, (window_start, window_end) in enumerate(windows):
             answers = [future.result() for future in ahead]
             ahead = submit(windows[n + 1]) if n + 1 < len(windows) else []
-            points = _window_points(answers, known)
+            points = _window_points(answers[:-1], known, tuple(COMPONENTS))
+            gpu_points = _window_points(answers[-1:], known, (GPU,))
             day = utc_date(window_start - HOUR)
             lines: dict[ChargeKey, Charge] = {}
-            _split_window(points, window_start, window_end, hourly, lines, day)
+            _split_window(points, window_start, window_end, hourly, lines, day, gpu_points)
             order = _sorted_keys(lines, order)
             yield day, lines, order
 
@@ -387,15 +457,15 @@ class _WindowPoints(NamedTuple):
 
 
 def _window_points(
-    answers: list[Matrix], known: dict[tuple[str, bytes], ChargeKey]
+    answers: list[Matrix], known: dict[tuple[str, bytes], ChargeKey], components: Sequence[str]
 ) -> _WindowPoints:
-    """One day's answers (one per component, COMPONENTS' order) as one set of arrays. A
+    """One day's answers (one per component, `components`' order) as one set of arrays. A
     series' key is looked up by its labels' text, which is the same every day: a month of
     20,000 workloads is 1.3 million series-days but about 120,000 lines, each decoded and
     keyed once."""
     keys: list[ChargeKey] = []
     lines: list[npt.NDArray[np.int64]] = []
-    for component, matrix in zip(COMPONENTS, answers, strict=True):
+    for component, matrix in zip(components, answers, strict=True):
         first = len(keys)
         for text in matrix.label_json:
             key = known.get((component, text))
@@ -418,12 +488,18 @@ def _split_window(
     hourly: Mapping[TeamKey, Mapping[float, float]],
     lines: dict[ChargeKey, Charge],
     day: date,
+    gpu: _WindowPoints | None = None,
 ) -> None:
     """`_split_hours` for the hour ends `start`..`end` of one UTC day, vectorised: per team
     and hour the positive weights' total, then per point `cost x weight / total`, summed per
     line. numpy's `bincount` adds in the order of the points, the points are in the order of
     the answers, and the products are the same IEEE operations in the same order, so the sums
-    are bit for bit those of a loop over the points."""
+    are bit for bit those of a loop over the points.
+
+    `gpu`, the GPU holdings' points per device and line (GPU_HOLDING), are then priced with
+    the same team-hour factor `cost / total` as their line's compute share and carved out of
+    it (`_carve`): only the team-hours that booked onto lines, never the hours charged to
+    the team itself."""
     hours = int((end - start) // HOUR) + 1
     keys = points.keys
     teams: dict[TeamKey, int] = {}
@@ -477,6 +553,43 @@ def _split_window(
                 # No per-namespace detail in that hour: charged to the team, never dropped.
                 key = ChargeKey(*team_key, "", "", "", "", "", "compute")
                 _book(lines, key, day, value, 1.0)
+    if gpu is not None and len(gpu.keys):
+        parts = _gpu_parts(
+            gpu, start, hours, teams, cost, has_cost, totals.astype(np.float64, copy=False)
+        )
+        _carve(lines, day, parts)
+
+
+def _gpu_parts(
+    gpu: _WindowPoints,
+    start: float,
+    hours: int,
+    teams: Mapping[TeamKey, int],
+    cost: npt.NDArray[np.float64],
+    has_cost: npt.NDArray[np.bool_],
+    totals: npt.NDArray[np.float64],
+) -> list[tuple[ChargeKey, float, float]]:
+    """(gpu line, dollars, hours) of one day: each GPU point `cost x held / total` with its
+    team-hour's `cost` and weight `total` (`_split_window`'s, so the same factor as the
+    line's compute share), summed per line. Hours without a team cost or line weights are
+    left out (that hour's cost is charged to the team itself)."""
+    keys = gpu.keys
+    gpu_team = np.fromiter((teams.get(key.team_key, -1) for key in keys), np.int64, len(keys))
+    point_team = gpu_team[gpu.line]
+    hour = ((gpu.time - start) // HOUR).astype(np.int64)
+    usable = (point_team >= 0) & (gpu.value > 0) & (hour >= 0) & (hour < hours)
+    cell = point_team[usable] * hours + hour[usable]
+    line = gpu.line[usable]
+    held = gpu.value[usable]
+    booked = has_cost[cell] & (totals[cell] > 0)
+    booked_cell = cell[booked]
+    dollars = cost[booked_cell] * held[booked] / totals[booked_cell]
+    line_dollars = np.bincount(line[booked], weights=dollars, minlength=len(keys))
+    line_hours = np.bincount(line[booked], minlength=len(keys))
+    return [
+        (keys[index], float(line_dollars[index]), float(line_hours[index]))
+        for index in np.flatnonzero(line_hours).tolist()
+    ]
 
 
 def _daily(
