@@ -4,8 +4,9 @@ Per size (default 5k, 10k and 20k churning workloads; `--workloads 2000` for a q
 1. writes a 31-day month (October 2026) of the series `unitcost chargeback` reads
    (history/chargeback/query.py): the per-workload records
    `workload:unitcost_workload_cost_dollars_per_hour:max` and
-   `workload:unitcost_workload_shared_cost_dollars_per_hour:max`, the per-namespace volume
-   record, and the per-team `avg1h`, waste, idle-GPU and network records, as OpenMetrics text;
+   `workload:unitcost_workload_shared_cost_dollars_per_hour:max`, the GPU holdings of every
+   20th workload (`node_gpu_line:...`, 1 to 4 devices each), the per-namespace volume record,
+   and the per-team `avg1h`, waste, idle-GPU and network records, as OpenMetrics text;
    workloads churn (each slot's workload is replaced every 2 to 12 days, so a month holds
    several times N distinct workloads, N at any time);
 2. backfills it with `promtool tsdb create-blocks-from openmetrics` (month-long blocks) and starts
@@ -45,7 +46,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.prometheus import free_port  # noqa: E402
 from support.tools import PROMETHEUS_3, tool  # noqa: E402
 from unitcost.history.chargeback.period import HOUR, Period, utc_date  # noqa: E402
-from unitcost.history.chargeback.query import COMPONENTS, ROW_LABELS  # noqa: E402
+from unitcost.history.chargeback.query import COMPONENTS, GPU_HOLDING, ROW_LABELS  # noqa: E402
 from unitcost.sources.promapi import PrometheusAPI  # noqa: E402
 
 MONTH = "2026-10"
@@ -115,6 +116,26 @@ def write_history(path: Path, slots: int, period: Period, interval: int) -> tupl
                 hourly = team_hourly[labels["team"]]
                 for h in range(first, last):
                     hourly[h] += value
+        # GPU holders (docs/chargeback.md, "GPU rows"): every 20th workload holds 1 to 4
+        # devices, which take 60% of its compute dollars, split evenly.
+        out.write(f"# TYPE {GPU_HOLDING} gauge\n")
+        for labels, rate, first, last in workloads(slots, period):
+            slot = int(labels["app"].split("-")[1])
+            if slot % 20:
+                continue
+            devices = 1 + slot % 4
+            line = {k: v for k, v in labels.items() if k != "workload_kind"}
+            for device in range(devices):
+                gpu = {"node": f"gpu-node-{slot % 300}", "gpu": f"GPU-{slot:06d}-{device}"}
+                value = rate * 0.6 / devices
+                text = f"{GPU_HOLDING}{_labels(line | gpu)} {value!r} "
+                lines = [
+                    f"{text}{period.start + h * HOUR + k * interval + 17}\n"
+                    for h in range(first, last)
+                    for k in range(per_hour)
+                ]
+                out.writelines(lines)
+                series, samples = series + 1, samples + len(lines)
         out.write(f"# TYPE {VOLUME} gauge\n")
         for team in range(TEAMS):
             for ns in range(NAMESPACES_PER_TEAM):
@@ -165,7 +186,7 @@ def baseline(url: str, month: str, output: Path) -> None:
     window = f"[{period.end - period.start}s]"
     totals: dict[tuple[str, ...], float] = defaultdict(float)
     with PrometheusAPI(url) as api:
-        for metric in (COMPUTE, SHARED, VOLUME, *TEAM_SERIES):
+        for metric in (COMPUTE, SHARED, GPU_HOLDING, VOLUME, *TEAM_SERIES):
             listed = api.query(f"last_over_time({metric}{window})", at=end)
             for sample in listed:
                 selector = metric + _labels(
