@@ -236,6 +236,7 @@ def bench_mode(
         "settle_s": settled_s,
         "load_average_1m": load,
         "tsdb_status": tsdb_status,
+        "memory_limit_bytes": memory_limit_bytes,
     }
 
 
@@ -355,10 +356,10 @@ def main() -> None:
         "limited": limited,
         "targets": TARGETS,
     }
-    print(report(result))
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data["prometheus"] = result
-    RESULTS.write_text(json.dumps(data, indent=2))
+    RESULTS.write_text(json.dumps(data, indent=2))  # before the report: figures kept whatever
+    print(report(result))
     print(f"wrote {RESULTS}")
 
 
