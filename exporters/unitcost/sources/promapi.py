@@ -123,29 +123,22 @@ class PrometheusAPI:
 
     def query_range(self, promql: str, *, start: float, end: float, step_s: float) -> list[Series]:
         """A range query from `start` to `end` (unix times) every `step_s` seconds."""
-        return [
-            Series(labels, tuple((float(t), _parse_value(v)) for t, v in values))
-            for labels, values in self.query_range_raw(promql, start=start, end=end, step_s=step_s)
-        ]
-
-    def query_range_raw(
-        self, promql: str, *, start: float, end: float, step_s: float
-    ) -> list[tuple[dict[str, str], list[tuple[float, str]]]]:
-        """`query_range` as the API wrote it: per series its labels and its `[time, "value"]`
-        pairs, values still text (`float()` reads them, NaN and ±Inf included). For readers of
-        millions of points that would rather not build a tuple per point first."""
         params = self._range_params(promql, start, end, step_s)
         data = self._call("/api/v1/query_range", params, promql)
         if data.get("resultType") != "matrix":
             raise PrometheusError(
                 f"{self.base_url}: range query {promql!r} returned {data.get('resultType')!r}"
             )
-        return [(item["metric"], item["values"]) for item in data["result"]]
+        return [
+            Series(item["metric"], tuple((float(t), _parse_value(v)) for t, v in item["values"]))
+            for item in data["result"]
+        ]
 
     def query_range_arrays(self, promql: str, *, start: float, end: float, step_s: float) -> Matrix:
-        """`query_range` as numpy arrays, read straight from the answer's bytes: numpy parses
-        every number of a day's millions of points in one call, where a JSON decoder would
-        build a list, an int and a str per point first (docs/performance.md, "Chargeback").
+        """`query_range` as numpy arrays, read straight from the answer's bytes: pyarrow (or
+        numpy) parses every number of a day's million points in one call, where a JSON decoder
+        would build a list, an int and a str per point first (docs/performance.md,
+        "Chargeback").
         An answer in any other layout (another server's encoder) is decoded as JSON."""
         params = self._range_params(promql, start, end, step_s)
         url = self.base_url + "/api/v1/query_range"

@@ -490,7 +490,7 @@ def _split_window(
     day: date,
     gpu: _WindowPoints | None = None,
 ) -> None:
-    """`_split_hours` for the hour ends `start`..`end` of one UTC day, vectorised: per team
+    """`_split_days` for the hour ends `start`..`end` of one UTC day, vectorised: per team
     and hour the positive weights' total, then per point `cost x weight / total`, summed per
     line. numpy's `bincount` adds in the order of the points, the points are in the order of
     the answers, and the products are the same IEEE operations in the same order, so the sums
