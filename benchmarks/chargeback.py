@@ -100,17 +100,21 @@ def write_history(path: Path, slots: int, period: Period, interval: int) -> tupl
     per_hour = HOUR // interval
     team_hourly: dict[str, list[float]] = defaultdict(lambda: [0.0] * hours)
     series = samples = 0
+
+    def hourly_samples(text: str, first: int, last: int) -> list[str]:
+        """`text` (series and value) at every sample time of hours first..last - 1."""
+        return [
+            f"{text}{period.start + h * HOUR + k * interval + 17}\n"
+            for h in range(first, last)
+            for k in range(per_hour)
+        ]
+
     with path.open("w", encoding="utf-8", buffering=1 << 20) as out:
         for metric, share in ((COMPUTE, 1.0), (SHARED, 0.1)):
             out.write(f"# TYPE {metric} gauge\n")
             for labels, rate, first, last in workloads(slots, period):
                 value = rate * share
-                text = f"{metric}{_labels(labels)} {value!r} "
-                lines = [
-                    f"{text}{period.start + h * HOUR + k * interval + 17}\n"
-                    for h in range(first, last)
-                    for k in range(per_hour)
-                ]
+                lines = hourly_samples(f"{metric}{_labels(labels)} {value!r} ", first, last)
                 out.writelines(lines)
                 series, samples = series + 1, samples + len(lines)
                 hourly = team_hourly[labels["team"]]
@@ -128,12 +132,9 @@ def write_history(path: Path, slots: int, period: Period, interval: int) -> tupl
             for device in range(devices):
                 gpu = {"node": f"gpu-node-{slot % 300}", "gpu": f"GPU-{slot:06d}-{device}"}
                 value = rate * 0.6 / devices
-                text = f"{GPU_HOLDING}{_labels(line | gpu)} {value!r} "
-                lines = [
-                    f"{text}{period.start + h * HOUR + k * interval + 17}\n"
-                    for h in range(first, last)
-                    for k in range(per_hour)
-                ]
+                lines = hourly_samples(
+                    f"{GPU_HOLDING}{_labels(line | gpu)} {value!r} ", first, last
+                )
                 out.writelines(lines)
                 series, samples = series + 1, samples + len(lines)
         out.write(f"# TYPE {VOLUME} gauge\n")

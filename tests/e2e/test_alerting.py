@@ -10,16 +10,16 @@ to 1s in a generated copy of the rules; the source files are untouched.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from support.loopback import loopback_server
 from support.prometheus import (
     Prometheus,
     PrometheusError,
@@ -140,16 +140,8 @@ class _Webhook(BaseHTTPRequestHandler):
 def webhook_server() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
     received: list[tuple[str, dict[str, Any]]] = []
     handler = type("Handler", (_Webhook,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host!s}:{port}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(handler) as address:
+        yield f"http://{address}", received
 
 
 def alertmanager_config(webhook: str) -> dict[str, Any]:

@@ -6,17 +6,17 @@ turn them into each holder's activity, state and usage-basis dollars."""
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.builders import node, pod, res
+from support.loopback import loopback_server
 from support.prometheus import prometheus, wait_until
 from unitcost.base.errors import InputError
 from unitcost.cli.exporter import SIMULATED_DCGM_PATH, source_endpoints
@@ -99,14 +99,8 @@ def fake_dcgm_exporter(serve: Callable[[], bytes] | None = None) -> Iterator[str
         def log_message(self, format: str, *args: object) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(Handler) as address:
+        yield address
 
 
 def mig_pod(name: str, node_name: str, profile: str) -> Pod:

@@ -13,13 +13,12 @@ compared the same way, and the node ledger holds on both expositions.
 from __future__ import annotations
 
 import math
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.invariant import assert_scraped_invariant
+from support.loopback import loopback_server
 from support.prometheus import Prometheus, prometheus, wait_until
 from unitcost.config.file import Detail, parse_config
 from unitcost.config.recommend import RecommendSettings
@@ -114,15 +114,8 @@ def served(pages: dict[str, bytes]) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with loopback_server(Handler) as address:
+        yield address
 
 
 def configure(prom: Prometheus, targets: dict[str, str], rules: list[Path]) -> None:

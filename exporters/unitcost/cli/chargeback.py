@@ -170,26 +170,26 @@ def chargeback(
                 report = _reconcile(api, bill, period, when)
                 # beside the export, never inside it (stdout may be the CSV)
                 click.echo(report.text(), err=True, nl=False)
-            if fmt == "focus-parquet":
-                assert output is not None
-                # Streamed: each day is written while the next is read, a batch of rows at
-                # a time, column by column (docs/performance.md, "Chargeback").
-                context = read_context(api, period, when, team)
-                days = iter_days(api, period, when, team)
-                try:
-                    write_parquet_batches(
-                        column_batches(context, issuer, stream=days), output, focus_version
+            if fmt == "focus-parquet" or lakehouse is not None:
+                # Streamed: each day is built column by column while the next is read
+                # (docs/performance.md, "Chargeback").
+                batches = column_batches(
+                    read_context(api, period, when, team),
+                    issuer,
+                    stream=iter_days(api, period, when, team),
+                )
+                if lakehouse is not None:  # the month as one Arrow table
+                    import pyarrow as pa  # type: ignore[import-untyped]
+
+                    write_iceberg(
+                        pa.concat_tables(arrow_tables(batches, focus_version)), lakehouse, team
                     )
+                    return
+                assert output is not None
+                try:
+                    write_parquet_batches(batches, output, focus_version)
                 except OSError as exc:
                     _cannot_write(output, exc)
-                return
-            if lakehouse is not None:  # the month as one Arrow table, built a day at a time
-                import pyarrow as pa  # type: ignore[import-untyped]
-
-                context = read_context(api, period, when, team)
-                batches = column_batches(context, issuer, stream=iter_days(api, period, when, team))
-                data = pa.concat_tables(arrow_tables(batches, focus_version))
-                write_iceberg(data, lakehouse, team)
                 return
             charges = read_charges(api, period, when, team)
     except PrometheusError as exc:

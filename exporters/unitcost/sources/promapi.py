@@ -123,15 +123,11 @@ class PrometheusAPI:
 
     def query_range(self, promql: str, *, start: float, end: float, step_s: float) -> list[Series]:
         """A range query from `start` to `end` (unix times) every `step_s` seconds."""
+        url = self.base_url + "/api/v1/query_range"
         params = self._range_params(promql, start, end, step_s)
-        data = self._call("/api/v1/query_range", params, promql)
-        if data.get("resultType") != "matrix":
-            raise PrometheusError(
-                f"{self.base_url}: range query {promql!r} returned {data.get('resultType')!r}"
-            )
         return [
             Series(item["metric"], tuple((float(t), _parse_value(v)) for t, v in item["values"]))
-            for item in data["result"]
+            for item in self._matrix(url, self._post(url, params, promql), promql)
         ]
 
     def query_range_arrays(self, promql: str, *, start: float, end: float, step_s: float) -> Matrix:
@@ -148,13 +144,8 @@ class PrometheusAPI:
             fast = _matrix_from_bytes(body)
             if fast is not None:
                 return fast
-        data = self._answer(url, response, promql)
-        if data.get("resultType") != "matrix":
-            raise PrometheusError(
-                f"{url}: range query {promql!r} returned {data.get('resultType')!r}"
-            )
         labels, counts, times, values = [], [], [], []
-        for item in data["result"]:
+        for item in self._matrix(url, response, promql):
             labels.append(orjson.dumps(item["metric"], option=orjson.OPT_SORT_KEYS))
             counts.append(len(item["values"]))
             for t, v in item["values"]:
@@ -166,6 +157,16 @@ class PrometheusAPI:
             np.array(times, dtype=np.float64),
             np.array(values, dtype=np.float64),
         )
+
+    def _matrix(self, url: str, response: requests.Response, promql: str) -> list[dict[str, Any]]:
+        """The series of a range query's answer, or PrometheusError naming what came instead."""
+        data = self._answer(url, response, promql)
+        if data.get("resultType") != "matrix":
+            raise PrometheusError(
+                f"{url}: range query {promql!r} returned {data.get('resultType')!r}"
+            )
+        result: list[dict[str, Any]] = data["result"]
+        return result
 
     def _range_params(self, promql: str, start: float, end: float, step_s: float) -> dict[str, str]:
         if end < start or step_s <= 0:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from support.fake_apiserver import node, pod
+from support.loopback import loopback_server
 from unitcost.base.errors import InputError
 from unitcost.cli.main import main
 from unitcost.config.file import parse_config
@@ -138,13 +138,8 @@ def yunikorn_rest() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with loopback_server(Handler) as address:
+        yield f"http://{address}"
 
 
 def test_yunikorn_poller(yunikorn_rest: str) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from unitcost.history.chargeback.period import DAY, HOUR, day_start, iso
-from unitcost.history.chargeback.query import OWNED, Charge, ChargeKey, Charges
+from unitcost.history.chargeback.query import OWNED, Charge, ChargeKey, Charges, TeamKey
 
 DEFAULT_ACCOUNT_ID = "kubernetes-platform"
 DEFAULT_ACCOUNT_NAME = "Kubernetes platform"
@@ -193,6 +193,8 @@ RECOMMENDED = of_level("Recommended", "1.2")
 CUSTOM = of_level("Custom", "1.2")
 COLUMNS = column_names("1.2")
 DECIMAL_COLUMNS = tuple(c.name for c in TABLE if c.kind == "decimal")
+#: Every column of every version, in TABLE's order (what `column_batches` yields).
+ALL_COLUMNS = tuple(c.name for c in TABLE)
 DATETIME_COLUMNS = tuple(c.name for c in TABLE if c.kind == "datetime")
 
 
@@ -218,7 +220,7 @@ def rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
 
 
 def iter_rows(charges: Charges, issuer: Issuer) -> Iterator[dict[str, Any]]:
-    """The rows of `column_batches`, one dict at a time (CSV, the statement, Iceberg)."""
+    """The rows of `column_batches`, one dict at a time (CSV, the HTML statement)."""
     for batch in column_batches(charges, issuer):
         names = tuple(batch)
         for values in zip(*(batch[name] for name in names), strict=True):
@@ -242,19 +244,21 @@ def column_batches(
     cluster's cost (`cluster:unitcost_cost_dollars_per_hour:sum`) to the micro-dollar.
 
     `stream`, when given, streams the lines' charges (`query.iter_days`: a day's lines at a
-    time, in order) in place of `charges.charges`; each day is counted into the charges'
-    team totals as it comes, and no row of it is kept.
+    time, in order) in place of `charges.charges`; no row of it is kept.
     """
     if batch_rows < 1:
         raise ValueError(f"column_batches: batch_rows must be at least 1, got {batch_rows}")
     day_totals: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
+    # Each team's charges per day: what a row's ratio is of in a --team export (`_base`).
+    team_days: dict[tuple[TeamKey, date], float] = {}
     any_line = False
     for lines in _by_day(charges.charges) if stream is None else stream:
-        if stream is not None:
-            charges.note_day(lines)
+        for charge in lines:
+            day_key = (charge.key.team_key, charge.day)
+            team_days[day_key] = team_days.get(day_key, 0.0) + charge.dollars
         for first in range(0, len(lines), batch_rows):
             batch = lines[first : first + batch_rows]
-            columns = _columns(batch, charges, issuer)
+            columns = _columns(batch, charges, issuer, team_days)
             for charge, cost in zip(batch, columns["BilledCost"], strict=True):
                 day_totals[(charge.key.cluster, charge.day)] += cost
             any_line = True
@@ -267,7 +271,8 @@ def column_batches(
             if dollars <= 0:
                 continue
             key = ChargeKey(cluster, team, "", "", "", "", "", "network")
-            extra.append(_row(Charge(key, day, dollars, _hours(day, charges.end)), charges, issuer))
+            charge = Charge(key, day, dollars, _hours(day, charges.end))
+            extra.append(_row(charge, charges, issuer, team_days))
     # Idle capacity and the unattributed rest: explicit rows per cluster and day.
     for cluster, days in sorted(charges.cluster_total.items()):
         idle_days = charges.idle.get(cluster, {})
@@ -279,15 +284,15 @@ def column_batches(
                     continue
                 key = ChargeKey(cluster, "", "", "", "", "", "", component)
                 charge = Charge(key, day, float(amount), _hours(day, charges.end))
-                row = _row(charge, charges, issuer)
+                row = _row(charge, charges, issuer, team_days)
                 row["BilledCost"] = row["ContractedCost"] = row["EffectiveCost"] = amount
                 row["ListCost"] = amount
                 extra.append(row)
-    extra.extend(_shared_service_rows(charges, issuer))
+    extra.extend(_shared_service_rows(charges, issuer, team_days))
     for first in range(0, len(extra), batch_rows):
-        yield _to_columns(extra[first : first + batch_rows], column_names_all())
+        yield _to_columns(extra[first : first + batch_rows], ALL_COLUMNS)
     if not any_line and not extra:
-        yield {name: [] for name in column_names_all()}
+        yield {name: [] for name in ALL_COLUMNS}
 
 
 def _by_day(charges: list[Charge]) -> Iterator[list[Charge]]:
@@ -296,16 +301,13 @@ def _by_day(charges: list[Charge]) -> Iterator[list[Charge]]:
         yield list(lines)
 
 
-def column_names_all() -> tuple[str, ...]:
-    """Every column of every version, in TABLE's order (what `column_batches` yields)."""
-    return tuple(c.name for c in TABLE)
-
-
 def _to_columns(table: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in table] for name in names}
 
 
-def _shared_service_rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any]]:
+def _shared_service_rows(
+    charges: Charges, issuer: Issuer, team_days: Mapping[tuple[TeamKey, date], float]
+) -> list[dict[str, Any]]:
     """Shared services split by usage (FOCUS split-cost allocation, docs/shared-services.md):
     per service, team and day, what the team was allocated (the owner's unattributed remainder
     included), and for the owner a Credit row taking its service's cost back. Over all teams
@@ -318,7 +320,7 @@ def _shared_service_rows(charges: Charges, issuer: Issuer) -> list[dict[str, Any
                 continue
             hours = _hours(day, charges.end)
             key = ChargeKey(cluster, team, "", "", "", "", "", "shared-service")
-            row = _row(Charge(key, day, dollars, hours), charges, issuer)
+            row = _row(Charge(key, day, dollars, hours), charges, issuer, team_days)
             if method == OWNED:
                 row["ChargeCategory"] = "Credit"
                 what = f"Cost of shared service {service}, owned by team {team}, split to its users"
@@ -368,7 +370,7 @@ class _KeyParts(NamedTuple):
     basis: str
 
 
-@functools.lru_cache(maxsize=1 << 17)
+@functools.cache  # one entry per line of the export (120,000 at 20k)
 def _key_parts(k: ChargeKey) -> _KeyParts:
     """A line's row parts, built once per line, not once per day (a month is 31 days of the
     same lines: docs/performance.md, "Chargeback")."""
@@ -440,14 +442,24 @@ def _day_parts(day: date, end: float) -> tuple[str, str, str]:
     return day.isoformat(), iso(start), iso(min(start + DAY, end))
 
 
-def _row(charge: Charge, charges: Charges, issuer: Issuer) -> dict[str, Any]:
+def _row(
+    charge: Charge,
+    charges: Charges,
+    issuer: Issuer,
+    team_days: Mapping[tuple[TeamKey, date], float],
+) -> dict[str, Any]:
     """One line's row (the network, idle and shared-service rows, which then set their own
     columns): `_columns` of that line alone."""
-    columns = _columns([charge], charges, issuer)
+    columns = _columns([charge], charges, issuer, team_days)
     return {name: values[0] for name, values in columns.items()}
 
 
-def _columns(batch: Sequence[Charge], charges: Charges, issuer: Issuer) -> dict[str, list[Any]]:
+def _columns(
+    batch: Sequence[Charge],
+    charges: Charges,
+    issuer: Issuer,
+    team_days: Mapping[tuple[TeamKey, date], float],
+) -> dict[str, list[Any]]:
     """The rows of `batch`, column by column: what a line alone decides (`_key_parts`) is
     built once per line and repeated; what changes per row (cost, hours, day, its share of
     the day) is built in one pass."""
@@ -468,7 +480,7 @@ def _columns(batch: Sequence[Charge], charges: Charges, issuer: Issuer) -> dict[
         k = c.key
         found = bases.get((k.cluster, k.team, c.day))
         if found is None:
-            found = bases[(k.cluster, k.team, c.day)] = _base(c, charges)
+            found = bases[(k.cluster, k.team, c.day)] = _base(c, charges, team_days)
         base, basis = found
         ratio = min(max(c.dollars / base, 0.0), 1.0) if base and base > 0 else 0.0
         details.append(
@@ -533,14 +545,16 @@ def _columns(batch: Sequence[Charge], charges: Charges, issuer: Issuer) -> dict[
     }
 
 
-def _base(charge: Charge, charges: Charges) -> tuple[float | None, str]:
+def _base(
+    charge: Charge, charges: Charges, team_days: Mapping[tuple[TeamKey, date], float]
+) -> tuple[float | None, str]:
     """What a row's AllocatedRatio is a share of: the cluster's cost that day, or the team's
-    where the cluster's own total was not read (a --team export)."""
+    (network rows aside) where the cluster's own total was not read (a --team export)."""
     k = charge.key
     base = charges.cluster_total.get(k.cluster, {}).get(charge.day)
     if base:
         return base, "cluster"
-    return charges.team_day_total(k.team_key, charge.day), "team"
+    return team_days.get((k.team_key, charge.day), 0.0), "team"
 
 
 @functools.lru_cache(maxsize=1 << 14)

@@ -87,16 +87,7 @@ class ChargeKey(NamedTuple):
     @property
     def compute_key(self) -> ChargeKey:
         """The compute line a `gpu` line is carved from: the same owners and place."""
-        return ChargeKey(
-            self.cluster,
-            self.team,
-            self.org,
-            self.cost_center,
-            self.namespace,
-            self.queue,
-            self.app,
-            "compute",
-        )
+        return self._replace(component="compute", node="", gpu="")
 
 
 @dataclass(slots=True)
@@ -126,27 +117,6 @@ class Charges:
     #: for a whole-platform export, not for one team).
     cluster_total: dict[str, dict[date, float]] = field(default_factory=dict)
     idle: dict[str, dict[date, float]] = field(default_factory=dict)
-    _team_days: dict[tuple[TeamKey, date], float] | None = field(default=None, repr=False)
-
-    def team_day_total(self, team_key: TeamKey, day: date) -> float:
-        """A team's charges on one day (network rows aside)."""
-        if self._team_days is None:
-            days: dict[tuple[TeamKey, date], float] = defaultdict(float)
-            for charge in self.charges:
-                days[(charge.key.team_key, charge.day)] += charge.dollars
-            self._team_days = dict(days)
-        return self._team_days.get((team_key, day), 0.0)
-
-    def note_day(self, lines: Iterable[Charge]) -> None:
-        """Count a streamed day's lines (`iter_days`) into `team_day_total`, without keeping
-        them in `charges`."""
-        if self._team_days is None:
-            self._team_days = {}
-        days = self._team_days
-        for charge in lines:
-            key = charge.key
-            day_key = ((key.cluster, key.team), charge.day)
-            days[day_key] = days.get(day_key, 0.0) + charge.dollars
 
     #: Per (cluster, team, service, method) and day: shared-service dollars split by usage,
     #: positive for what a team was allocated, negative (method `owned`) for its own
@@ -260,12 +230,15 @@ def iter_days(
             _split(team_key, rate * fraction, shares.get(team_key, {}), end, fraction, book)
         # The GPU rows' part of the hour: the same factor as the line's compute share.
         gpu_promql = f"sum by ({', '.join(GPU_LABELS)}) ({GPU_HOLDING}{selector})"
+        totals = {
+            team_key: sum(w for w in weights.values() if w > 0)
+            for team_key, weights in shares.items()
+        }
         gpu_parts: list[tuple[ChargeKey, float, float]] = []
         for sample in api.query(gpu_promql, at=end):
             key = _charge_key(sample.labels, GPU)
             team_rate = rates.get(key.team_key)
-            weights = shares.get(key.team_key, {})
-            total = sum(w for w in weights.values() if w > 0)
+            total = totals.get(key.team_key, 0.0)
             if team_rate is None or total <= 0 or not sample.value > 0:
                 continue
             gpu_parts.append((key, team_rate * fraction * sample.value / total, fraction))
@@ -317,18 +290,13 @@ def _carve(
         compute = lines.get(line_key)
         if compute is None or compute.dollars <= 0:
             continue
-        wanted = 0.0
-        for _, dollars, _ in line_parts:
-            wanted += dollars
-        scale = 1.0
-        if wanted > compute.dollars:
-            scale = compute.dollars / wanted
-        moved = 0.0
+        wanted = sum(dollars for _, dollars, _ in line_parts)
+        if wanted > compute.dollars:  # scaled down to what the line has; it keeps nothing
+            scale, compute.dollars = compute.dollars / wanted, 0.0
+        else:
+            scale, compute.dollars = 1.0, compute.dollars - wanted
         for key, dollars, hours in line_parts:
-            share = dollars * scale if scale != 1.0 else dollars
-            moved += share
-            _book(lines, key, day, share, hours)
-        compute.dollars = 0.0 if scale != 1.0 else compute.dollars - moved
+            _book(lines, key, day, dollars * scale, hours)
 
 
 def _book(
@@ -404,8 +372,7 @@ def _split_days(
     booked once. Yields (day, its charges, their keys in order). Two threads read the next
     day's answers while this one splits (Prometheus answers, and this process parses, on
     other cores), so only about two days of per-hour points are held whatever the period's
-    length
-    (docs/performance.md, "Chargeback")."""
+    length (docs/performance.md, "Chargeback")."""
     windows: list[tuple[float, float]] = []
     window_start = start
     while window_start <= end:
@@ -510,7 +477,10 @@ def _split_window(
     line = points.line[positive]
     weight = points.value[positive]
     cell = line_team[line] * hours + ((points.time[positive] - start) // HOUR).astype(np.int64)
-    totals = np.bincount(cell, weights=weight, minlength=len(teams) * hours)
+    # Float already (weighted); astype without a copy tells the type checker so.
+    totals = np.bincount(cell, weights=weight, minlength=len(teams) * hours).astype(
+        np.float64, copy=False
+    )
     # Each team-hour's dollars (team:...:avg1h), and whether the team had any that hour.
     cost = np.zeros(len(teams) * hours)
     has_cost = np.zeros(len(teams) * hours, dtype=bool)
@@ -523,26 +493,8 @@ def _split_window(
             if value is not None:
                 cost[index * hours + i] = value
                 has_cost[index * hours + i] = True
-    booked = has_cost[cell]
-    booked_cell = cell[booked]
-    dollars = cost[booked_cell] * weight[booked] / totals[booked_cell]
-    line_dollars = np.bincount(line[booked], weights=dollars, minlength=len(keys))
-    line_hours = np.bincount(line[booked], minlength=len(keys))
-    booked_lines = np.flatnonzero(line_hours)
-    # `+ 0.0` as booking onto a new line adds to 0.0 (so -0.0 becomes 0.0, as it did).
-    for index, line_dollar, line_hour in zip(
-        booked_lines.tolist(),
-        (line_dollars[booked_lines] + 0.0).tolist(),
-        line_hours[booked_lines].astype(np.float64).tolist(),
-        strict=True,
-    ):
-        key = keys[index]
-        charge = lines.get(key)
-        if charge is None:
-            lines[key] = Charge(key, day, line_dollar, line_hour)
-        else:
-            charge.dollars += line_dollar
-            charge.hours += line_hour
+    for key, line_dollars, line_hours in _priced(keys, line, cell, weight, cost, has_cost, totals):
+        _book(lines, key, day, line_dollars, line_hours)
     for team_key, team in hourly.items():
         team_index = teams.get(team_key)
         for i in range(hours):
@@ -553,11 +505,8 @@ def _split_window(
                 # No per-namespace detail in that hour: charged to the team, never dropped.
                 key = ChargeKey(*team_key, "", "", "", "", "", "compute")
                 _book(lines, key, day, value, 1.0)
-    if gpu is not None and len(gpu.keys):
-        parts = _gpu_parts(
-            gpu, start, hours, teams, cost, has_cost, totals.astype(np.float64, copy=False)
-        )
-        _carve(lines, day, parts)
+    if gpu is not None and gpu.keys:
+        _carve(lines, day, _gpu_parts(gpu, start, hours, teams, cost, has_cost, totals))
 
 
 def _gpu_parts(
@@ -579,11 +528,25 @@ def _gpu_parts(
     hour = ((gpu.time - start) // HOUR).astype(np.int64)
     usable = (point_team >= 0) & (gpu.value > 0) & (hour >= 0) & (hour < hours)
     cell = point_team[usable] * hours + hour[usable]
-    line = gpu.line[usable]
-    held = gpu.value[usable]
+    return _priced(keys, gpu.line[usable], cell, gpu.value[usable], cost, has_cost, totals)
+
+
+def _priced(
+    keys: Sequence[ChargeKey],
+    line: npt.NDArray[np.int64],
+    cell: npt.NDArray[np.int64],
+    weight: npt.NDArray[np.float64],
+    cost: npt.NDArray[np.float64],
+    has_cost: npt.NDArray[np.bool_],
+    totals: npt.NDArray[np.float64],
+) -> list[tuple[ChargeKey, float, float]]:
+    """(line, dollars, hours) of each line with a priced point: each point (a line's weight in
+    a team-hour `cell`) costs `cost x weight / total` of its cell, where the team had a cost
+    and weights that hour; summed per line in the points' order (`bincount` adds in input
+    order, so the sums are bit for bit those of a loop over the points)."""
     booked = has_cost[cell] & (totals[cell] > 0)
     booked_cell = cell[booked]
-    dollars = cost[booked_cell] * held[booked] / totals[booked_cell]
+    dollars = cost[booked_cell] * weight[booked] / totals[booked_cell]
     line_dollars = np.bincount(line[booked], weights=dollars, minlength=len(keys))
     line_hours = np.bincount(line[booked], minlength=len(keys))
     return [
