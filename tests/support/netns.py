@@ -107,6 +107,22 @@ class NetnsNode:
         thread.join(20)
 
 
+#: What conntrack counts above a payload: whole IP packets, so each segment's IP and TCP
+#: headers (about 4% at a full MSS, more when a loaded machine sends smaller segments or
+#: retransmits: 6.6% was seen in CI) and the handshake. A double count would be 2x.
+IP_OVERHEAD = 1.15
+
+
+def counted_as_sent(
+    counted: float, payload: float, reverse_payload: float = 0.0, connections: int = 1
+) -> bool:
+    """Conntrack's byte count of a direction carrying `payload` bytes: at least the payload,
+    at most its packets' overhead, plus the ACKs of `reverse_payload` bytes sent back and each
+    connection's handshake and close."""
+    overhead = (payload + reverse_payload * (IP_OVERHEAD - 1)) * IP_OVERHEAD
+    return payload <= counted <= overhead + 4096 * connections
+
+
 def _build(prefix: str) -> None:
     node, pod, peer, inet = (f"{prefix}{n}" for n in ("node", "pod", "peer", "inet"))
     for ns in (node, pod, peer, inet):
