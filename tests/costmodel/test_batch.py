@@ -121,6 +121,8 @@ def test_endings_from_objects_win_over_pods_and_the_latest_object_wins() -> None
         ("ml", "Job", "f"): Ending(Outcome.SUCCEEDED),
     }
     assert endings.present == {("ml", "Job", x) for x in "abcdefg"}
+    # read from pods alone: the ledger waits one collect for a controller's verdict
+    assert endings.provisional == {("ml", "Job", x) for x in "bcf"}
 
 
 def test_a_failed_pod_with_no_disruption_is_a_plain_failure() -> None:

@@ -93,6 +93,29 @@ def test_a_pending_workload_stays_open_without_accruing() -> None:
     assert dollars(ledger) == {("vision", "research-gpu", "succeeded", ""): 6.0}
 
 
+def test_an_ending_read_from_pods_waits_one_collect_for_the_jobs_verdict() -> None:
+    ledger = OutcomeLedger(hold_collects=0, max_gap_seconds=3600)
+    ledger.observe(T0, {TRAIN: 72.0}, Endings(present={IDENT}))
+    pods_failed = Endings({IDENT: Ending(Outcome.FAILED, "PodFailed")}, {IDENT}, {IDENT})
+    ledger.observe(T0 + 300, {}, pods_failed)  # +$6; the Job says nothing yet
+    assert ledger.open_runs == 1 and dollars(ledger) == {}
+    verdict = Ending(Outcome.FAILED, "BackoffLimitExceeded", T0 + 301)
+    ledger.observe(T0 + 330, {}, Endings({IDENT: verdict}, {IDENT}))  # nothing runs: +$0
+    assert dollars(ledger) == {("vision", "research-gpu", "failed", "BackoffLimitExceeded"): 6.0}
+
+
+def test_a_pods_ending_seen_twice_closes_and_a_retry_pod_reopens_the_wait() -> None:
+    ledger = OutcomeLedger(hold_collects=0, max_gap_seconds=3600)
+    pods_failed = Endings({IDENT: Ending(Outcome.FAILED, "PodFailed")}, {IDENT}, {IDENT})
+    ledger.observe(T0, {TRAIN: 72.0}, Endings(present={IDENT}))
+    ledger.observe(T0 + 300, {}, pods_failed)  # +$6: the first pod failed
+    ledger.observe(T0 + 600, {TRAIN: 72.0}, Endings(present={IDENT}))  # a retry pod runs
+    ledger.observe(T0 + 900, {}, pods_failed)  # +$6: the retry failed too
+    assert dollars(ledger) == {}
+    ledger.observe(T0 + 930, {}, pods_failed)  # still so, and no verdict: closed on the pods'
+    assert dollars(ledger) == {("vision", "research-gpu", "failed", "PodFailed"): 12.0}
+
+
 def test_admission_waits_count_only_admissions_seen_after_the_start() -> None:
     ledger = OutcomeLedger()
     old = Admission(IDENT, "research-gpu", "vision", T0 - 900, T0 - 60)

@@ -4,7 +4,9 @@ objects report, else what their pods say once none of them runs any more.
 Precedence: of a workload's objects (its Kueue Workload, its Job), the latest ending wins (a
 Workload's Finished after an earlier eviction); a workload with no object ending ended when all
 its pods are terminal: `failed` if one failed (a DisruptionTarget reason makes it `preempted`
-or `evicted`), else `succeeded`. Pure: the stateful part (dollars until the end) is the
+or `evicted`), else `succeeded`. An ending read from pods is provisional: a Job's controller
+writes its verdict (`BackoffLimitExceeded`, ...) just after its last pod fails, or starts a
+retry pod, so the ledger closes it only when a second collect still sees it. Pure: the stateful part (dollars until the end) is the
 collector's (runtime/outcomes.py).
 """
 
@@ -29,6 +31,8 @@ class Endings:
 
     ended: dict[WorkloadId, Ending] = field(default_factory=dict)
     present: set[WorkloadId] = field(default_factory=set)
+    #: Endings read from pods alone, which a controller's verdict may still replace.
+    provisional: set[WorkloadId] = field(default_factory=set)
 
 
 def pod_ending(pods: Collection[Pod]) -> Ending:
@@ -70,4 +74,5 @@ def workload_endings(snapshot: Snapshot, running: Collection[WorkloadId]) -> End
     for ident, pods in terminal.items():
         if ident not in out.ended and ident not in waiting and ident not in running:
             out.ended[ident] = pod_ending(pods)
+            out.provisional.add(ident)
     return out

@@ -4,7 +4,8 @@ economics; the collector owns it and feeds it each collect's per-workload $/hour
 
 Accrual: a run accrues the $/hour seen at one collect over the time to the next (snapshot
 time), so a run is counted up to the collect that first sees it ended (at most one collect
-interval too long). A gap longer than `max_gap_seconds` (the exporter or its source was down)
+interval too long); an ending read from pods alone is closed one collect later, at no more
+dollars (none of its pods runs), so the Job's own verdict can replace it. A gap longer than `max_gap_seconds` (the exporter or its source was down)
 accrues nothing: the ledger does not invent cost it did not see.
 
 Exposition: closed dollars are summed per (team, queue, outcome, cause) into counters, so
@@ -61,6 +62,8 @@ class OutcomeLedger:
         self.recent_seconds = recent_seconds
         self.hold_collects = hold_collects
         self._runs: dict[WorkloadKey, _Run] = {}
+        #: Runs whose pods all ended at the last collect: closed if this one still says so.
+        self._awaiting_verdict: set[WorkloadKey] = set()
         self._last: float | None = None
         self._started: float | None = None
         self._dollars: dict[EndedKey, float] = {}
@@ -103,10 +106,14 @@ class OutcomeLedger:
                     continue  # an ended run's pods still stopping: not a new run
                 found = self._runs[key] = _Run(ident)
             found.rate = rate
+        awaiting, self._awaiting_verdict = self._awaiting_verdict, set()
         for key, run in list(self._runs.items()):
             ending = ended.get(run.ident)
             if ending is None and (key in running or run.ident in endings.present):
                 continue  # running, or waiting (pods pending, job suspended)
+            if run.ident in endings.provisional and key not in awaiting:
+                self._awaiting_verdict.add(key)  # the controller's verdict may follow
+                continue
             self._close(key, run, ending or Ending(Outcome.DELETED), timestamp)
             del self._runs[key]
         self._observe_admissions(timestamp, admissions)
