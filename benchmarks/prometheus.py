@@ -20,6 +20,7 @@ merges the figures into benchmarks/results.json. Method: docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -67,6 +68,7 @@ def own_metrics(url: str) -> dict[str, float]:
         "go_memstats_heap_inuse_bytes",
         "go_memstats_heap_alloc_bytes",
         "process_cpu_seconds_total",
+        "go_gc_gomemlimit_bytes",
     }
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(http_get(f"{url}/metrics", timeout=30).decode()):
@@ -130,16 +132,101 @@ def baseline() -> dict[str, float]:
     }
 
 
+#: Prometheus 3's `--auto-gomemlimit.ratio` default: its Go memory limit is this share of the
+#: container's memory limit.
+AUTO_GOMEMLIMIT_RATIO = 0.9
+
+
+@contextmanager
+def memory_cgroup(limit_bytes: int) -> Iterator[Path | None]:
+    """A child of this process' memory cgroup, limited to `limit_bytes`: a container's memory
+    limit, enforced by the kernel (page cache included, as in a pod). Yields None where no
+    cgroup can be made here (not root, no memory controller); removed afterwards."""
+    own = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        own[controllers] = path.lstrip("/")
+    v1 = next((path for names, path in own.items() if "memory" in names.split(",")), None)
+    if v1 is not None:
+        parent, limit_file = Path("/sys/fs/cgroup/memory") / v1, "memory.limit_in_bytes"
+    else:
+        parent, limit_file = Path("/sys/fs/cgroup") / own.get("", ""), "memory.max"
+    child = parent / f"unitcost-bench-prometheus-{os.getpid()}"
+    try:
+        child.mkdir()
+        (child / limit_file).write_text(str(limit_bytes))
+    except OSError as exc:
+        print(f"no memory cgroup under {parent} ({exc}): GOMEMLIMIT alone", flush=True)
+        if child.exists():
+            child.rmdir()
+        yield None
+        return
+    try:
+        yield child
+    finally:
+        for _ in range(50):  # the stopped process leaves the cgroup a moment later
+            try:
+                child.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def cgroup_memory(cgroup: Path) -> dict[str, float]:
+    """The cgroup's peak memory (RSS and page cache) and how often it hit its limit or killed."""
+    if (cgroup / "memory.max_usage_in_bytes").exists():  # v1
+        oom = dict(
+            line.split() for line in (cgroup / "memory.oom_control").read_text().splitlines()
+        )
+        return {
+            "peak_bytes": float((cgroup / "memory.max_usage_in_bytes").read_text()),
+            "limit_hits": float((cgroup / "memory.failcnt").read_text()),
+            "oom_kills": float(oom.get("oom_kill", 0)),
+        }
+    events = dict(line.split() for line in (cgroup / "memory.events").read_text().splitlines())
+    return {
+        "peak_bytes": float((cgroup / "memory.peak").read_text()),
+        "limit_hits": float(events.get("max", 0)),
+        "oom_kills": float(events.get("oom_kill", 0)),
+    }
+
+
 def bench_mode(
     detail: str,
     pods: int,
     rounds: int,
     base: dict[str, float],
-    memory_limit_bytes: float | None = None,
+    container_limit_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """One reading of `detail` mode; with `memory_limit_bytes`, Prometheus runs under that Go
-    memory limit (GOMEMLIMIT), as Prometheus 3's `--auto-gomemlimit` (on by default) sets it
-    to 90% of a container's memory limit: how a Prometheus pod with a limit behaves."""
+    """One reading of `detail` mode; with `container_limit_bytes`, Prometheus runs in a memory
+    cgroup of that limit, as in a pod with a memory limit: Prometheus 3's `--auto-gomemlimit`
+    (on by default) sets its Go memory limit to 90% of it, and the kernel enforces the rest.
+    Where no cgroup can be made, GOMEMLIMIT is set to what it would have set."""
+    with contextlib.ExitStack() as limits:
+        cgroup = (
+            limits.enter_context(memory_cgroup(container_limit_bytes))
+            if container_limit_bytes is not None
+            else None
+        )
+        env = None
+        if container_limit_bytes is not None and cgroup is None:
+            env = {"GOMEMLIMIT": f"{int(container_limit_bytes * AUTO_GOMEMLIMIT_RATIO)}B"}
+        result = _bench_mode(detail, pods, rounds, base, cgroup, env)
+        result["container_limit_bytes"] = container_limit_bytes
+        result["container_limit_enforced"] = cgroup is not None
+        if cgroup is not None:
+            result["cgroup"] = cgroup_memory(cgroup)
+    return result
+
+
+def _bench_mode(
+    detail: str,
+    pods: int,
+    rounds: int,
+    base: dict[str, float],
+    cgroup: Path | None,
+    env: dict[str, str] | None,
+) -> dict[str, Any]:
     nodes = max(10, pods // 30)
     config = {
         "source": {"kind": "simulator", "simulator": {"seed": 1, "nodes": nodes, "pods": pods}},
@@ -158,9 +245,8 @@ def bench_mode(
                 scrape_interval="30s",
                 evaluation_interval="15s",
                 timeout=120,
-                env=None
-                if memory_limit_bytes is None
-                else {"GOMEMLIMIT": f"{int(memory_limit_bytes)}B"},
+                env=env,
+                cgroup=cgroup,
             ) as prom,
         ):
             # A 150k-pod scrape outlasts the default 10 s scrape timeout on a busy machine.
@@ -236,7 +322,8 @@ def bench_mode(
         "settle_s": settled_s,
         "load_average_1m": load,
         "tsdb_status": tsdb_status,
-        "memory_limit_bytes": memory_limit_bytes,
+        # The Go memory limit Prometheus ran under (math.MaxInt64 when none).
+        "go_memory_limit_bytes": own[-1].get("go_gc_gomemlimit_bytes", float("nan")),
     }
 
 
@@ -300,10 +387,22 @@ def report(result: dict[str, Any]) -> str:
         )
     limited = result.get("limited")
     if limited:
-        lines.append(
-            f"  default mode again, Prometheus under GOMEMLIMIT="
-            f"{limited['memory_limit_bytes'] / 2**20:,.0f} MiB (1 GiB + the empty one's RSS):"
+        how = (
+            "a memory cgroup (the kernel's limit)"
+            if limited["container_limit_enforced"]
+            else "no cgroup could be made: GOMEMLIMIT alone"
         )
+        lines.append(
+            f"  default mode again, Prometheus in a container limit of "
+            f"{limited['container_limit_bytes'] / 2**20:,.0f} MiB (1 GiB + the empty one's RSS; "
+            f"{how}), Go memory limit {limited['go_memory_limit_bytes'] / 2**20:,.0f} MiB:"
+        )
+        if limited.get("cgroup"):
+            c = limited["cgroup"]
+            lines.append(
+                f"    cgroup peak (RSS + page cache) {c['peak_bytes'] / 2**20:,.0f} MiB, "
+                f"limit hit {c['limit_hits']:.0f} times, OOM kills {c['oom_kills']:.0f}"
+            )
         for key, title, fmt in ROWS:
             if (
                 key.startswith("prometheus")
@@ -334,8 +433,8 @@ def main() -> None:
         "--limited",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also read the default mode with Prometheus under a Go memory limit of 1 GiB "
-        "plus the empty Prometheus' RSS (GOMEMLIMIT, as in a pod with a memory limit)",
+        help="also read the default mode with Prometheus in a memory cgroup of 1 GiB plus the "
+        "empty Prometheus' RSS (a pod's memory limit; Prometheus 3 sets GOMEMLIMIT from it)",
     )
     args = parser.parse_args()
     about = {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()}
@@ -346,8 +445,8 @@ def main() -> None:
         print(f"{detail}: done", flush=True)
     limited = None
     if args.limited:
-        limit = TARGETS["prometheus_rss_for_unitcost_bytes"] + base["rss_bytes"]
-        limited = bench_mode("workload", args.pods, args.rounds, base, memory_limit_bytes=limit)
+        limit = int(TARGETS["prometheus_rss_for_unitcost_bytes"] + base["rss_bytes"])
+        limited = bench_mode("workload", args.pods, args.rounds, base, container_limit_bytes=limit)
         print("workload under a memory limit: done", flush=True)
     result = {
         "machine": about,

@@ -400,10 +400,12 @@ def prometheus(
     line: str = PROMETHEUS_3,
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    cgroup: Path | None = None,
 ) -> Iterator[Prometheus]:
     """The real Prometheus of `line` (tests/tools/pins.txt: 3.5 LTS unless told) in a temp
     dir, on a free loopback port; `env` adds to its environment (e.g. GOMEMLIMIT, the Go
-    runtime's memory limit, as Prometheus 3 sets it from a container's limit).
+    runtime's memory limit). With `cgroup` (a cgroup directory) it starts inside that cgroup,
+    so a memory limit there is a container's: Prometheus 3 sets its Go memory limit from it.
 
     `history` is OpenMetrics text (ending in `# EOF`) backfilled into the TSDB with
     `promtool tsdb create-blocks-from openmetrics` before start, so tests can query days or
@@ -435,6 +437,9 @@ def prometheus(
             "--storage.tsdb.retention.time=100y",
             *extra_args,
         ]
+        if cgroup is not None:  # join it before exec, so the binary starts under its limit
+            join = 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"'
+            argv = ["/bin/sh", "-c", join, "sh", str(cgroup), *argv]
         environment = None if env is None else {**os.environ, **env}
         with _process("prometheus", argv, workdir, environment) as (proc, _log):
             proc.address = address

@@ -6,8 +6,8 @@ Workload's Finished after an earlier eviction); a workload with no object ending
 its pods are terminal: `failed` if one failed (a DisruptionTarget reason makes it `preempted`
 or `evicted`), else `succeeded`. An ending read from pods is provisional: a Job's controller
 writes its verdict (`BackoffLimitExceeded`, ...) just after its last pod fails, or starts a
-retry pod, so the ledger closes it only when a second collect still sees it. Pure: the stateful part (dollars until the end) is the
-collector's (runtime/outcomes.py).
+retry pod, so the ledger closes it only when a second collect still sees it. Pure: the
+stateful part (dollars until the end) is the collector's (runtime/outcomes.py).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ economics; the collector owns it and feeds it each collect's per-workload $/hour
 Accrual: a run accrues the $/hour seen at one collect over the time to the next (snapshot
 time), so a run is counted up to the collect that first sees it ended (at most one collect
 interval too long); an ending read from pods alone is closed one collect later, at no more
-dollars (none of its pods runs), so the Job's own verdict can replace it. A gap longer than `max_gap_seconds` (the exporter or its source was down)
-accrues nothing: the ledger does not invent cost it did not see.
+dollars (none of its pods runs), so the Job's own verdict can replace it. A gap longer than
+`max_gap_seconds` (the exporter or its source was down) accrues nothing: the ledger does not
+invent cost it did not see.
 
 Exposition: closed dollars are summed per (team, queue, outcome, cause) into counters, so
 ended workloads never pile up as series. A counter series is first served at 0 for
