@@ -52,11 +52,6 @@ dashboards: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
-## bench-rules: real Prometheus scrapes a 150k-pod exporter; each recording-rule group's time
-.PHONY: bench-rules
-bench-rules: $(STAMP)
-	$(BIN)/python benchmarks/rules.py $(ARGS)
-
 ## bench-prometheus: what unitcost costs Prometheus 3.5 (series, memory, rule time) at 150k pods,
 ## detail workload beside detail pod (ARGS='--pods 10000' for a quick run)
 .PHONY: bench-prometheus

@@ -2,15 +2,16 @@
 modes, in one run.
 
 For each mode, the real Prometheus 3.5 (tests/support/tools.py) scrapes a simulated exporter
-(`unitcost serve`, 150,000 pods on 5,000 nodes unless told, as `make bench-rules`) with every
-file of recording-rules/ and alerts/ loaded, waits for the first full scrape and for the head
-to settle (head series steady over three readings 15 s apart), then reports: series scraped
-and in the head (and per pod), Prometheus' RSS and Go heap (process_resident_memory_bytes,
+(`unitcost serve`, 150,000 pods on 5,000 nodes unless told) with every file of
+recording-rules/ and alerts/ loaded, waits for the first full scrape and for the head to settle
+(head series steady over three readings 15 s apart), then reports: series scraped and in the
+head (and per pod), Prometheus' RSS and Go heap (process_resident_memory_bytes,
 go_memstats_heap_inuse_bytes) and those less an empty Prometheus' (the baseline, measured in
 the same run: the same rules, no target), every rule group's evaluation time (median and worst
-of 5 readings 20 s apart), the scrape's duration, the exporter's own RSS (now and peak), and
-the live heap after a forced garbage collection (`/debug/pprof/heap?gc=1`), less the
-baseline's, and the head's largest metric names (`/api/v1/status/tsdb`).
+of 5 readings 20 s apart) and the slowest rules, the scrape's duration, the exporter's own RSS
+(now and peak), the live heap after a forced garbage collection (`/debug/pprof/heap?gc=1`),
+less the baseline's, and the head's largest metric names (`/api/v1/status/tsdb`). Then the
+default mode once more with Prometheus in a memory cgroup (a pod's memory limit).
 Targets, for the default mode: <= 2.2 series per pod (scraped, all families), Prometheus RSS
 for unitcost's data <= 1 GiB, every rule group <= 1 s median, the exporter's scrape <= 1 s and
 RSS <= 1.5 GiB. Prints a table with the pod-mode figures beside the default's (the ratio) and
@@ -38,9 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from rules import rule_group_durations  # noqa: E402
 from support.prometheus import Prometheus, exporter, http_get, prometheus, wait_until  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -50,6 +49,8 @@ RULES = sorted((ROOT / "recording-rules").glob("*.yml")) + [
 MODES = ("workload", "pod")
 #: How many of the head's largest metric names (Prometheus' TSDB status) a run keeps.
 TOP_NAMES = 20
+#: How many of the slowest rules (worst evaluation time over the readings) a run keeps.
+SLOWEST = 12
 GIB = 2**30
 TARGETS = {
     "series_per_pod": 2.2,
@@ -75,6 +76,29 @@ def own_metrics(url: str) -> dict[str, float]:
         for s in family.samples:
             if s.name in wanted and not s.labels:
                 out[s.name] = s.value
+    return out
+
+
+def rule_group_durations(url: str) -> dict[str, float]:
+    """rule group -> its last evaluation time (s), from Prometheus' own metrics."""
+    text = http_get(f"{url}/metrics", timeout=30).decode()
+    return {
+        s.labels.get("rule_group", "").split(";")[-1]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "prometheus_rule_group_last_duration_seconds"
+    }
+
+
+def rule_durations(url: str) -> dict[str, float]:
+    """record or alert name -> its last evaluation time (s), from /api/v1/rules: which rule
+    in a slow group is slow."""
+    body = json.loads(http_get(f"{url}/api/v1/rules", timeout=30))
+    out: dict[str, float] = {}
+    for group in body["data"]["groups"]:
+        for rule in group["rules"]:
+            name = rule.get("name", "")
+            out[name] = max(out.get(name, 0.0), float(rule.get("evaluationTime", 0.0)))
     return out
 
 
@@ -266,9 +290,12 @@ def _bench_mode(
             scrapes: list[float] = []
             own: list[dict[str, float]] = []
             exporter_rss: list[tuple[float, float]] = []
+            slowest_rules: dict[str, float] = {}
             for _ in range(rounds):
-                for group, (seconds, _samples) in rule_group_durations(prom.url).items():
+                for group, seconds in rule_group_durations(prom.url).items():
                     readings.setdefault(group, []).append(seconds)
+                for name, seconds in rule_durations(prom.url).items():
+                    slowest_rules[name] = max(slowest_rules.get(name, 0.0), seconds)
                 scrapes += prom.values('scrape_duration_seconds{job="unitcost"}').values()
                 own.append(own_metrics(prom.url))
                 exporter_rss.append(rss(proc.popen.pid))
@@ -314,6 +341,7 @@ def _bench_mode(
         "slowest_group_median_s": max(g["median_s"] for g in groups.values()),
         "slowest_group_max_s": max(g["max_s"] for g in groups.values()),
         "rule_time_per_round_s": sum(g["median_s"] for g in groups.values()),
+        "slowest_rules_s": dict(sorted(slowest_rules.items(), key=lambda kv: -kv[1])[:SLOWEST]),
         "scrape_s": statistics.median(scrapes),
         "scrape_max_s": max(scrapes),
         "exporter_rss_bytes": exporter_rss[-1][0],
@@ -414,6 +442,8 @@ def report(result: dict[str, Any]) -> str:
                     f"(unlimited {_cell(fmt, default[key])})"
                 )
     for mode, run in runs.items():
+        lines.append(f"  slowest rules ({mode}, worst of the readings):")
+        lines.extend(f"    {name:70s} {sec:8.3f} s" for name, sec in run["slowest_rules_s"].items())
         lines.append(f"  head series by metric name ({mode}, largest {TOP_NAMES}):")
         lines.extend(
             f"    {entry['name']:70s} {entry['value']:>10,}"

@@ -7,8 +7,9 @@ Collector's cache from the previous collect, after ~1% pod churn); render(); one
 (pod added, modified, deleted) and one pod's usage update in the Kubernetes source; /metrics
 scraped over HTTP from `unitcost serve` in its own process (median and p95, plain and gzip),
 payload bytes and series, the exporter's peak RSS; the baseline's scrape over HTTP.
-`make bench-rules` (benchmarks/rules.py) adds the Prometheus side. The network collector over
-250,000 conntrack entries beside a naive /proc parse: benchmarks/network.py (root).
+`make bench-prometheus` (benchmarks/prometheus.py) adds the Prometheus side. The network
+collector over 250,000 conntrack entries beside a naive /proc parse: benchmarks/network.py
+(root).
 `--gpu-mix` adds, beside each size, the same size with 5% more pods holding GPUs (a third
 through DRA claims, the rest MIG slices, time-slicing replicas and HAMi fractions).
 Method: docs/performance.md.
