@@ -142,10 +142,10 @@ def test_hundred_thousand_distinct_label_values_stay_under_the_series_cap(
         for i in range(100_000)
     )
     started = time.perf_counter()
-    # Bare pods are each their own workload: 100k workloads of 2 series (total, cpu: the pods
-    # request CPU only), which the cap keeps while any pod is left, so the cap leaves room for
-    # them and some pods (one series each with the default detail, the label on it).
-    cap = 210_000
+    # Bare pods are each their own workload: 100k workloads of 1 series (cpu: the pods request
+    # CPU only), which the cap keeps while any pod is left, so the cap leaves room for them and
+    # some pods (one series each with the default detail, the label on it).
+    cap = 110_000
     text, samples = collect(
         Snapshot(NOW, nodes=nodes, pods=pods), limits={"max_series": cap}, detail="workload"
     )
@@ -154,13 +154,15 @@ def test_hundred_thousand_distinct_label_values_stay_under_the_series_cap(
     counted = len(samples)
     dropped = [v for n, _, v in samples if n == "unitcost_series_dropped_total"]
     assert counted <= cap + 1  # the cap, plus the dropped-series counter itself
-    assert dropped and dropped[0] >= 100_000 * 3 - cap  # 1 series per pod + its workload's 2
+    assert dropped and dropped[0] >= 100_000 * 2 - cap  # 1 series per pod + its workload's 1
     label_values = {
         labels["label_corpus"]
         for n, labels, _ in samples
         if n == "unitcost_pod_total_cost_dollars_per_hour"
     }
     assert 1_000 < len(label_values) < 20_000
-    workloads = [1 for n, _, _ in samples if n == "unitcost_workload_cost_dollars_per_hour"]
+    workloads = [
+        1 for n, _, _ in samples if n == "unitcost_workload_resource_cost_dollars_per_hour"
+    ]
     assert len(workloads) == 100_000  # every pod's dollars still reach its team
     promtool_clean(promtool, text)

@@ -1,4 +1,5 @@
-"""Per-workload series: exactly the per-pod series summed per (namespace, owners)."""
+"""Per-workload series: exactly the per-pod series summed per (namespace, owners); the
+allocated cost per resource only (its total is the rules' record, not a scraped series)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from unitcost.config.file import Detail, demo_config
 from unitcost.costmodel.allocation import SharedStrategy, allocate
 from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.frame import CostFrame
-from unitcost.metrics.catalogue import WORKLOAD_COST
+from unitcost.metrics.catalogue import WORKLOAD
 from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.sinks.cap import POD_FAMILIES, cap_series
@@ -21,7 +22,6 @@ from unitcost.sinks.workloads import workload_families
 from unitcost.sources.simulator import SimulatedCluster
 
 POD_TO_WORKLOAD = {
-    "unitcost_pod_cost_dollars_per_hour": "unitcost_workload_cost_dollars_per_hour",
     "unitcost_pod_unused_cost_dollars_per_hour": "unitcost_workload_unused_cost_dollars_per_hour",
     "unitcost_pod_shared_cost_dollars_per_hour": "unitcost_workload_shared_cost_dollars_per_hour",
 }
@@ -64,14 +64,14 @@ def test_workload_series_are_the_pod_series_summed_per_owner(strategy: SharedStr
     expected = summed_from_pods(families)
     for name in (*POD_TO_WORKLOAD.values(), RESOURCE_COST):
         family = named[name]
-        labels = (*WORKLOAD_COST.labels, "resource") if name == RESOURCE_COST else None
-        assert family.labels == (labels or WORKLOAD_COST.labels)
+        labels = (*WORKLOAD, "resource") if name == RESOURCE_COST else WORKLOAD
+        assert family.labels == labels
         got = dict(family.samples)
         assert len(got) == len(family.samples), f"{name}: duplicate series"
         assert got.keys() == expected.get(name, {}).keys(), name
         for key, value in got.items():
             assert value == pytest.approx(expected[name][key], rel=1e-12), (name, key)
-    cost = dict(named["unitcost_workload_cost_dollars_per_hour"].samples)
+    cost = {values[:7] for values, _ in named[RESOURCE_COST].samples}
     pods = len(named["unitcost_pod_info"].samples)
     # Workloads group pods: fewer series than pods, and each one names a team.
     assert 0 < len(cost) < pods
@@ -80,6 +80,8 @@ def test_workload_series_are_the_pod_series_summed_per_owner(strategy: SharedStr
         assert not named["unitcost_workload_shared_cost_dollars_per_hour"].samples
     else:
         assert named["unitcost_workload_shared_cost_dollars_per_hour"].samples
+    # No scraped series repeats a workload's total (the record sums the resources).
+    assert "unitcost_workload_cost_dollars_per_hour" not in named
     # The default detail serves the same workload series, and one series per pod.
     default = by_name(cost_families(frame, "workload"))
     for name in (*POD_TO_WORKLOAD.values(), RESOURCE_COST):
@@ -128,5 +130,5 @@ def test_the_series_cap_keeps_every_dollar_in_the_workload_series(detail: Detail
     for name, family in before.items():
         assert after[name].samples == family.samples
     all_pods = math.fsum(v for p in frame.pods for v in p.allocated.values())
-    workloads = math.fsum(v for _, v in after["unitcost_workload_cost_dollars_per_hour"].samples)
+    workloads = math.fsum(v for _, v in after[RESOURCE_COST].samples)
     assert workloads == pytest.approx(all_pods, rel=1e-12)

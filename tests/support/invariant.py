@@ -43,15 +43,14 @@ def assert_scraped_invariant(samples: Iterable[tuple[str, dict[str, str], float]
     What every exposition has: per node, over its resources, the pods' totals
     (unitcost_pod_total_cost_dollars_per_hour) + idle == cost; per resource, over the
     cluster, the workloads' sums (unitcost_workload_resource_cost_dollars_per_hour) + idle
-    == cost; per workload, its per-resource sums add up to its total. With `detail: pod`
+    == cost; over the cluster, the workloads' sums add up to the pods' totals (every running
+    pod is in one workload). With `detail: pod`
     also per node and resource: sum(unitcost_pod_cost_dollars_per_hour) + idle == cost."""
     node_cost: dict[tuple[str, str], float] = {}
     idle: dict[tuple[str, str], float] = {}
     pods: dict[tuple[str, str], list[float]] = defaultdict(list)
     pod_totals: dict[str, list[float]] = defaultdict(list)
     by_resource: dict[str, list[float]] = defaultdict(list)
-    workload_parts: dict[tuple[str, ...], list[float]] = defaultdict(list)
-    workload_total: dict[tuple[str, ...], float] = {}
     for name, labels, value in samples:
         if name == "unitcost_node_cost_dollars_per_hour":
             node_cost[(labels["node"], labels["resource"])] = value
@@ -63,9 +62,6 @@ def assert_scraped_invariant(samples: Iterable[tuple[str, dict[str, str], float]
             pod_totals[labels["node"]].append(value)
         elif name == "unitcost_workload_resource_cost_dollars_per_hour":
             by_resource[labels["resource"]].append(value)
-            workload_parts[_workload(labels)].append(value)
-        elif name == "unitcost_workload_cost_dollars_per_hour":
-            workload_total[_workload(labels)] = value
     assert node_cost, "no node cost series"
     assert set(pods) <= set(node_cost), set(pods) - set(node_cost)
     nodes = {node for node, _ in node_cost}
@@ -85,17 +81,10 @@ def assert_scraped_invariant(samples: Iterable[tuple[str, dict[str, str], float]
         cost = math.fsum(node_cost[k] for k in keys)
         total = math.fsum(by_resource[resource]) + math.fsum(idle[k] for k in keys)
         assert math.isclose(total, cost, rel_tol=REL_TOL, abs_tol=ABS_TOL), (resource, total, cost)
-    # A workload whose pods are allocated nothing has a total (0) and no breakdown.
-    assert workload_parts.keys() <= workload_total.keys()
-    for key, total in workload_total.items():
-        parts = workload_parts.get(key, [])
-        assert math.isclose(math.fsum(parts), total, rel_tol=REL_TOL, abs_tol=ABS_TOL), key
+    workloads = math.fsum(v for values in by_resource.values() for v in values)
+    pods_total = math.fsum(v for values in pod_totals.values() for v in values)
+    assert math.isclose(workloads, pods_total, rel_tol=REL_TOL, abs_tol=ABS_TOL), (
+        workloads,
+        pods_total,
+    )
     return len(node_cost)
-
-
-#: The labels that name a workload (its owners), in the catalogue's order.
-WORKLOAD_LABELS = ("namespace", "team", "org", "cost_center", "queue", "app", "workload_kind")
-
-
-def _workload(labels: dict[str, str]) -> tuple[str, ...]:
-    return tuple(labels.get(k, "") for k in WORKLOAD_LABELS)

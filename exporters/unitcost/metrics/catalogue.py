@@ -309,18 +309,6 @@ WORKLOADS = Section(
     "pod's series is gone (bare pods are each their own workload), cheapest first: a capped "
     "pod's dollars still reach its team.",
 )
-WORKLOAD_COST = _spec(
-    "unitcost_workload_cost_dollars_per_hour",
-    "Cost allocated to the workload's running pods per hour (the sum of their "
-    "unitcost_pod_cost_dollars_per_hour), with the workload's owners.",
-    WORKLOAD,
-    section=WORKLOADS,
-    unit="USD/h",
-    stability=STABLE,
-    cap=Cap.WORKLOAD,
-    doc="Sum of `unitcost_pod_cost_dollars_per_hour` over the workload's running pods (all "
-    "resources).",
-)
 WORKLOAD_UNUSED_COST = _spec(
     "unitcost_workload_unused_cost_dollars_per_hour",
     "Requested but unused cost of the workload's running pods (the sum of their "
@@ -353,10 +341,14 @@ WORKLOAD_RESOURCE_COST = _spec(
     (*WORKLOAD, "resource"),
     section=WORKLOADS,
     unit="USD/h",
+    stability=STABLE,
     cap=Cap.WORKLOAD,
     doc="Sum of `unitcost_pod_cost_dollars_per_hour` over the workload's running pods, per "
-    "resource (`cpu`, `memory`, `gpu`, `storage`): the per-resource breakdown in both "
-    "`detail` modes. Summed over `resource` it is `unitcost_workload_cost_dollars_per_hour`.",
+    "resource (`cpu`, `memory`, `gpu`, `storage`), in both `detail` modes. Summed over "
+    "`resource` it is the workload's allocated cost, which the record "
+    "`workload:unitcost_workload_cost_dollars_per_hour:max` keeps (de-duplicated across "
+    "exporter replicas); no scraped series repeats that sum (one series per workload less "
+    "in Prometheus).",
 )
 
 NAMESPACES = Section("Namespaces and volumes")

@@ -26,13 +26,13 @@ from unitcost.costmodel.outcomes import workload_endings
 from unitcost.costmodel.pending import admissions
 from unitcost.costmodel.policy import allocation_policy
 from unitcost.data.activity import DcgmReading
+from unitcost.data.frame import CostFrame
 from unitcost.data.model import Snapshot
 from unitcost.data.records import CollectStats, SourceHealth
-from unitcost.metrics.catalogue import WORKLOAD_COST
 from unitcost.metrics.family import MetricFamily
 from unitcost.pricing import PriceBook
 from unitcost.runtime.collected import Collected, collect_every
-from unitcost.runtime.outcomes import OutcomeLedger, WorkloadKey, held_collects
+from unitcost.runtime.outcomes import OutcomeLedger, held_collects, workload_rates
 from unitcost.runtime.shared_services import SharedServiceAllocator
 from unitcost.sinks.cap import cap_series, dropped_family
 from unitcost.sinks.capacity import capacity_families
@@ -170,7 +170,7 @@ class Collector:
         if frame is not None and snapshot is not None:
             costs = cost_families(frame, self.config.detail)
             families += costs
-            self._observe_outcomes(snapshot, costs)
+            self._observe_outcomes(snapshot, frame)
             # The capacity forecast's history.
             families += capacity_families(capacity_amounts(snapshot, frame))
             if self.shared_services is not None:
@@ -212,14 +212,10 @@ class Collector:
             self._current = collected
         return collected
 
-    def _observe_outcomes(self, snapshot: Snapshot, costs: list[MetricFamily]) -> None:
-        """Feed the outcome ledger: each workload's $/hour (its series, before the cap),
-        how workloads ended, and Kueue admissions."""
-        workloads = next(f for f in costs if f.name == WORKLOAD_COST.name)
-        running: dict[WorkloadKey, float] = {
-            labels: value  # type: ignore[misc]  # the spec's seven labels
-            for labels, value in workloads.samples
-        }
+    def _observe_outcomes(self, snapshot: Snapshot, frame: CostFrame) -> None:
+        """Feed the outcome ledger: each workload's $/hour (before the cap), how workloads
+        ended, and Kueue admissions."""
+        running = workload_rates(frame)
         endings = workload_endings(snapshot, {OutcomeLedger.ident(k) for k in running})
         waits = admissions(snapshot, self._policy.attribution) if snapshot.jobs else ()
         self.outcomes.observe(snapshot.timestamp, running, endings, waits)

@@ -21,7 +21,7 @@ from unitcost.metrics.catalogue import (
     CATALOGUE,
     SERIES_DROPPED,
     WORKLOAD,
-    WORKLOAD_COST,
+    WORKLOAD_RESOURCE_COST,
     WORKLOAD_SHARED_COST,
     Cap,
 )
@@ -32,8 +32,8 @@ POD_FAMILIES = frozenset(spec.name for spec in CATALOGUE if spec.cap is Cap.POD)
 #: The per-workload sums (sinks/workloads.py): their first seven labels are the workload's key
 #: (the per-resource breakdown adds `resource` after them).
 WORKLOAD_FAMILIES = frozenset(spec.name for spec in CATALOGUE if spec.cap is Cap.WORKLOAD)
-#: Families whose value is money a workload costs (ranks workloads for the cap).
-_WORKLOAD_COST = frozenset({WORKLOAD_COST.name, WORKLOAD_SHARED_COST.name})
+#: Families whose values add up to the money a workload costs (ranks workloads for the cap).
+_WORKLOAD_COST = frozenset({WORKLOAD_RESOURCE_COST.name, WORKLOAD_SHARED_COST.name})
 
 _POD_KEY = itemgetter(0, 1)
 _WORKLOAD_KEY = itemgetter(*range(len(WORKLOAD)))

@@ -5,9 +5,10 @@ queue, app, workload kind): one Spark application, Job, Ray cluster or Deploymen
 already knows every pod's owners, so it publishes these sums with the owner labels on them and
 the attribution rules only add them up. Joining 150,000 pods' cost series with their info series
 in Prometheus instead costs about 12 us per series read on a 2-core machine, 30 s per round
-(docs/performance.md). Cardinality follows workloads, not pods. The per-resource breakdown
-(`unitcost_workload_resource_cost_dollars_per_hour`) lives here too: with the default
-`detail: workload` the pods' own per-resource series are not served. The series cap drops pods
+(docs/performance.md). Cardinality follows workloads, not pods. The allocated cost is served
+per resource only (`unitcost_workload_resource_cost_dollars_per_hour`, in both `detail` modes):
+its sum over resources is the workload's total, which the attribution rules record, so a
+scraped total would be one more series per workload saying nothing new. The series cap drops pods
 first, so a capped pod's dollars still reach its team; workloads go only once no pod is left.
 """
 
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 from unitcost.base.sums import exact_sum
 from unitcost.data.frame import CostFrame
 from unitcost.metrics.catalogue import (
-    WORKLOAD_COST,
     WORKLOAD_RESOURCE_COST,
     WORKLOAD_SHARED_COST,
     WORKLOAD_UNUSED_COST,
@@ -31,14 +31,12 @@ class _Parts:
     """One workload's per-pod amounts. A part (unused, shared) is published only when at
     least one of its pods has that series, as per pod."""
 
-    allocated: list[float] = field(default_factory=list)
     by_resource: dict[str, list[float]] = field(default_factory=dict)
     unused: list[float] | None = None
     shared: list[float] | None = None
 
 
 def workload_families(frame: CostFrame) -> list[MetricFamily]:
-    cost = WORKLOAD_COST.family()
     unused = WORKLOAD_UNUSED_COST.family()
     shared = WORKLOAD_SHARED_COST.family()
     by_resource = WORKLOAD_RESOURCE_COST.family()
@@ -49,7 +47,6 @@ def workload_families(frame: CostFrame) -> list[MetricFamily]:
         found = parts.get(key)
         if found is None:
             found = parts[key] = _Parts()
-        found.allocated.extend(pod.allocated.values())
         for resource, amount in pod.allocated.items():
             found.by_resource.setdefault(resource, []).append(amount)
         if pod.unused:
@@ -61,11 +58,10 @@ def workload_families(frame: CostFrame) -> list[MetricFamily]:
                 found.shared = []
             found.shared.extend(pod.shared.values())
     for key, part in parts.items():
-        cost.add(key, exact_sum(part.allocated))
         for name, amounts in part.by_resource.items():
             by_resource.add((*key, name), exact_sum(amounts))
         if part.unused is not None:
             unused.add(key, exact_sum(part.unused))
         if part.shared is not None:
             shared.add(key, exact_sum(part.shared))
-    return [cost, unused, shared, by_resource]
+    return [unused, shared, by_resource]
