@@ -15,8 +15,9 @@ default mode once more with Prometheus in a memory cgroup (a pod's memory limit)
 Targets, for the default mode: <= 2.2 series per pod (scraped, all families), Prometheus RSS
 for unitcost's data <= 1 GiB in a pod whose memory limit gives it 1 GiB (the limited reading:
 without a limit RSS holds Go's collection headroom, reported beside), every rule group <= 1 s
-median, the exporter's scrape <= 1 s and RSS <= 1.5 GiB. Prints a table with the pod-mode figures beside the default's (the ratio) and
-merges the figures into benchmarks/results.json. Method: docs/performance.md.
+median, the exporter's scrape <= 1 s and RSS <= 1.5 GiB. Prints a table with the pod-mode
+figures beside the default's (the ratio) and merges the figures into benchmarks/results.json.
+Method: docs/performance.md.
 """
 
 from __future__ import annotations
