@@ -53,7 +53,9 @@ def test_failed_dollars_are_counted_once_across_a_restart(tmp_path: Path) -> Non
         first = stack.enter_context(exporter(config, listen=listen))
         prom = stack.enter_context(prometheus([first.address]))
         wait_until(
-            lambda: prom.values('unitcost_workload_resource_cost_dollars_per_hour{app="train"}') or None,
+            lambda: (
+                prom.values('unitcost_workload_resource_cost_dollars_per_hour{app="train"}') or None
+            ),
             timeout=30,
             what="the running Job's cost",
         )
