@@ -104,6 +104,15 @@ def test_an_ending_read_from_pods_waits_one_collect_for_the_jobs_verdict() -> No
     assert dollars(ledger) == {("vision", "research-gpu", "failed", "BackoffLimitExceeded"): 6.0}
 
 
+def test_a_pods_ending_stands_when_the_workload_is_gone_at_the_next_collect() -> None:
+    ledger = OutcomeLedger(hold_collects=0, max_gap_seconds=3600)
+    ledger.observe(T0, {TRAIN: 72.0}, Endings(present={IDENT}))
+    pods_failed = Endings({IDENT: Ending(Outcome.FAILED, "PodFailed")}, {IDENT}, {IDENT})
+    ledger.observe(T0 + 300, {}, pods_failed)  # +$6
+    ledger.observe(T0 + 330, {}, Endings())  # the Job and its pods deleted as it ended
+    assert dollars(ledger) == {("vision", "research-gpu", "failed", "PodFailed"): 6.0}
+
+
 def test_a_pods_ending_seen_twice_closes_and_a_retry_pod_reopens_the_wait() -> None:
     ledger = OutcomeLedger(hold_collects=0, max_gap_seconds=3600)
     pods_failed = Endings({IDENT: Ending(Outcome.FAILED, "PodFailed")}, {IDENT}, {IDENT})

@@ -76,8 +76,10 @@ class OutcomeLedger:
         self.recent_seconds = recent_seconds
         self.hold_collects = hold_collects
         self._runs: dict[WorkloadKey, _Run] = {}
-        #: Runs whose pods all ended at the last collect: closed if this one still says so.
-        self._awaiting_verdict: set[WorkloadKey] = set()
+        #: Runs whose pods all ended at the last collect, and how: closed at this one with
+        #: the controller's verdict if it came, else with the pods' (also if the workload has
+        #: gone meanwhile: a Job deleted as it ended).
+        self._awaiting_verdict: dict[WorkloadKey, Ending] = {}
         self._last: float | None = None
         self._started: float | None = None
         self._dollars: dict[EndedKey, float] = {}
@@ -120,15 +122,16 @@ class OutcomeLedger:
                     continue  # an ended run's pods still stopping: not a new run
                 found = self._runs[key] = _Run(ident)
             found.rate = rate
-        awaiting, self._awaiting_verdict = self._awaiting_verdict, set()
+        awaiting, self._awaiting_verdict = self._awaiting_verdict, {}
         for key, run in list(self._runs.items()):
             ending = ended.get(run.ident)
             if ending is None and (key in running or run.ident in endings.present):
                 continue  # running, or waiting (pods pending, job suspended)
-            if run.ident in endings.provisional and key not in awaiting:
-                self._awaiting_verdict.add(key)  # the controller's verdict may follow
+            if ending is not None and run.ident in endings.provisional and key not in awaiting:
+                self._awaiting_verdict[key] = ending  # the controller's verdict may follow
                 continue
-            self._close(key, run, ending or Ending(Outcome.DELETED), timestamp)
+            ending = ending or awaiting.get(key) or Ending(Outcome.DELETED)
+            self._close(key, run, ending, timestamp)
             del self._runs[key]
         self._observe_admissions(timestamp, admissions)
         self._recent = {
