@@ -44,8 +44,8 @@ def assert_scraped_invariant(samples: Iterable[tuple[str, dict[str, str], float]
     (unitcost_pod_total_cost_dollars_per_hour) + idle == cost; per resource, over the
     cluster, the workloads' sums (unitcost_workload_resource_cost_dollars_per_hour) + idle
     == cost; over the cluster, the workloads' sums add up to the pods' totals (every running
-    pod is in one workload). With `detail: pod`
-    also per node and resource: sum(unitcost_pod_cost_dollars_per_hour) + idle == cost."""
+    pod is in one workload). With `detail: pod` also per node and resource:
+    sum(unitcost_pod_cost_dollars_per_hour) + idle == cost."""
     node_cost: dict[tuple[str, str], float] = {}
     idle: dict[tuple[str, str], float] = {}
     pods: dict[tuple[str, str], list[float]] = defaultdict(list)
