@@ -7,10 +7,12 @@ import json
 import math
 import sys
 import time
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
 
+from support.loopback import loopback_server
 from support.prometheus import free_port, prometheus
 from unitcost.sources import promapi
 from unitcost.sources.promapi import PrometheusAPI, PrometheusError
@@ -81,6 +83,10 @@ def _awkward_history(now: float) -> str:
     return "\n".join(lines) + "\n# EOF\n"
 
 
+def _not_as_json(*_args: object) -> list[dict[str, object]]:
+    raise AssertionError("the answer was decoded as JSON: its bytes were not read")
+
+
 @pytest.mark.parametrize("reader", ["pyarrow", "numpy"])
 def test_range_arrays_read_what_the_json_reader_reads(
     reader: str, monkeypatch: pytest.MonkeyPatch
@@ -94,7 +100,10 @@ def test_range_arrays_read_what_the_json_reader_reads(
         odd = "last_over_time(odd_total[1h])"
         for promql in (odd, f"{odd} / ({odd} - {odd})", f"{odd} > 1e9"):
             expected = api.query_range(promql, start=start, end=end, step_s=3600)
-            matrix = api.query_range_arrays(promql, start=start, end=end, step_s=3600)
+            with monkeypatch.context() as patch:
+                if expected:  # Prometheus' own answer is read from its bytes, never as JSON
+                    patch.setattr(PrometheusAPI, "_matrix", _not_as_json)
+                matrix = api.query_range_arrays(promql, start=start, end=end, step_s=3600)
             assert matrix.labels() == [dict(s.labels) for s in expected]
             assert matrix.counts.tolist() == [len(s.points) for s in expected]
             times = [t for s in expected for t, _ in s.points]
@@ -119,6 +128,8 @@ def test_range_arrays_read_what_the_json_reader_reads(
 
 
 def test_an_answer_laid_out_otherwise_is_left_to_the_json_reader() -> None:
+    """Prometheus' compact layout is read from its bytes; another encoder's (spaces after the
+    separators) is not recognised there, and `query_range_arrays` decodes it as JSON."""
     answer = {
         "status": "success",
         "data": {
@@ -131,8 +142,21 @@ def test_an_answer_laid_out_otherwise_is_left_to_the_json_reader() -> None:
     assert parsed is not None
     assert parsed.labels() == [{"team": "a"}]
     assert parsed.times.tolist() == [1.0, 2.0] and parsed.values.tolist() == [0.5, 1.5]
-    # Another encoder's spacing: not guessed at, decoded as JSON by the caller instead.
-    assert promapi._matrix_from_bytes(json.dumps(answer, indent=1).encode()) is None
-    # Not numbers where the points should be.
-    broken = compact.replace(b'"0.5"', b'"half"')
-    assert promapi._matrix_from_bytes(broken) is None
+    spaced = json.dumps(answer).encode()
+    assert promapi._matrix_from_bytes(spaced) is None
+
+    class Spaced(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(spaced)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback_server(Spaced) as address, PrometheusAPI(f"http://{address}") as api:
+        matrix = api.query_range_arrays("x", start=0, end=2, step_s=1)
+    assert matrix.labels() == [{"team": "a"}] and matrix.counts.tolist() == [2]
+    assert matrix.times.tolist() == [1.0, 2.0] and matrix.values.tolist() == [0.5, 1.5]

@@ -265,7 +265,10 @@ def _parse_points(
             pa.BufferReader(csv),
             read_options=pacsv.ReadOptions(column_names=["t", "v"]),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
+            # No null spellings: "NaN" is a value here (pyarrow's defaults would null it).
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, null_values=[], strings_can_be_null=False
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
