@@ -23,7 +23,6 @@ Method: docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -230,14 +229,11 @@ def bench_mode(
     cgroup of that limit, as in a pod with a memory limit: Prometheus 3's `--auto-gomemlimit`
     (on by default) sets its Go memory limit to 90% of it, and the kernel enforces the rest.
     Where no cgroup can be made, GOMEMLIMIT is set to what it would have set."""
-    with contextlib.ExitStack() as limits:
-        cgroup = (
-            limits.enter_context(memory_cgroup(container_limit_bytes))
-            if container_limit_bytes is not None
-            else None
-        )
+    if container_limit_bytes is None:
+        return _bench_mode(detail, pods, rounds, base, None, None)
+    with memory_cgroup(container_limit_bytes) as cgroup:
         env = None
-        if container_limit_bytes is not None and cgroup is None:
+        if cgroup is None:
             env = {"GOMEMLIMIT": f"{int(container_limit_bytes * AUTO_GOMEMLIMIT_RATIO)}B"}
         result = _bench_mode(detail, pods, rounds, base, cgroup, env)
         result["container_limit_bytes"] = container_limit_bytes

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from unitcost.costmodel.outcomes import Endings
 from unitcost.data.batch import Admission, Ending, Outcome
+from unitcost.data.frame import WorkloadKey
 from unitcost.metrics.family import MetricFamily
-from unitcost.runtime.outcomes import OutcomeLedger, WorkloadKey
+from unitcost.runtime.outcomes import OutcomeLedger
 
 TRAIN: WorkloadKey = ("ml", "vision", "research", "cc-1", "research-gpu", "train-7", "Job")
 IDENT = ("ml", "Job", "train-7")

@@ -10,6 +10,9 @@ from unitcost.data.devices import DeviceLedger
 from unitcost.data.model import Node, ResourceName
 
 PerResource = dict[ResourceName, float]
+#: (namespace, team, org, cost_center, queue, app, workload_kind): a workload, as the
+#: per-workload series name it (a namespace's pods with the same owners).
+WorkloadKey = tuple[str, str, str, str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,11 @@ class PodCost:
     unused: PerResource
     #: Shared/system cost redistributed onto this pod by the shared-cost policy.
     shared: PerResource = field(default_factory=dict)
+
+    @property
+    def workload(self) -> WorkloadKey:
+        o = self.owner
+        return (self.namespace, o.team, o.org, o.cost_center, o.queue, o.app, o.workload_kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from unitcost.base.sums import exact_sum
 from unitcost.costmodel.outcomes import Endings
 from unitcost.data.batch import UNPRODUCTIVE, Admission, Ending, Outcome, WorkloadId
-from unitcost.data.frame import CostFrame
+from unitcost.data.frame import CostFrame, WorkloadKey
 from unitcost.metrics.family import MetricFamily
 from unitcost.sinks.batch import EndedKey, RecentKey, ended_families
 
@@ -36,18 +36,13 @@ from unitcost.sinks.batch import EndedKey, RecentKey, ended_families
 #: reach Prometheus at 0 under.
 HOLD_SECONDS = 30.0
 
-#: (namespace, team, org, cost_center, queue, app, workload_kind): a per-workload series' key.
-WorkloadKey = tuple[str, str, str, str, str, str, str]
-
 
 def workload_rates(frame: CostFrame) -> dict[WorkloadKey, float]:
     """Each workload's allocated $/hour now: its running pods' allocated cost, all resources
     (what `unitcost_workload_resource_cost_dollars_per_hour` sums to over `resource`)."""
     amounts: dict[WorkloadKey, list[float]] = {}
     for pod in frame.pods:
-        o = pod.owner
-        key = (pod.namespace, o.team, o.org, o.cost_center, o.queue, o.app, o.workload_kind)
-        amounts.setdefault(key, []).extend(pod.allocated.values())
+        amounts.setdefault(pod.workload, []).extend(pod.allocated.values())
     return {key: exact_sum(values) for key, values in amounts.items()}
 
 

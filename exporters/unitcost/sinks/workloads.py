@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from unitcost.base.sums import exact_sum
-from unitcost.data.frame import CostFrame
+from unitcost.data.frame import CostFrame, WorkloadKey
 from unitcost.metrics.catalogue import (
     WORKLOAD_RESOURCE_COST,
     WORKLOAD_SHARED_COST,
@@ -40,10 +40,9 @@ def workload_families(frame: CostFrame) -> list[MetricFamily]:
     unused = WORKLOAD_UNUSED_COST.family()
     shared = WORKLOAD_SHARED_COST.family()
     by_resource = WORKLOAD_RESOURCE_COST.family()
-    parts: dict[tuple[str, str, str, str, str, str, str], _Parts] = {}
+    parts: dict[WorkloadKey, _Parts] = {}
     for pod in frame.pods:
-        o = pod.owner
-        key = (pod.namespace, o.team, o.org, o.cost_center, o.queue, o.app, o.workload_kind)
+        key = pod.workload
         found = parts.get(key)
         if found is None:
             found = parts[key] = _Parts()

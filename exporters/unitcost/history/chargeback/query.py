@@ -267,11 +267,16 @@ def _split(
     if total <= 0:
         # The team has a cost but no per-namespace detail in that hour (its series began or
         # ended at the hour's edge): charged to the team itself, never dropped.
-        book(ChargeKey(*team_key, "", "", "", "", "", "compute"), hour_start, dollars, hours)
+        book(_team_line(team_key), hour_start, dollars, hours)
         return
     for key, weight in weights.items():
         if weight > 0:
             book(key, hour_start, dollars * weight / total, hours)
+
+
+def _team_line(team_key: TeamKey) -> ChargeKey:
+    """The line of a team's hour that had no per-namespace detail: the team itself."""
+    return ChargeKey(*team_key, "", "", "", "", "", "compute")
 
 
 def _carve(
@@ -503,8 +508,7 @@ def _split_window(
                 continue
             if team_index is None or totals[team_index * hours + i] <= 0:
                 # No per-namespace detail in that hour: charged to the team, never dropped.
-                key = ChargeKey(*team_key, "", "", "", "", "", "compute")
-                _book(lines, key, day, value, 1.0)
+                _book(lines, _team_line(team_key), day, value, 1.0)
     if gpu is not None and gpu.keys:
         _carve(lines, day, _gpu_parts(gpu, start, hours, teams, cost, has_cost, totals))
 
